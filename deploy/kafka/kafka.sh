@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka (KRaft: broker + controller in one process) for development and tests.
+#
+#   deploy/kafka/kafka.sh fetch    download the broker jars from Maven Central (once; re-runs reuse them)
+#   deploy/kafka/kafka.sh start    format storage (first time) and start, wait until it answers
+#   deploy/kafka/kafka.sh stop     stop it cleanly (SIGTERM, then SIGKILL after KAFKA_STOP_TIMEOUT seconds)
+#   deploy/kafka/kafka.sh status   say whether it runs
+#
+# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA_DIR
+# (.kafka/data-$KAFKA_PORT), KAFKA_LIBS_DIR (.kafka/libs), KAFKA_HEAP_OPTS (-Xms256m -Xmx768m),
+# KAFKA_START_TIMEOUT (90), KAFKA_STOP_TIMEOUT (30), KAFKA_PARTITIONS default partitions of new topics (8).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+port="${KAFKA_PORT:-9092}"
+controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
+data_dir="${KAFKA_DATA_DIR:-$root/.kafka/data-$port}"
+libs_dir="${KAFKA_LIBS_DIR:-$root/.kafka/libs}"
+heap_opts="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+start_timeout="${KAFKA_START_TIMEOUT:-90}"
+stop_timeout="${KAFKA_STOP_TIMEOUT:-30}"
+partitions="${KAFKA_PARTITIONS:-8}"
+pid_file="$data_dir/kafka.pid"
+
+log() { printf '[kafka] %s\n' "$*" >&2; }
+
+fetch() {
+  if compgen -G "$libs_dir/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { log "Maven (mvn) is needed to fetch the Kafka jars"; exit 1; }
+  log "fetching the Apache Kafka jars from Maven Central into $libs_dir (first run only) ..."
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -Dkafka.libs="$libs_dir"
+  log "fetched $(find "$libs_dir" -name '*.jar' | wc -l) jars"
+}
+
+java_run() {
+  # shellcheck disable=SC2086  # heap options are several words
+  exec java $heap_opts -Dlog4j.configuration="file:$here/log4j.properties" -Dkafka.logs.dir="$data_dir" \
+    -cp "$libs_dir/*" "$@"
+}
+
+running() {
+  [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+answers() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+start() {
+  fetch
+  if running; then
+    log "already running on 127.0.0.1:$port (pid $(cat "$pid_file"))"
+    return 0
+  fi
+  mkdir -p "$data_dir/log"
+  cat >"$data_dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$data_dir/log
+num.partitions=$partitions
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=168
+PROPS
+  if [[ ! -f "$data_dir/log/meta.properties" ]]; then
+    local cluster_id
+    cluster_id="$( (java_run kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -n 1)"
+    (java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties") >/dev/null
+  fi
+  log "starting on 127.0.0.1:$port (data in $data_dir) ..."
+  (java_run kafka.Kafka "$data_dir/server.properties") >"$data_dir/console.log" 2>&1 &
+  echo $! >"$pid_file"
+  local waited=0
+  until answers && grep -q "Kafka Server started" "$data_dir/server.log" 2>/dev/null; do
+    if ! running; then
+      log "the broker exited while starting; last lines of $data_dir/console.log:"
+      tail -n 20 "$data_dir/console.log" >&2
+      exit 1
+    fi
+    if ((waited >= start_timeout)); then
+      log "the broker did not answer within ${start_timeout}s; see $data_dir/server.log"
+      stop
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  log "ready on 127.0.0.1:$port after ${waited}s"
+}
+
+stop() {
+  if ! running; then
+    rm -f "$pid_file"
+    return 0
+  fi
+  local pid waited=0
+  pid="$(cat "$pid_file")"
+  log "stopping (pid $pid) ..."
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((waited >= stop_timeout)); then
+      log "did not stop within ${stop_timeout}s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  rm -f "$pid_file"
+  log "stopped"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) if running; then echo "running on 127.0.0.1:$port (pid $(cat "$pid_file"))"; else echo "stopped"; exit 1; fi ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,136 @@
+"""API: scores and alerts over HTTP, alerts live over server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import FastAPI, Header, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import Gauge
+
+from services.api.consumer import ViewFeeder
+from services.api.settings import ApiSettings
+from services.api.views import AlertView, ScoreView
+from services.common.http import add_common_routes
+from services.common.scoring_config import load_scoring_model
+from services.domain.scoring import ConstituentState, scores_at
+
+VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
+SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _sse(offset: int, alert: dict[str, Any]) -> bytes:
+    return b"id: %d\nevent: alert\ndata: %s\n\n" % (offset, orjson.dumps(alert))
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    model = load_scoring_model(settings.scoring_config)
+    scores = ScoreView()
+    alerts = AlertView(settings.api_alerts_kept)
+    feeder = ViewFeeder(settings, scores, alerts)
+    VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
+    VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
+    SSE_CLIENTS.set_function(lambda: alerts.subscribers)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(feeder.run())
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app = FastAPI(
+        title="Mission Pulse API",
+        version="1",
+        description="Constituent experience scores and alerts, served from views of Kafka topics.",
+        lifespan=lifespan,
+    )
+    add_common_routes(app, "api")
+
+    @app.get("/readyz", tags=["operations"], summary="Ready once the views caught up with their topics")
+    async def readyz() -> JSONResponse:
+        if feeder.caught_up:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "catching up with Kafka"}, status_code=503)
+
+    @app.get(
+        "/v1/constituents/{constituent_id}",
+        tags=["scores"],
+        summary="A constituent's experience score now, its dimensions and counts",
+        responses={404: {"description": "Never scored"}},
+    )
+    async def get_constituent(constituent_id: str) -> Any:
+        published = scores.get(constituent_id)
+        if published is None:
+            return JSONResponse(
+                {"detail": f"constituent {constituent_id!r} has no score (no event of theirs was scored yet)"},
+                status_code=404,
+            )
+        now = time.time()
+        state = ConstituentState(
+            constituent_id=constituent_id,
+            reference_time=published["reference_time"],
+            sums=published["sums"],
+        )
+        return {
+            "constituent_id": constituent_id,
+            "as_of": _iso(now),
+            "scores": scores_at(state, model, now).to_dict(),
+            "scores_at_last_event": published["scores"],
+            "events": published["events"],
+            "last_event_at": _iso(published["last_event_at"]),
+            "counts_by_type": published["counts_by_type"],
+            "counts_by_source": published["counts_by_source"],
+        }
+
+    @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, most recently updated first")
+    async def list_alerts(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+        return {"alerts": alerts.newest(limit)}
+
+    @app.get(
+        "/v1/alerts/stream",
+        tags=["alerts"],
+        summary="Live alert updates (server-sent events); resume with Last-Event-ID",
+        response_class=StreamingResponse,
+    )
+    async def stream_alerts(
+        last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
+    ) -> StreamingResponse:
+        queue = alerts.subscribe()
+        missed = alerts.updates_after(last_event_id) if last_event_id is not None else []
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 2000\n\n"
+                sent = -1
+                for offset, alert in missed:
+                    sent = offset
+                    yield _sse(offset, alert)
+                while alerts.is_subscribed(queue):
+                    try:
+                        offset, alert = await asyncio.wait_for(queue.get(), settings.api_sse_heartbeat_s)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    if offset > sent:
+                        yield _sse(offset, alert)
+            finally:
+                alerts.unsubscribe(queue)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    return app

@@ -1,0 +1,81 @@
+"""Keeps the API's views in step with Kafka and knows when they have caught up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.api.settings import ApiSettings
+from services.api.views import AlertView, ScoreView
+from services.common.kafka import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class ViewFeeder:
+    """Reads both topics from the beginning (no consumer group: every replica holds the whole view)."""
+
+    def __init__(self, settings: ApiSettings, scores: ScoreView, alerts: AlertView) -> None:
+        self._settings = settings
+        self._scores = scores
+        self._alerts = alerts
+        self._pending: dict[TopicPartition, int] | None = None  # end offsets still to reach
+        self._next_offsets: dict[TopicPartition, int] = {}  # where to resume after a reconnect
+
+    @property
+    def caught_up(self) -> bool:
+        return self._pending is not None and not self._pending
+
+    async def run(self, retry_s: float = 2.0) -> None:
+        """Consume forever; reconnect by itself when Kafka goes away."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                self._settings.topic_scores,
+                self._settings.topic_alerts,
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await ensure_topics(self._settings)
+                await consumer.start()
+                await self._follow(consumer)
+            except (KafkaError, OSError) as error:
+                log.warning("view consumer lost Kafka; reconnecting", extra={"error": repr(error)})
+            finally:
+                await consumer.stop()
+            await asyncio.sleep(retry_s)
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        # Without a group id aiokafka assigns every partition of the subscribed topics to this consumer.
+        topics = {self._settings.topic_scores, self._settings.topic_alerts}
+        while {tp.topic for tp in consumer.assignment()} != topics:
+            await asyncio.sleep(0.2)
+        partitions = sorted(consumer.assignment())
+        for tp in partitions:
+            if tp in self._next_offsets:
+                consumer.seek(tp, self._next_offsets[tp])
+            else:
+                await consumer.seek_to_beginning(tp)
+        if self._pending is None:
+            ends = await consumer.end_offsets(partitions)
+            self._pending = {tp: end for tp, end in ends.items() if end > 0}
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == self._settings.topic_alerts:
+                        self._alerts.apply(record.offset, orjson.loads(record.value))
+                    else:
+                        self._scores.apply(record.key, record.value)
+                self._next_offsets[tp] = records[-1].offset + 1
+            if self._pending:
+                for tp in list(self._pending):
+                    if await consumer.position(tp) >= self._pending[tp]:
+                        del self._pending[tp]
+                if not self._pending:
+                    log.info("views caught up", extra={"constituents": len(self._scores)})

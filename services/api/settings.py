@@ -1,0 +1,14 @@
+"""API settings (env prefix ``MP_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class ApiSettings(CommonSettings):
+    api_host: str = Field("127.0.0.1", description="Address the API listens on")
+    api_port: int = Field(8080, description="Port the API listens on")
+    api_alerts_kept: int = Field(10_000, ge=10, description="Alerts kept in memory (and replayable over SSE)")
+    api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")

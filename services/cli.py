@@ -1,0 +1,156 @@
+"""`mission-pulse`: one command for every part of the system."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from services.common.logs import configure_logging
+from services.common.settings import CommonSettings
+
+
+def _serve(service: str) -> None:
+    import uvicorn
+
+    if service == "ingest":
+        from services.ingest.app import create_app as create_ingest
+        from services.ingest.settings import IngestSettings
+
+        ingest_settings = IngestSettings()
+        configure_logging("ingest", ingest_settings.log_level)
+        app, host, port = create_ingest(ingest_settings), ingest_settings.ingest_host, ingest_settings.ingest_port
+    else:
+        from services.api.app import create_app as create_api
+        from services.api.settings import ApiSettings
+
+        api_settings = ApiSettings()
+        configure_logging("api", api_settings.log_level)
+        app, host, port = create_api(api_settings), api_settings.api_host, api_settings.api_port
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _scorer() -> None:
+    from services.common.kafka import ensure_topics_when_reachable
+    from services.scorer.settings import ScorerSettings
+
+    settings = ScorerSettings()
+    configure_logging("scorer", settings.log_level)
+    asyncio.run(ensure_topics_when_reachable(settings))
+    from services.scorer.app import app
+
+    sys.argv = ["mission-pulse scorer", "worker", "--loglevel", settings.log_level.lower()]
+    app.main()
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from services.simulator.runner import simulate
+
+    configure_logging("simulator", CommonSettings().log_level)
+    asyncio.run(simulate(args.ingest_url, args.rate, args.constituents, args.seed, args.duration))
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the service exited with code {process.returncode}; see its log above")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not become ready within {timeout_s:g}s")
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
+    from services.api.settings import ApiSettings
+    from services.ingest.settings import IngestSettings
+    from services.scorer.settings import ScorerSettings
+
+    ingest, api, scorer = IngestSettings(), ApiSettings(), ScorerSettings()
+    here = [sys.executable, "-m", "services.cli"]
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in ("ingest", "scorer", "api"):
+            children.append(subprocess.Popen([*here, name]))
+        ingest_url = f"http://{ingest.ingest_host}:{ingest.ingest_port}"
+        api_url = f"http://{api.api_host}:{api.api_port}"
+        scorer_url = f"http://{scorer.scorer_web_host}:{scorer.scorer_web_port}"
+        _wait_until_ready(f"{ingest_url}/readyz", children[0])
+        _wait_until_ready(f"{scorer_url}/metrics", children[1])
+        _wait_until_ready(f"{api_url}/readyz", children[2])
+        children.append(subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)]))
+        print(
+            "\nMission Pulse is running (Ctrl-C stops everything):\n"
+            f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"
+            f"  api      GET  {api_url}/v1/constituents/c-00001\n"
+            f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream\n"
+            f"           docs {api_url}/docs\n"
+            f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
+            f"  simulator: about {args.rate:g} events/s over 300 constituents\n",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise SystemExit("a service stopped unexpectedly; stopping the others")
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _topics() -> None:
+    from services.common.kafka import ensure_topics
+
+    settings = CommonSettings()
+    configure_logging("topics", settings.log_level)
+    asyncio.run(ensure_topics(settings))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mission-pulse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("ingest", help="serve the ingest HTTP API (MP_INGEST_PORT, default 8081)")
+    commands.add_parser("scorer", help="run a scorer worker (Faust; /metrics on MP_SCORER_WEB_PORT, 6066)")
+    commands.add_parser("api", help="serve the query API and alert stream (MP_API_PORT, default 8080)")
+    commands.add_parser("topics", help="create Mission Pulse's Kafka topics if missing")
+    simulate = commands.add_parser("simulate", help="post realistic synthetic traffic to ingest")
+    run = commands.add_parser("run", help="ingest, scorer, api and the simulator together")
+    for sub in (simulate, run):
+        sub.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
+    simulate.add_argument("--ingest-url", default=os.environ.get("MP_INGEST_URL", "http://127.0.0.1:8081"))
+    simulate.add_argument("--constituents", type=int, default=300, help="how many people (default 300)")
+    simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    match args.command:
+        case "ingest" | "api":
+            _serve(args.command)
+        case "scorer":
+            _scorer()
+        case "topics":
+            _topics()
+        case "simulate":
+            _simulate(args)
+        case "run":
+            _run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Thin Kafka helpers: creating the topics, and a producer that reports an unreachable broker plainly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not acknowledge in time; nothing may be reported as accepted."""
+
+
+async def ensure_topics(settings: CommonSettings) -> None:
+    """Create Mission Pulse's topics if they do not exist (idempotent; safe from every service)."""
+    wanted = [
+        NewTopic(settings.topic_touchpoints, settings.topic_partitions, settings.topic_replication),
+        NewTopic(
+            settings.topic_scores,
+            settings.topic_partitions,
+            settings.topic_replication,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
+        # One partition keeps one global order of alert updates: the SSE stream resumes by offset.
+        NewTopic(settings.topic_alerts, 1, settings.topic_replication),
+        NewTopic(settings.topic_dead_letters, 1, settings.topic_replication),
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic for topic in wanted if topic.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another service created them between our list and create
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+class ReliableProducer:
+    """An idempotent ``acks=all`` producer that (re)connects lazily and fails fast when Kafka is away."""
+
+    def __init__(self, settings: CommonSettings, timeout_s: float, linger_ms: int = 5) -> None:
+        self._settings = settings
+        self._timeout_s = timeout_s
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._settings.kafka_bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=self._linger_ms,
+                    request_timeout_ms=int(self._timeout_s * 1000),
+                    max_request_size=2 * 1024 * 1024,
+                )
+                try:
+                    await producer.start()
+                except KafkaError as error:
+                    await producer.stop()
+                    raise KafkaUnavailable(f"cannot connect to Kafka: {error}") from error
+                self._producer = producer
+            return self._producer
+
+    async def send_all(self, records: list[Record]) -> None:
+        """Send records and wait until Kafka acknowledged every one, or raise KafkaUnavailable."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                producer = await self._connected()
+                futures = [
+                    await producer.send(topic, value=value, key=key, headers=headers)
+                    for topic, key, value, headers in records
+                ]
+                await asyncio.gather(*futures)
+        except (TimeoutError, KafkaError) as error:
+            raise KafkaUnavailable(f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}") from error
+
+    async def is_connected(self) -> bool:
+        """Whether Kafka answers a metadata request right now."""
+        try:
+            async with asyncio.timeout(2):
+                producer = await self._connected()
+                await producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, KafkaUnavailable):
+            return False
+        return True
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+async def ensure_topics_when_reachable(settings: CommonSettings, retry_s: float = 2.0) -> None:
+    """Keep trying ``ensure_topics`` until Kafka answers, so a service may start before the broker."""
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except (KafkaError, OSError) as error:
+            log.warning("kafka not reachable yet; will retry", extra={"error": repr(error)})
+            await asyncio.sleep(retry_s)

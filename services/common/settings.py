@@ -1,0 +1,26 @@
+"""Settings every service shares: where Kafka is and what the topics are called. Env prefix ``MP_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MP_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,…]")
+    topic_touchpoints: str = Field("touchpoints", description="Validated touchpoint events")
+    topic_scores: str = Field("constituent-scores", description="Latest state per constituent (compacted)")
+    topic_alerts: str = Field("alerts", description="Alert updates, keyed by alert_id")
+    topic_dead_letters: str = Field("touchpoints-dead-letters", description="Rejected input with its reason")
+    topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
+    topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
+    scoring_config: Path = Field(
+        REPO_ROOT / "deploy" / "config" / "scoring.toml", description="Scoring model file (TOML)"
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")

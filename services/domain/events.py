@@ -1,0 +1,77 @@
+"""The touchpoint v1 contract: validating raw JSON against schemas/touchpoint.v1.json.
+
+Pure: no Kafka, no HTTP. The JSON Schema file is the single source of truth; the few rules JSON Schema
+cannot express (the serialized size of ``attributes``) are checked here beside it. RFC 3339 date-times
+(which require an offset) are checked by jsonschema's format checker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "touchpoint.v1.json"
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+
+Event = dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schema = orjson.loads(SCHEMA_PATH.read_bytes())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _describe(error: ValidationError) -> str:
+    where = ".".join(str(part) for part in error.absolute_path) or "event"
+    return f"{where}: {error.message}"
+
+
+def validation_error(candidate: object) -> str | None:
+    """Why ``candidate`` is not a valid touchpoint v1 event, or None when it is."""
+    error = best_match(_validator().iter_errors(candidate))
+    if error is not None:
+        return _describe(error)
+    assert isinstance(candidate, dict)
+    attributes = candidate.get("attributes")
+    if attributes is not None:
+        size = len(orjson.dumps(attributes))
+        if size > MAX_ATTRIBUTES_BYTES:
+            return f"attributes: {size} bytes serialized, at most {MAX_ATTRIBUTES_BYTES}"
+    return None
+
+
+def occurred_at_epoch(event: Event) -> float:
+    """Event time of a validated event, in seconds since the epoch."""
+    return datetime.fromisoformat(event["occurred_at"]).timestamp()
+
+# The documented vocabulary (schemas/README.md). Other well-formed types are accepted; metrics label them
+# "other" so that a misbehaving sender cannot multiply time series.
+VOCABULARY = frozenset(
+    {
+        "web.page_view", "web.form_submitted", "web.error", "web.login_failed",
+        "email.sent", "email.delivered", "email.opened", "email.clicked", "email.bounced",
+        "email.complained", "email.unsubscribed",
+        "donation.succeeded", "donation.failed", "donation.refunded", "donation.recurring_cancelled",
+        "event.registered", "event.attended", "event.cancelled",
+    }
+)  # fmt: skip
+KNOWN_SOURCES = frozenset({"web", "email", "donation", "events"})
+
+
+def metric_labels(event: object) -> tuple[str, str]:
+    """Low-cardinality (source, type) labels for an event, valid or not."""
+    if not isinstance(event, dict):
+        return "other", "other"
+    source, event_type = event.get("source"), event.get("type")
+    return (
+        source if source in KNOWN_SOURCES else "other",
+        event_type if event_type in VOCABULARY else "other",
+    )

@@ -1,0 +1,135 @@
+"""Synthetic but realistic constituent journeys for `make run`. Pure: no I/O, deterministic per seed.
+
+Each journey is a short story across silos — a gift and its receipt, a volunteer sign-up and its welcome
+email, a newsletter, an event — with the failures nonprofits actually see: declined cards, missing
+receipts, bounced emails, site errors.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Event = dict[str, Any]
+Scheduled = tuple[float, Event]  # (when, event)
+
+PERSONAS = ("donor", "volunteer", "subscriber", "attendee")
+PERSONA_WEIGHTS = (0.45, 0.15, 0.3, 0.1)
+AMOUNTS = (10, 25, 50, 100, 250, 1000)
+AMOUNT_WEIGHTS = (0.2, 0.3, 0.25, 0.15, 0.07, 0.03)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRates:
+    """How often things go wrong; the defaults make a lively `make run`."""
+
+    payment_failed: float = 0.08
+    retry_after_failure: float = 0.5
+    receipt_missing: float = 0.05
+    welcome_missing: float = 0.1
+    bounce: float = 0.04
+    site_error: float = 0.03
+
+
+class JourneyMaker:
+    def __init__(self, seed: int, constituents: int, failures: FailureRates | None = None) -> None:
+        self._rng = random.Random(seed)
+        self._people = [
+            (f"c-{n:05d}", self._rng.choices(PERSONAS, PERSONA_WEIGHTS)[0]) for n in range(constituents)
+        ]
+        self._failures = failures or FailureRates()
+
+    def _id(self) -> str:
+        return f"sim-{self._rng.getrandbits(64):016x}"
+
+    def next_journey(self, start: float) -> list[Scheduled]:
+        """One journey of a randomly chosen constituent, starting at ``start`` (epoch seconds)."""
+        constituent_id, persona = self._rng.choice(self._people)
+        steps: list[Scheduled] = []
+
+        def add(delay: float, source: str, event_type: str, department: str, **extra: Any) -> None:
+            event: Event = {
+                "event_id": self._id(),
+                "source": source,
+                "type": event_type,
+                "occurred_at": datetime.fromtimestamp(start + delay, UTC).isoformat(),
+                "constituent_id": constituent_id,
+                "department": department,
+            }
+            correlation_id = extra.pop("correlation_id", None)
+            if correlation_id:
+                event["correlation_id"] = correlation_id
+            if extra:
+                event["attributes"] = extra
+            steps.append((start + delay, event))
+
+        stories: dict[str, Callable[[Callable[..., None]], None]] = {
+            "donor": self._gift,
+            "volunteer": self._volunteering,
+            "subscriber": self._newsletter,
+            "attendee": self._event,
+        }
+        stories[persona](add)
+        return steps
+
+    def _visit(self, add: Callable[..., None], url: str) -> None:
+        if self._rng.random() < self._failures.site_error:
+            add(0, "web", "web.error", "it", url=url, error_code=self._rng.choice(("500", "502", "timeout")))
+        else:
+            add(0, "web", "web.page_view", "marketing", url=url)
+
+    def _email(self, add: Callable[..., None], delay: float, template: str, department: str,
+               correlation_id: str | None = None) -> None:  # fmt: skip
+        add(delay, "email", "email.sent", department, template=template, correlation_id=correlation_id)
+        if self._rng.random() < self._failures.bounce:
+            add(delay + 1, "email", "email.bounced", department, template=template, reason="mailbox_full")
+            return
+        add(delay + 1, "email", "email.delivered", department, template=template)
+        if self._rng.random() < 0.5:
+            add(delay + 8, "email", "email.opened", department, template=template)
+            if self._rng.random() < 0.3:
+                add(delay + 12, "email", "email.clicked", department, template=template)
+
+    def _gift(self, add: Callable[..., None]) -> None:
+        self._visit(add, "/donate")
+        amount = self._rng.choices(AMOUNTS, AMOUNT_WEIGHTS)[0]
+        recurring = self._rng.random() < 0.2
+        payment = f"pay_{self._rng.getrandbits(40):010x}"
+        details = {"amount": amount, "currency": "USD", "recurring": recurring, "processor": "stripe"}
+        delay = 3.0
+        if self._rng.random() < self._failures.payment_failed:
+            code = self._rng.choice(("card_declined", "insufficient_funds", "processing_error"))
+            add(delay, "donation", "donation.failed", "fundraising", correlation_id=payment,
+                error_code=code, **details)  # fmt: skip
+            if self._rng.random() >= self._failures.retry_after_failure:
+                return
+            payment = f"pay_{self._rng.getrandbits(40):010x}"
+            delay += 20
+        add(delay, "donation", "donation.succeeded", "fundraising", correlation_id=payment, **details)
+        if self._rng.random() >= self._failures.receipt_missing:
+            self._email(add, delay + self._rng.uniform(2, 8), "receipt", "fundraising", correlation_id=payment)
+
+    def _volunteering(self, add: Callable[..., None]) -> None:
+        self._visit(add, "/volunteer")
+        add(4, "web", "web.form_submitted", "programs", form="volunteer_signup")
+        if self._rng.random() >= self._failures.welcome_missing:
+            self._email(add, self._rng.uniform(5, 15), "volunteer_welcome", "programs")
+
+    def _newsletter(self, add: Callable[..., None]) -> None:
+        self._email(add, 0, "newsletter", "marketing")
+        if self._rng.random() < 0.03:
+            add(30, "email", "email.unsubscribed", "marketing", template="newsletter")
+        elif self._rng.random() < 0.3:
+            self._visit(add, "/stories")
+
+    def _event(self, add: Callable[..., None]) -> None:
+        name = self._rng.choice(("gala", "river-cleanup", "open-day"))
+        add(0, "events", "event.registered", "events", event_name=name)
+        self._email(add, self._rng.uniform(3, 10), "event_confirmation", "events")
+        if self._rng.random() < 0.6:
+            add(40, "events", "event.attended", "events", event_name=name)
+        elif self._rng.random() < 0.3:
+            add(25, "events", "event.cancelled", "events", event_name=name)

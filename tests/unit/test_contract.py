@@ -1,0 +1,75 @@
+"""The touchpoint v1 contract, as ingest enforces it."""
+
+import pytest
+
+from services.domain.events import metric_labels, validation_error
+
+VALID = {
+    "event_id": "pay_3PqX-failed",
+    "source": "donation",
+    "type": "donation.failed",
+    "occurred_at": "2026-11-25T14:03:00Z",
+    "constituent_id": "c-10423",
+    "department": "fundraising",
+    "correlation_id": "pay_3PqX",
+    "attributes": {"amount": 50, "currency": "USD", "recurring": True, "error_code": "card_declined"},
+}
+
+
+def with_(**changes: object) -> dict[str, object]:
+    event = dict(VALID)
+    event.update(changes)
+    return event
+
+
+def without(field: str) -> dict[str, object]:
+    return {k: v for k, v in VALID.items() if k != field}
+
+
+def test_the_documented_example_is_valid() -> None:
+    assert validation_error(VALID) is None
+
+
+def test_offsets_other_than_utc_are_valid() -> None:
+    assert validation_error(with_(occurred_at="2026-11-25T15:03:00.123+01:00")) is None
+
+
+@pytest.mark.parametrize("field", ["event_id", "source", "type", "occurred_at", "constituent_id"])
+def test_required_fields_are_named_when_missing(field: str) -> None:
+    assert validation_error(without(field)) == f"event: '{field}' is a required property"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_start"),
+    [
+        ({"event_id": ""}, "event_id:"),
+        ({"event_id": "x" * 129}, "event_id:"),
+        ({"constituent_id": "x" * 129}, "constituent_id:"),
+        ({"type": "DonationFailed"}, "type:"),
+        ({"type": "donation"}, "type:"),
+        ({"occurred_at": "2026-11-25T14:03:00"}, "occurred_at:"),
+        ({"occurred_at": "yesterday"}, "occurred_at:"),
+        ({"attributes": ["not", "an", "object"]}, "attributes:"),
+        ({"surprise": 1}, "event: Additional properties are not allowed"),
+    ],
+)
+def test_each_broken_rule_is_reported_with_its_field(change: dict[str, object], expected_start: str) -> None:
+    error = validation_error(with_(**change))
+    assert error is not None
+    assert error.startswith(expected_start)
+
+
+def test_attributes_are_limited_to_16_kib_serialized() -> None:
+    assert validation_error(with_(attributes={"note": "x" * 16_000})) is None
+    error = validation_error(with_(attributes={"note": "x" * 16_400}))
+    assert error is not None and error.startswith("attributes: 16") and error.endswith("at most 16384")
+
+
+def test_non_objects_are_rejected() -> None:
+    assert validation_error([VALID]) == f"event: {[VALID]!r} is not of type 'object'"
+
+
+def test_metric_labels_stay_within_the_vocabulary() -> None:
+    assert metric_labels(VALID) == ("donation", "donation.failed")
+    assert metric_labels(with_(source="crm", type="crm.synced")) == ("other", "other")
+    assert metric_labels("garbage") == ("other", "other")
