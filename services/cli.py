@@ -25,7 +25,11 @@ def _serve(service: str) -> None:
 
         ingest_settings = IngestSettings()
         configure_logging("ingest", ingest_settings.log_level)
-        app, host, port = create_ingest(ingest_settings), ingest_settings.ingest_host, ingest_settings.ingest_port
+        app, host, port = (
+            create_ingest(ingest_settings),
+            ingest_settings.ingest_host,
+            ingest_settings.ingest_port,
+        )
     else:
         from services.api.app import create_app as create_api
         from services.api.settings import ApiSettings
@@ -88,7 +92,9 @@ def _run(args: argparse.Namespace) -> None:
         _wait_until_ready(f"{ingest_url}/readyz", children[0])
         _wait_until_ready(f"{scorer_url}/metrics", children[1])
         _wait_until_ready(f"{api_url}/readyz", children[2])
-        children.append(subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)]))
+        children.append(
+            subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)])
+        )
         print(
             "\nMission Pulse is running (Ctrl-C stops everything):\n"
             f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"

@@ -75,7 +75,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         published = scores.get(constituent_id)
         if published is None:
             return JSONResponse(
-                {"detail": f"constituent {constituent_id!r} has no score (no event of theirs was scored yet)"},
+                {"detail": f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"},
                 status_code=404,
             )
         now = time.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -40,10 +41,9 @@ async def ensure_topics(settings: CommonSettings) -> None:
         existing = set(await admin.list_topics())
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
-            try:
+            # another service may create them between our list and create
+            with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another service created them between our list and create
             log.info("created topics", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()
@@ -89,7 +89,9 @@ class ReliableProducer:
                 ]
                 await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as error:
-            raise KafkaUnavailable(f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}") from error
+            raise KafkaUnavailable(
+                f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}"
+            ) from error
 
     async def is_connected(self) -> bool:
         """Whether Kafka answers a metadata request right now."""

@@ -9,7 +9,12 @@ from typing import Any
 import orjson
 
 # Attributes every LogRecord has (and uvicorn's ANSI-coloured duplicate); the rest came in ``extra=``.
-_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonLinesFormatter(logging.Formatter):

@@ -12,7 +12,9 @@ def load_scoring_model(path: Path) -> ScoringModel:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise SystemExit(f"cannot read scoring config {path} (MP_SCORING_CONFIG): {error.strerror}") from error
+        raise SystemExit(
+            f"cannot read scoring config {path} (MP_SCORING_CONFIG): {error.strerror}"
+        ) from error
     try:
         return ScoringModel.from_toml(text, origin=str(path))
     except ValueError as error:

@@ -52,6 +52,7 @@ def occurred_at_epoch(event: Event) -> float:
     """Event time of a validated event, in seconds since the epoch."""
     return datetime.fromisoformat(event["occurred_at"]).timestamp()
 
+
 # The documented vocabulary (schemas/README.md). Other well-formed types are accepted; metrics label them
 # "other" so that a misbehaving sender cannot multiply time series.
 VOCABULARY = frozenset(

@@ -70,7 +70,7 @@ class ScoringModel(_Strict):
 
     def decay(self, seconds: float) -> float:
         """The factor an impact keeps after ``seconds`` of event time."""
-        return 0.5 ** (seconds / (self.half_life_hours * SECONDS_PER_HOUR))
+        return float(0.5 ** (seconds / (self.half_life_hours * SECONDS_PER_HOUR)))
 
     def dimension_score(self, impact_sum: float) -> float:
         """Map a decayed impact sum onto 0–100: the baseline at 0, saturating smoothly at the ends."""

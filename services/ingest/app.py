@@ -148,24 +148,30 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         dead_letters: list[Record] = []
         received_at = datetime.now(UTC).isoformat()
         for index, candidate in enumerate(candidates):
-            error = validation_error(candidate)
-            if error is None:
+            problem = validation_error(candidate)
+            if problem is None:
                 assert isinstance(candidate, dict)
                 key = candidate["constituent_id"].encode()
                 accepted.append((settings.topic_touchpoints, key, orjson.dumps(candidate), []))
             else:
-                rejected.append(Rejection(index=index, error=error))
-                envelope = {"reason": error, "received_at": received_at, "service": "ingest",
-                            "payload": candidate}  # fmt: skip
+                rejected.append(Rejection(index=index, error=problem))
+                envelope = {
+                    "reason": problem,
+                    "received_at": received_at,
+                    "service": "ingest",
+                    "payload": candidate,
+                }
                 dead_letters.append((settings.topic_dead_letters, None, orjson.dumps(envelope), []))
 
         started = time.perf_counter()
         try:
             await producer.send_all(accepted + dead_letters)
-        except KafkaUnavailable as error:
+        except KafkaUnavailable as unreachable:
             if accepted:
-                return unavailable(error)
-            log.warning("dead letters not written", extra={"count": len(dead_letters), "error": str(error)})
+                return unavailable(unreachable)
+            log.warning(
+                "dead letters not written", extra={"count": len(dead_letters), "error": str(unreachable)}
+            )
         else:
             PRODUCE_DURATION.observe(time.perf_counter() - started)
             DEAD_LETTERS.inc(len(dead_letters))
@@ -174,8 +180,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             counter = EVENTS_REJECTED if index in rejected_indexes else EVENTS_ACCEPTED
             counter.labels(*metric_labels(candidate)).inc()
         if not accepted:
-            problem = Problem(detail="no valid event in the body", rejected=rejected)
-            return JSONResponse(problem.model_dump(), status_code=422)
+            refusal = Problem(detail="no valid event in the body", rejected=rejected)
+            return JSONResponse(refusal.model_dump(), status_code=422)
         return Accepted(accepted=len(accepted), rejected=rejected)
 
     @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka answers")
@@ -188,8 +194,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)  # fmt: skip
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             schema.setdefault("components", {}).setdefault("schemas", {})["Touchpoint"] = _touchpoint_schema()
             app.openapi_schema = schema
         return app.openapi_schema

@@ -87,7 +87,11 @@ async def score(stream: Any) -> None:
             await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
             ALERTS.labels(alert["kind"]).inc()
         for dead in result.dead_letters:
-            envelope = {"reason": dead.reason, "service": "scorer", "payload": dead.raw.decode("utf-8", "replace")}
+            envelope = {
+                "reason": dead.reason,
+                "service": "scorer",
+                "payload": dead.raw.decode("utf-8", "replace"),
+            }
             await dead_letters_topic.send(value=orjson.dumps(envelope))
             DEAD_LETTERS.inc()
         now = time.time()

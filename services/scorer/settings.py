@@ -14,6 +14,8 @@ class ScorerSettings(CommonSettings):
     scorer_web_host: str = Field("127.0.0.1", description="Address of the scorer's /metrics web server")
     scorer_web_port: int = Field(6066, description="Port of the scorer's /metrics web server")
     scorer_store: str = Field("memory://", description="Table store: memory:// or rocksdb://")
-    scorer_data_dir: Path = Field(REPO_ROOT / ".scorer-data", description="Faust data folder (tables, RocksDB)")
+    scorer_data_dir: Path = Field(
+        REPO_ROOT / ".scorer-data", description="Faust data folder (tables, RocksDB)"
+    )
     scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
     scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")

@@ -17,7 +17,9 @@ EVENTS_PER_JOURNEY = 4.0  # about, across the personas' stories
 TICK_S = 0.25
 
 
-async def simulate(ingest_url: str, rate: float, constituents: int, seed: int, duration_s: float | None) -> None:
+async def simulate(
+    ingest_url: str, rate: float, constituents: int, seed: int, duration_s: float | None
+) -> None:
     """Post about ``rate`` events/s until ``duration_s`` passes (forever when None); retries on 503."""
     maker = JourneyMaker(seed, constituents)
     due: list[tuple[float, int, Event]] = []

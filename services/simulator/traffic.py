@@ -81,8 +81,14 @@ class JourneyMaker:
         else:
             add(0, "web", "web.page_view", "marketing", url=url)
 
-    def _email(self, add: Callable[..., None], delay: float, template: str, department: str,
-               correlation_id: str | None = None) -> None:  # fmt: skip
+    def _email(
+        self,
+        add: Callable[..., None],
+        delay: float,
+        template: str,
+        department: str,
+        correlation_id: str | None = None,
+    ) -> None:
         add(delay, "email", "email.sent", department, template=template, correlation_id=correlation_id)
         if self._rng.random() < self._failures.bounce:
             add(delay + 1, "email", "email.bounced", department, template=template, reason="mailbox_full")
@@ -102,15 +108,24 @@ class JourneyMaker:
         delay = 3.0
         if self._rng.random() < self._failures.payment_failed:
             code = self._rng.choice(("card_declined", "insufficient_funds", "processing_error"))
-            add(delay, "donation", "donation.failed", "fundraising", correlation_id=payment,
-                error_code=code, **details)  # fmt: skip
+            add(
+                delay,
+                "donation",
+                "donation.failed",
+                "fundraising",
+                correlation_id=payment,
+                error_code=code,
+                **details,
+            )
             if self._rng.random() >= self._failures.retry_after_failure:
                 return
             payment = f"pay_{self._rng.getrandbits(40):010x}"
             delay += 20
         add(delay, "donation", "donation.succeeded", "fundraising", correlation_id=payment, **details)
         if self._rng.random() >= self._failures.receipt_missing:
-            self._email(add, delay + self._rng.uniform(2, 8), "receipt", "fundraising", correlation_id=payment)
+            self._email(
+                add, delay + self._rng.uniform(2, 8), "receipt", "fundraising", correlation_id=payment
+            )
 
     def _volunteering(self, add: Callable[..., None]) -> None:
         self._visit(add, "/volunteer")

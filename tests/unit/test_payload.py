@@ -10,7 +10,10 @@ def test_one_object_is_one_event() -> None:
 
 
 def test_an_array_is_several_events() -> None:
-    assert split_events(b'[{"a": 1}, {"b": 2}]', "application/json; charset=utf-8", 10) == [{"a": 1}, {"b": 2}]
+    assert split_events(b'[{"a": 1}, {"b": 2}]', "application/json; charset=utf-8", 10) == [
+        {"a": 1},
+        {"b": 2},
+    ]
 
 
 def test_ndjson_skips_blank_lines() -> None:
@@ -25,10 +28,17 @@ def test_ndjson_skips_blank_lines() -> None:
         (b'"a string"', "application/json", 400, "body must be a JSON object"),
         (b'{"a": 1}\n{oops', "application/x-ndjson", 400, "line 2 is not valid JSON"),
         (b"[]", "application/json", 422, "no events in the body"),
-        (b"[" + b",".join([b"{}"] * 11) + b"]", "application/json", 413, "11 events in one request, at most 10"),
+        (
+            b"[" + b",".join([b"{}"] * 11) + b"]",
+            "application/json",
+            413,
+            "11 events in one request, at most 10",
+        ),
     ],
 )
-def test_bodies_that_cannot_be_used_say_why(body: bytes, content_type: str, status: int, message: str) -> None:
+def test_bodies_that_cannot_be_used_say_why(
+    body: bytes, content_type: str, status: int, message: str
+) -> None:
     with pytest.raises(PayloadError) as raised:
         split_events(body, content_type, 10)
     assert raised.value.status == status

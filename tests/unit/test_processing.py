@@ -31,7 +31,11 @@ def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
         loads.append(constituent_id)
         return None
 
-    batch = [record("e1", "web.page_view"), record("e2", "email.opened"), record("e3", "web.page_view", "c-2")]
+    batch = [
+        record("e1", "web.page_view"),
+        record("e2", "email.opened"),
+        record("e3", "web.page_view", "c-2"),
+    ]
     result = process_batch(batch, load, MODEL)
     assert loads == ["c-1", "c-2"]
     assert sorted(result.changed) == ["c-1", "c-2"]
@@ -40,14 +44,19 @@ def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
 
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
     stored = ConstituentState(constituent_id="c-1", recent_event_ids=["e0"], events=1)
-    result = process_batch([record("e0", "web.page_view"), record("e1", "web.page_view"),
-                            record("e1", "web.page_view")], lambda _: stored, MODEL)  # fmt: skip
+    result = process_batch(
+        [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")],
+        lambda _: stored,
+        MODEL,
+    )
     assert result.changed["c-1"].events == 2
     assert result.outcomes[("web", "web.page_view", Outcome.DUPLICATE)] == 2
 
 
 def test_a_failed_donation_raises_one_alert_with_its_evidence() -> None:
-    result = process_batch([record("e1", "donation.failed", amount=50, recurring=True)], lambda _: None, MODEL)
+    result = process_batch(
+        [record("e1", "donation.failed", amount=50, recurring=True)], lambda _: None, MODEL
+    )
     [alert] = result.alerts
     assert alert["kind"] == "transaction.failed"
     assert alert["severity"] == "critical"  # a recurring gift

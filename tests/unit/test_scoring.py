@@ -1,5 +1,6 @@
 """The experience score: properties that must hold whatever the events and their order."""
 
+import itertools
 import math
 from pathlib import Path
 
@@ -73,9 +74,10 @@ def test_scores_stay_between_0_and_100(batch: list, later: float) -> None:  # ty
 def test_without_new_events_a_score_moves_monotonically_toward_the_baseline(batch: list, waits: list) -> None:  # type: ignore[no-untyped-def]
     state = fold(batch)
     distances = [
-        abs(scores_at(state, MODEL, START + 90 * DAY + wait).overall - MODEL.baseline) for wait in sorted(waits)
+        abs(scores_at(state, MODEL, START + 90 * DAY + wait).overall - MODEL.baseline)
+        for wait in sorted(waits)
     ]
-    assert all(later <= earlier + 1e-9 for earlier, later in zip(distances, distances[1:], strict=False))
+    assert all(later <= earlier + 1e-9 for earlier, later in itertools.pairwise(distances))
 
 
 def test_a_newcomer_starts_at_the_baseline() -> None:
@@ -117,7 +119,7 @@ def test_unknown_types_are_counted_but_do_not_move_the_score() -> None:
         ("version = ", "not valid TOML"),
         (SHIPPED.read_text().replace("principles = 0.2", "principles = 0.3"), "weights must sum to 1"),
         (SHIPPED.read_text().replace("half_life_hours = 168.0", "half_life_hours = 0"), "half_life_hours"),
-        (SHIPPED.read_text().replace('{ content = 1 }', '{ contnet = 1 }'), "impacts.web.page_view.contnet"),
+        (SHIPPED.read_text().replace("{ content = 1 }", "{ contnet = 1 }"), "impacts.web.page_view.contnet"),
     ],
 )
 def test_an_invalid_configuration_is_refused_with_a_precise_message(text: str, message: str) -> None:

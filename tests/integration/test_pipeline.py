@@ -1,0 +1,134 @@
+"""End to end through the real broker: HTTP in at ingest, scores and live alerts out of the API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.integration.conftest import System
+
+pytestmark = pytest.mark.integration
+
+
+def touchpoint(constituent: str, event_type: str, **attributes: Any) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "source": {"web": "web", "email": "email", "donation": "donation", "event": "events"}[
+            event_type.split(".")[0]
+        ],
+        "type": event_type,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "constituent_id": constituent,
+        "attributes": attributes,
+    }
+
+
+async def eventually(check: Any, timeout_s: float = 30) -> Any:
+    """Poll ``check`` until it returns something truthy."""
+    async with asyncio.timeout(timeout_s):
+        while not (result := await check()):
+            await asyncio.sleep(0.2)
+        return result
+
+
+async def test_a_posted_event_changes_the_constituents_score(system: System) -> None:
+    constituent = f"c-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{system.api_url}/v1/constituents/{constituent}")).status_code == 404
+
+        response = await client.post(
+            f"{system.ingest_url}/v1/events", json=touchpoint(constituent, "event.attended")
+        )
+        assert response.status_code == 202
+        assert response.json() == {"accepted": 1, "rejected": []}
+
+        async def scored(events: int) -> dict[str, Any] | None:
+            answer = await client.get(f"{system.api_url}/v1/constituents/{constituent}")
+            body = answer.json() if answer.status_code == 200 else None
+            return body if body and body["events"] == events else None
+
+        first = await eventually(lambda: scored(1))
+        assert first["scores"]["content"] > 50
+
+        failure = touchpoint(constituent, "donation.failed", amount=25, currency="USD")
+        assert (await client.post(f"{system.ingest_url}/v1/events", json=[failure])).status_code == 202
+        second = await eventually(lambda: scored(2))
+        assert second["scores"]["operations"] < first["scores"]["operations"]
+        assert second["scores"]["overall"] < first["scores"]["overall"]
+        assert second["counts_by_type"] == {"event.attended": 1, "donation.failed": 1}
+
+
+async def test_a_repeated_event_is_counted_once(system: System) -> None:
+    constituent = f"c-{uuid.uuid4().hex[:8]}"
+    event = touchpoint(constituent, "web.page_view")
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.post(f"{system.ingest_url}/v1/events", json=event)).status_code == 202
+        marker = touchpoint(constituent, "web.form_submitted", form="newsletter")
+        assert (await client.post(f"{system.ingest_url}/v1/events", json=marker)).status_code == 202
+
+        async def saw_marker() -> dict[str, Any] | None:
+            answer = await client.get(f"{system.api_url}/v1/constituents/{constituent}")
+            body = answer.json() if answer.status_code == 200 else None
+            return body if body and "web.form_submitted" in body["counts_by_type"] else None
+
+        body = await eventually(saw_marker)
+        assert body["counts_by_type"] == {"web.page_view": 1, "web.form_submitted": 1}
+
+
+async def read_alerts(response: httpx.Response, wanted_constituent: str) -> dict[str, Any]:
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif line == "" and data:
+            alert = orjson.loads("\n".join(data))
+            data.clear()
+            if alert["constituent_id"] == wanted_constituent:
+                return alert  # type: ignore[no-any-return]
+    raise AssertionError("stream ended without the alert")
+
+
+async def test_a_failed_donation_arrives_on_the_live_alert_stream(system: System) -> None:
+    constituent = f"c-{uuid.uuid4().hex[:8]}"
+    failure = touchpoint(
+        constituent, "donation.failed", amount=700, currency="USD", error_code="card_declined"
+    )
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=40)) as client:
+        async with client.stream("GET", f"{system.api_url}/v1/alerts/stream") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            listening = asyncio.create_task(read_alerts(stream, constituent))
+            response = await client.post(f"{system.ingest_url}/v1/events", json=failure)
+            assert response.status_code == 202
+            async with asyncio.timeout(30):
+                alert = await listening
+        assert alert["kind"] == "transaction.failed"
+        assert alert["severity"] == "critical"
+        assert alert["evidence"] == [failure["event_id"]]
+
+        listed = (await client.get(f"{system.api_url}/v1/alerts", params={"limit": 1000})).json()["alerts"]
+        assert alert["alert_id"] in {a["alert_id"] for a in listed}
+
+
+async def test_every_service_exports_its_metrics(system: System) -> None:
+    async with httpx.AsyncClient() as client:
+        expected = {
+            system.ingest_url: ["mp_ingest_events_accepted_total", "mp_http_request_duration_seconds"],
+            system.scorer_url: [
+                "mp_scorer_events_total",
+                "mp_scorer_event_time_lag_seconds",
+                "mp_scorer_alerts_emitted_total",
+            ],
+            system.api_url: ["mp_api_view_entries", "mp_api_sse_clients", "mp_http_request_duration_seconds"],
+        }
+        for url, names in expected.items():
+            text = (await client.get(f"{url}/metrics")).text
+            for name in names:
+                assert f"# TYPE {name} " in text, f"{url}/metrics lacks {name}"
