@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.logs import configure_logging
 from services.common.settings import CommonSettings
@@ -49,7 +51,10 @@ def _scorer() -> None:
     asyncio.run(ensure_topics_when_reachable(settings))
     from services.scorer.app import app
 
-    sys.argv = ["mission-pulse scorer", "worker", "--loglevel", settings.log_level.lower()]
+    faust_level = {"WARNING": "warn", "CRITICAL": "crit"}.get(
+        settings.log_level.upper(), settings.log_level.lower()
+    )
+    sys.argv = ["mission-pulse scorer", "worker", "--loglevel", faust_level]
     app.main()
 
 
@@ -57,7 +62,8 @@ def _simulate(args: argparse.Namespace) -> None:
     from services.simulator.runner import simulate
 
     configure_logging("simulator", CommonSettings().log_level)
-    asyncio.run(simulate(args.ingest_url, args.rate, args.constituents, args.seed, args.duration))
+    with suppress(KeyboardInterrupt):  # Ctrl-C is how a simulation ends
+        asyncio.run(simulate(args.ingest_url, args.rate, args.constituents, args.seed, args.duration))
 
 
 def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
@@ -74,6 +80,34 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: flo
     raise SystemExit(f"{url} did not become ready within {timeout_s:g}s")
 
 
+def _metric_total(metrics_text: str, family: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for metric in text_string_to_metric_families(metrics_text)
+        if metric.name == family
+        for sample in metric.samples
+        if sample.name in (family, f"{family}_total") and labels.items() <= sample.labels.items()
+    )
+
+
+def _pulse_line(ingest_url: str, api_url: str) -> str:
+    """One line of what the system sees right now, for the `run` console."""
+    try:
+        accepted = _metric_total(httpx.get(f"{ingest_url}/metrics").text, "mp_ingest_events_accepted")
+        api_metrics = httpx.get(f"{api_url}/metrics").text
+        scored = _metric_total(api_metrics, "mp_api_view_entries", view="constituents")
+        alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}).json()["alerts"]
+    except (httpx.HTTPError, ValueError) as error:
+        return f"pulse: not available ({error!r})"
+    line = f"pulse: {accepted:,.0f} events accepted · {scored:,.0f} constituents scored"
+    if alerts:
+        latest = alerts[0]
+        person = httpx.get(f"{api_url}/v1/constituents/{latest['constituent_id']}").json()
+        overall = person.get("scores", {}).get("overall", "?")
+        line += f" · latest alert: {latest['title']} ({latest['constituent_id']}, score now {overall})"
+    return line
+
+
 def _run(args: argparse.Namespace) -> None:
     """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
     from services.api.settings import ApiSettings
@@ -82,6 +116,8 @@ def _run(args: argparse.Namespace) -> None:
 
     ingest, api, scorer = IngestSettings(), ApiSettings(), ScorerSettings()
     here = [sys.executable, "-m", "services.cli"]
+    # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
+    os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
     children: list[subprocess.Popen[bytes]] = []
     try:
         for name in ("ingest", "scorer", "api"):
@@ -105,7 +141,11 @@ def _run(args: argparse.Namespace) -> None:
             f"  simulator: about {args.rate:g} events/s over 300 constituents\n",
             flush=True,
         )
+        next_pulse = time.monotonic() + 5
         while all(child.poll() is None for child in children):
+            if time.monotonic() >= next_pulse:
+                print(_pulse_line(ingest_url, api_url), flush=True)
+                next_pulse += 10
             time.sleep(0.5)
         raise SystemExit("a service stopped unexpectedly; stopping the others")
     except KeyboardInterrupt:

@@ -13,7 +13,10 @@ class ScorerSettings(CommonSettings):
     scorer_app_id: str = Field("mission-pulse-scorer", description="Faust app id = Kafka consumer group")
     scorer_web_host: str = Field("127.0.0.1", description="Address of the scorer's /metrics web server")
     scorer_web_port: int = Field(6066, description="Port of the scorer's /metrics web server")
-    scorer_store: str = Field("memory://", description="Table store: memory:// or rocksdb://")
+    scorer_store: str = Field(
+        "memory://",
+        description="Faust table store URL (memory:// keeps tables in RAM, rebuilt from the changelog)",
+    )
     scorer_data_dir: Path = Field(
         REPO_ROOT / ".scorer-data", description="Faust data folder (tables, RocksDB)"
     )

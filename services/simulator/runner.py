@@ -7,6 +7,7 @@ import heapq
 import itertools
 import logging
 import time
+import uuid
 
 import httpx
 
@@ -21,7 +22,7 @@ async def simulate(
     ingest_url: str, rate: float, constituents: int, seed: int, duration_s: float | None
 ) -> None:
     """Post about ``rate`` events/s until ``duration_s`` passes (forever when None); retries on 503."""
-    maker = JourneyMaker(seed, constituents)
+    maker = JourneyMaker(seed, constituents, run_id=uuid.uuid4().hex[:8])
     due: list[tuple[float, int, Event]] = []
     tiebreak = itertools.count()
     sent = accepted = 0

@@ -35,15 +35,19 @@ class FailureRates:
 
 
 class JourneyMaker:
-    def __init__(self, seed: int, constituents: int, failures: FailureRates | None = None) -> None:
+    def __init__(
+        self, seed: int, constituents: int, run_id: str, failures: FailureRates | None = None
+    ) -> None:
+        """``run_id`` keeps event ids unique across runs: the same seed replays the same stories."""
         self._rng = random.Random(seed)
+        self._run_id = run_id
         self._people = [
             (f"c-{n:05d}", self._rng.choices(PERSONAS, PERSONA_WEIGHTS)[0]) for n in range(constituents)
         ]
         self._failures = failures or FailureRates()
 
     def _id(self) -> str:
-        return f"sim-{self._rng.getrandbits(64):016x}"
+        return f"sim-{self._run_id}-{self._rng.getrandbits(64):016x}"
 
     def next_journey(self, start: float) -> list[Scheduled]:
         """One journey of a randomly chosen constituent, starting at ``start`` (epoch seconds)."""

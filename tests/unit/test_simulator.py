@@ -8,8 +8,8 @@ from services.simulator.traffic import JourneyMaker
 START = 1_790_000_000.0
 
 
-def journeys(seed: int, count: int) -> list[dict[str, object]]:
-    maker = JourneyMaker(seed=seed, constituents=300)
+def journeys(seed: int, count: int, run_id: str = "run1") -> list[dict[str, object]]:
+    maker = JourneyMaker(seed=seed, constituents=300, run_id=run_id)
     return [event for n in range(count) for _, event in maker.next_journey(START + n)]
 
 
@@ -20,6 +20,12 @@ def test_every_simulated_event_meets_the_contract() -> None:
 
 def test_the_same_seed_gives_the_same_traffic() -> None:
     assert journeys(seed=3, count=50) == journeys(seed=3, count=50)
+
+
+def test_event_ids_differ_between_runs_so_a_restart_is_not_taken_for_duplicates() -> None:
+    first = {event["event_id"] for event in journeys(seed=3, count=50, run_id="a")}
+    second = {event["event_id"] for event in journeys(seed=3, count=50, run_id="b")}
+    assert not first & second
 
 
 def test_traffic_spans_the_silos_and_includes_failures() -> None:
