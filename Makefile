@@ -1,26 +1,24 @@
 # Mission Pulse: `make run` starts everything locally, `make test` proves it. Both set themselves up.
 SHELL := /bin/bash
-PYTHON ?= python3
+SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
 .PHONY: help setup run test test-unit lint kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
-	@echo "make test    - the whole test suite against a throwaway Kafka broker"
+	@echo "make test    - lint, then the whole test suite against a throwaway Kafka broker"
 	@echo "make lint    - ruff and mypy"
 	@echo "make clean   - remove the venv, Kafka jars and local data"
 
 $(BIN)/.installed: pyproject.toml
-	@echo "==> creating $(VENV) and installing dependencies"
-	@test -x $(BIN)/python || $(PYTHON_SYSTEM) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --upgrade pip
-	@$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> installing Python dependencies into $(VENV)"
+	@test -x $(BIN)/python || $(SYSTEM_PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
-
-PYTHON_SYSTEM := $(shell command -v python3.11 || command -v python3)
 
 .kafka/libs/.fetched: deploy/kafka/pom.xml
 	@deploy/kafka/kafka.sh fetch
@@ -32,7 +30,7 @@ run: setup
 	@deploy/kafka/kafka.sh start
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 
-test: setup
+test: lint
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q
 
 test-unit: setup

@@ -26,11 +26,14 @@ pid_file="$data_dir/kafka.pid"
 log() { printf '[kafka] %s\n' "$*" >&2; }
 
 fetch() {
-  if compgen -G "$libs_dir/kafka_2.13-*.jar" >/dev/null; then
+  local version
+  version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
+  if [[ -f "$libs_dir/kafka_2.13-$version.jar" ]]; then
     return 0
   fi
+  rm -rf "$libs_dir"
   command -v mvn >/dev/null || { log "Maven (mvn) is needed to fetch the Kafka jars"; exit 1; }
-  log "fetching the Apache Kafka jars from Maven Central into $libs_dir (first run only) ..."
+  log "fetching Apache Kafka $version from Maven Central into $libs_dir (first run only) ..."
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -Dkafka.libs="$libs_dir"
   log "fetched $(find "$libs_dir" -name '*.jar' | wc -l) jars"
 }
