@@ -116,6 +116,8 @@ def _run(args: argparse.Namespace) -> None:
 
     ingest, api, scorer = IngestSettings(), ApiSettings(), ScorerSettings()
     here = [sys.executable, "-m", "services.cli"]
+    # SIGTERM (a service manager, `kill`) stops the children as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
     os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
     children: list[subprocess.Popen[bytes]] = []
