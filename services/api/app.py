@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import FastAPI, Header, Query
@@ -19,7 +19,7 @@ from services.api.settings import ApiSettings
 from services.api.views import AlertView, ScoreView
 from services.common.http import add_common_routes
 from services.common.scoring_config import load_scoring_model
-from services.domain.scoring import ConstituentState, scores_at
+from services.domain.scoring import ConstituentState, explain, lifetime_counts, rolling_counts, scores_at
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
@@ -65,10 +65,34 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "catching up with Kafka"}, status_code=503)
 
+    def current_view(published: dict[str, Any], now: float, detail: bool) -> dict[str, Any]:
+        state = ConstituentState.from_dict(published)
+        scores = scores_at(state, model, now).to_dict()
+        summary = {
+            "constituent_id": state.constituent_id,
+            "score": scores["overall"],
+            "roles": state.roles,
+            "last_event_at": _iso(state.last_event_at),
+        }
+        if not detail:
+            return {**summary, "score_at_last_event": published["scores"]["overall"]}
+        return {
+            **summary,
+            "as_of": _iso(now),
+            "scores": scores,
+            "scores_at_last_event": published["scores"],
+            "updated_at": _iso(published["updated_at"]),
+            "events": state.events,
+            "last_touch": {source: _iso(at) for source, at in state.last_touch.items()},
+            "counts": {"lifetime": lifetime_counts(state), **rolling_counts(state, model, now)},
+            "explain": explain(state, model, now),
+            "score_alert_open_since": state.score_alert_opened_at,
+        }
+
     @app.get(
         "/v1/constituents/{constituent_id}",
         tags=["scores"],
-        summary="A constituent's experience score now, its dimensions and counts",
+        summary="A constituent's experience score now: dimensions, rolling counts, roles, explanation",
         responses={404: {"description": "Never scored"}},
     )
     async def get_constituent(constituent_id: str) -> Any:
@@ -78,21 +102,41 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 {"detail": f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"},
                 status_code=404,
             )
+        return current_view(published, time.time(), detail=True)
+
+    @app.get(
+        "/v1/constituents",
+        tags=["scores"],
+        summary="Constituents ranked by score (lowest first: the most at risk), from an index",
+        description="Ordered by the overall score as of each constituent's latest event; `score` in each "
+        "row is the score now (drifted toward the baseline since).",
+    )
+    async def list_constituents(
+        sort: Annotated[Literal["score"], Query()] = "score",
+        order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        role: Annotated[str | None, Query(max_length=64)] = None,
+        max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    ) -> dict[str, Any]:
         now = time.time()
-        state = ConstituentState(
-            constituent_id=constituent_id,
-            reference_time=published["reference_time"],
-            sums=published["sums"],
-        )
+        ranked = scores.ranked(ascending=order == "asc", role=role, max_score=max_score, limit=limit)
         return {
-            "constituent_id": constituent_id,
-            "as_of": _iso(now),
-            "scores": scores_at(state, model, now).to_dict(),
-            "scores_at_last_event": published["scores"],
-            "events": published["events"],
-            "last_event_at": _iso(published["last_event_at"]),
-            "counts_by_type": published["counts_by_type"],
-            "counts_by_source": published["counts_by_source"],
+            "constituents": [current_view(p, now, detail=False) for p in ranked],
+            "population": len(scores),
+        }
+
+    @app.get("/v1/scores/summary", tags=["scores"], summary="How scores are distributed, and how many people")
+    async def score_summary() -> dict[str, Any]:
+        edges = [float(edge) for edge in range(0, 101, 10)]
+        counts = scores.histogram(edges)
+        return {
+            "population": len(scores),
+            "histogram": [
+                {"from": low, "to": high, "count": count}
+                for low, high, count in zip(edges, edges[1:], counts, strict=False)
+            ],
+            "below_floor": scores.histogram([0.0, model.score_alert.floor, 100.0])[0],
+            "floor": model.score_alert.floor,
         }
 
     @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, most recently updated first")

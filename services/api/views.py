@@ -3,28 +3,64 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Iterator
+from itertools import islice, pairwise
 from typing import Any
 
 import orjson
+from sortedcontainers import SortedList
+
+EVERYONE = ""  # the index of all constituents, beside one index per role
 
 
 class ScoreView:
-    """The latest published state of every constituent (the compacted topic, replayed)."""
+    """The latest published state of every constituent (the compacted topic, replayed), indexed by score.
+
+    The index orders constituents by their overall score as of their latest event, per role too, so the
+    at-risk list and the distribution are read from it, never by scanning everyone.
+    """
 
     def __init__(self) -> None:
         self._states: dict[str, dict[str, Any]] = {}
+        self._by_score: defaultdict[str, SortedList] = defaultdict(SortedList)
+
+    @staticmethod
+    def _entry(state: dict[str, Any]) -> tuple[float, str]:
+        return (state["scores"]["overall"], state["constituent_id"])
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
             return
+        constituent_id = key.decode()
+        previous = self._states.pop(constituent_id, None)
+        if previous is not None:
+            for index in (EVERYONE, *previous["roles"]):
+                self._by_score[index].discard(self._entry(previous))
         if value is None:
-            self._states.pop(key.decode(), None)
-        else:
-            self._states[key.decode()] = orjson.loads(value)
+            return
+        state = orjson.loads(value)
+        self._states[constituent_id] = state
+        for index in (EVERYONE, *state["roles"]):
+            self._by_score[index].add(self._entry(state))
 
     def get(self, constituent_id: str) -> dict[str, Any] | None:
         return self._states.get(constituent_id)
+
+    def ranked(
+        self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Constituents by score (lowest first when ``ascending``), optionally of one role and capped."""
+        index = self._by_score.get(role or EVERYONE, SortedList())
+        upper = None if max_score is None else (max_score, "\U0010ffff")
+        entries: Iterator[tuple[float, str]] = index.irange(maximum=upper, reverse=not ascending)
+        return [self._states[constituent_id] for _, constituent_id in islice(entries, limit)]
+
+    def histogram(self, edges: list[float]) -> list[int]:
+        """How many constituents score within each [edges[i], edges[i+1]) (the last bin includes its end)."""
+        index = self._by_score.get(EVERYONE, SortedList())
+        positions = [index.bisect_left((edge, "")) for edge in edges[:-1]] + [len(index)]
+        return [upper - lower for lower, upper in pairwise(positions)]
 
     def __len__(self) -> int:
         return len(self._states)

@@ -1,16 +1,19 @@
-"""The experience score: per-constituent, event-time decayed impacts on three dimensions.
+"""The experience score and the rolling facts behind it, per constituent. Pure: no I/O.
 
-Pure: no I/O. Each event type has impact points per dimension (content, operations, principles). A
-dimension keeps the sum of its impacts, each decayed by half every ``half_life_hours`` of *event* time,
-held at a reference time (the newest event seen). Adding a decayed term is commutative, so the same set of
+Each event type has impact points per dimension (content, operations, principles). Per event type the
+scorer keeps the sum of its impacts, each decayed by half every ``half_life_hours`` of *event* time, held
+at a reference time (the newest event seen). Adding a decayed term is commutative, so the same set of
 events gives the same sums whatever order they arrive in; a score is read at any instant by decaying the
-sums to it and mapping them onto 0–100 around the baseline. See docs/scoring.md.
+sums to it and mapping them onto 0–100 around the baseline. Keeping the sums per event type is what lets
+the API explain a score. See docs/scoring.md.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -19,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 DIMENSIONS = ("content", "operations", "principles")
 SECONDS_PER_HOUR = 3600.0
+# Rolling windows the API reports; hourly buckets are kept for the longest of them.
+WINDOWS_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
+RETAINED_HOURS = max(WINDOWS_HOURS.values())
+KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
 
 
 class _Strict(BaseModel):
@@ -43,6 +50,31 @@ class Impact(_Strict):
     operations: float = 0.0
     principles: float = 0.0
 
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.content, self.operations, self.principles)
+
+
+class RoleRule(_Strict):
+    """A constituent takes ``role`` once any event of ``type`` whose attributes include ``match`` is seen."""
+
+    role: str = Field(pattern=r"^[a-z][a-z_]*$")
+    type: str
+    match: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        if event["type"] != self.type:
+            return False
+        attributes = event.get("attributes") or {}
+        return all(attributes.get(name) == value for name, value in self.match.items())
+
+
+class ScoreAlertRule(_Strict):
+    """When a constituent's overall score counts as having dropped (see domain/alerts.py)."""
+
+    drop_points: float = Field(gt=0, le=100)
+    drop_window_hours: int = Field(ge=1, le=RETAINED_HOURS)
+    floor: float = Field(ge=0, le=100)
+
 
 class ScoringModel(_Strict):
     """The scoring configuration (deploy/config/scoring.toml), validated."""
@@ -52,8 +84,12 @@ class ScoringModel(_Strict):
     half_life_hours: float = Field(gt=0)
     saturation: float = Field(gt=0)
     dedup_window: int = Field(ge=1, le=10_000)
+    max_future_seconds: float = Field(ge=0)
+    failure_types: frozenset[str]
     weights: DimensionWeights
+    score_alert: ScoreAlertRule
     impacts: dict[str, Impact]
+    roles: tuple[RoleRule, ...] = ()
 
     @classmethod
     def from_toml(cls, text: str, origin: str = "scoring config") -> ScoringModel:
@@ -84,34 +120,45 @@ class Outcome(Enum):
     UNKNOWN_TYPE = "unknown_type"
 
 
+def _hour(epoch: float) -> int:
+    return int(epoch // SECONDS_PER_HOUR)
+
+
 @dataclass(slots=True)
 class ConstituentState:
-    """What the scorer keeps per constituent (stored as JSON in the changelog-backed table)."""
+    """What the scorer keeps per constituent (stored as JSON in the changelog-backed table).
+
+    Every field folds commutatively (decayed sums, counts, maxima, set unions), so the state does not
+    depend on arrival order.
+    """
 
     constituent_id: str
     reference_time: float = 0.0
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 0.0))
+    # event type -> [content, operations, principles] impact sums, decayed to reference_time
+    contributions: dict[str, list[float]] = field(default_factory=dict)
     recent_event_ids: list[str] = field(default_factory=list)
-    counts_by_type: dict[str, int] = field(default_factory=dict)
-    counts_by_source: dict[str, int] = field(default_factory=dict)
+    # lifetime counts and hourly buckets (hour index as text, for JSON) of "source|type"
+    counts: dict[str, int] = field(default_factory=dict)
+    hourly: dict[str, dict[str, int]] = field(default_factory=dict)
+    last_touch: dict[str, float] = field(default_factory=dict)  # source -> newest event time
+    roles: list[str] = field(default_factory=list)
     events: int = 0
-    last_event_at: float = 0.0
+    # overall score peaks per hour, and the score.dropped alert: how many opened, since when open
+    score_peaks: dict[str, float] = field(default_factory=dict)
+    score_alerts_opened: int = 0
+    score_alert_opened_at: str | None = None
+
+    @property
+    def last_event_at(self) -> float:
+        return max(self.last_touch.values(), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "constituent_id": self.constituent_id,
-            "reference_time": self.reference_time,
-            "sums": self.sums,
-            "recent_event_ids": self.recent_event_ids,
-            "counts_by_type": self.counts_by_type,
-            "counts_by_source": self.counts_by_source,
-            "events": self.events,
-            "last_event_at": self.last_event_at,
-        }
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConstituentState:
-        return cls(**data)
+        """Rebuild from ``to_dict`` output, or from the subset the scorer publishes."""
+        return cls(**{name: value for name, value in data.items() if name in cls.__slots__})  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,31 +187,94 @@ def apply_event(
     state.recent_event_ids.append(event_id)
     if len(state.recent_event_ids) > model.dedup_window:
         del state.recent_event_ids[0]
-    event_type = event["type"]
-    state.counts_by_type[event_type] = state.counts_by_type.get(event_type, 0) + 1
-    state.counts_by_source[event["source"]] = state.counts_by_source.get(event["source"], 0) + 1
+    event_type, source = event["type"], event["source"]
     state.events += 1
-    state.last_event_at = max(state.last_event_at, event_time)
+    _count(state, f"{source}{KEY_SEPARATOR}{event_type}", event_time)
+    state.last_touch[source] = max(state.last_touch.get(source, 0.0), event_time)
+    for rule in model.roles:
+        if rule.role not in state.roles and rule.matches(event):
+            state.roles.append(rule.role)
+            state.roles.sort()
 
     impact = model.impacts.get(event_type)
     if impact is None:
         return Outcome.UNKNOWN_TYPE
     if event_time > state.reference_time:
         factor = model.decay(event_time - state.reference_time)
-        for dimension in DIMENSIONS:
-            state.sums[dimension] *= factor
+        for sums in state.contributions.values():
+            sums[:] = [value * factor for value in sums]
         state.reference_time = event_time
         weight = 1.0
     else:
         weight = model.decay(state.reference_time - event_time)
-    for dimension in DIMENSIONS:
-        state.sums[dimension] += weight * getattr(impact, dimension)
+    sums = state.contributions.setdefault(event_type, [0.0, 0.0, 0.0])
+    for index, points in enumerate(impact.as_tuple()):
+        sums[index] += weight * points
     return Outcome.SCORED
 
 
+def _count(state: ConstituentState, key: str, event_time: float) -> None:
+    state.counts[key] = state.counts.get(key, 0) + 1
+    newest_hour = _hour(state.last_event_at) if state.last_touch else _hour(event_time)
+    hour = _hour(event_time)
+    oldest_kept = max(newest_hour, hour) - RETAINED_HOURS
+    if hour > oldest_kept:
+        bucket = state.hourly.setdefault(str(hour), {})
+        bucket[key] = bucket.get(key, 0) + 1
+    if hour > newest_hour:
+        for stale in [h for h in state.hourly if int(h) <= oldest_kept]:
+            del state.hourly[stale]
+
+
 def scores_at(state: ConstituentState, model: ScoringModel, at: float) -> Scores:
-    """The scores as they stand at instant ``at`` (never earlier than the newest event)."""
+    """The scores as they stand at instant ``at`` (never earlier than the newest scored event)."""
     factor = model.decay(max(0.0, at - state.reference_time))
-    by_dimension = {d: model.dimension_score(state.sums[d] * factor) for d in DIMENSIONS}
+    totals = [sum(sums[i] for sums in state.contributions.values()) * factor for i in range(3)]
+    by_dimension = {d: model.dimension_score(total) for d, total in zip(DIMENSIONS, totals, strict=True)}
     overall = sum(getattr(model.weights, d) * by_dimension[d] for d in DIMENSIONS)
     return Scores(overall=overall, **by_dimension)
+
+
+def explain(state: ConstituentState, model: ScoringModel, at: float, top: int = 5) -> list[dict[str, Any]]:
+    """The event types that move the score most right now, with their decayed points per dimension."""
+    factor = model.decay(max(0.0, at - state.reference_time))
+    lifetime = lifetime_counts(state)["by_type"]
+    rows = []
+    for event_type, sums in state.contributions.items():
+        points = {d: round(value * factor, 3) for d, value in zip(DIMENSIONS, sums, strict=True)}
+        weighted = sum(getattr(model.weights, d) * points[d] for d in DIMENSIONS)
+        row = {"type": event_type, "events": lifetime.get(event_type, 0), "points": points}
+        rows.append({**row, "weighted_points": round(weighted, 3)})
+    rows.sort(key=lambda row: abs(row["weighted_points"]), reverse=True)
+    return [row for row in rows[:top] if row["weighted_points"] != 0]
+
+
+def rolling_counts(state: ConstituentState, model: ScoringModel, at: float) -> dict[str, dict[str, Any]]:
+    """Counts by source and by type, and failures, over each window ending at ``at`` (event time)."""
+    now_hour = _hour(at)
+    result: dict[str, dict[str, Any]] = {}
+    for name, hours in WINDOWS_HOURS.items():
+        in_window = (
+            (key, count)
+            for hour, bucket in state.hourly.items()
+            if now_hour - hours < int(hour) <= now_hour
+            for key, count in bucket.items()
+        )
+        counts = _by_source_and_type(in_window)
+        failures = sum(n for event_type, n in counts["by_type"].items() if event_type in model.failure_types)
+        result[name] = {**counts, "failures": failures}
+    return result
+
+
+def lifetime_counts(state: ConstituentState) -> dict[str, dict[str, int]]:
+    return _by_source_and_type(state.counts.items())
+
+
+def _by_source_and_type(counts: Iterable[tuple[str, int]]) -> dict[str, dict[str, int]]:
+    by_source: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    for key, count in counts:
+        source, event_type = key.split(KEY_SEPARATOR, 1)
+        by_source[source] += count
+        by_type[event_type] += count
+    return {"by_source": dict(by_source), "by_type": dict(by_type)}

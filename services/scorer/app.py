@@ -6,10 +6,12 @@ Run with ``mission-pulse scorer`` (which is ``faust -A services.scorer.app worke
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import faust
 import orjson
+from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from services.common.scoring_config import load_scoring_model
@@ -57,12 +59,10 @@ touchpoints = app.topic(settings.topic_touchpoints, key_type=bytes, value_type=b
 scores_topic = app.topic(settings.topic_scores, key_type=bytes, value_type=bytes)
 alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
 dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
-# Keyed by the constituent id's bytes, partitioned like `touchpoints` (use_partitioner), so that a batch
-# from stream.take() may write it.
+# Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
 states = app.Table(
     "constituent-state",
     partitions=settings.topic_partitions,
-    use_partitioner=True,
     key_type=bytes,
     value_type=bytes,
 )
@@ -74,15 +74,30 @@ def _load_state(constituent_id: str) -> ConstituentState | None:
     return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
 
+def _write_state(key: bytes, value: bytes, source_event: Any) -> None:
+    """Write a table key as if while processing ``source_event`` (one of that key's events).
+
+    Faust picks the changelog partition, and the RocksDB store its partition database, from the stream's
+    "current event", which a batch from take_events() does not set; setting it per key keeps both right.
+    """
+    token = _current_event.set(weakref.ref(source_event))
+    try:
+        states[key] = value
+    finally:
+        _current_event.reset(token)
+
+
 @app.agent(touchpoints)
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish new scores, alerts, dead letters."""
-    async for batch in stream.take(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
-        result = process_batch(batch, _load_state, model)
+    async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
+        now = time.time()
+        result = process_batch([(event.key, event.value) for event in batch], _load_state, model, now)
+        source_events = {event.key: event for event in batch}
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
-            states[key] = orjson.dumps(state.to_dict())
-            await scores_topic.send(key=key, value=orjson.dumps(score_record(state, model)))
+            _write_state(key, orjson.dumps(state.to_dict()), source_events[key])
+            await scores_topic.send(key=key, value=orjson.dumps(score_record(state, model, now)))
         for alert in result.alerts:
             await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
             ALERTS.labels(alert["kind"]).inc()
@@ -94,7 +109,6 @@ async def score(stream: Any) -> None:
             }
             await dead_letters_topic.send(value=orjson.dumps(envelope))
             DEAD_LETTERS.inc()
-        now = time.time()
         for event_time in result.event_times:
             EVENT_TIME_LAG.observe(max(0.0, now - event_time))
         for (source, event_type, outcome), count in result.outcomes.items():

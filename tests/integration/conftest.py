@@ -3,22 +3,90 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import Service, free_port, start_service, wait_for
 
+SERVICES = ("ingest", "scorer", "api")
+
 
 @dataclass
 class System:
-    ingest_url: str
-    api_url: str
-    scorer_url: str
+    """ingest, scorer and api as processes, and how to reach them."""
+
     bootstrap: str
-    services: list[Service]
+    env: dict[str, str]
+    log_dir: Path
+    services: dict[str, Service]
+
+    def url(self, name: str) -> str:
+        port = {"ingest": "MP_INGEST_PORT", "api": "MP_API_PORT", "scorer": "MP_SCORER_WEB_PORT"}[name]
+        return f"http://127.0.0.1:{self.env[port]}"
+
+    @property
+    def ingest_url(self) -> str:
+        return self.url("ingest")
+
+    @property
+    def api_url(self) -> str:
+        return self.url("api")
+
+    @property
+    def scorer_url(self) -> str:
+        return self.url("scorer")
+
+    def start(self, name: str) -> None:
+        self.services[name] = start_service(name, self.env, self.log_dir)
+        ready = {"ingest": "/readyz", "api": "/readyz", "scorer": "/metrics"}[name]
+        wait_for(self.url(name) + ready, self.services[name])
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no clean shutdown, no flush, no commit."""
+        process = self.services[name].process
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def launch(bootstrap: str, tmp: Path, **overrides: str) -> Iterator[System]:
+    env = {
+        "MP_KAFKA_BOOTSTRAP": bootstrap,
+        "MP_INGEST_PORT": str(free_port()),
+        "MP_API_PORT": str(free_port()),
+        "MP_SCORER_WEB_PORT": str(free_port()),
+        "MP_SCORER_DATA_DIR": str(tmp / "scorer-data"),
+        "MP_SCORER_APP_ID": f"test-scorer-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    }
+    system = System(bootstrap=bootstrap, env=env, log_dir=tmp, services={})
+    try:
+        for name in SERVICES:
+            system.start(name)
+        yield system
+    finally:
+        for service in system.services.values():
+            service.stop()
+
+
+def isolated_topics() -> dict[str, str]:
+    """Topic names of a system's own, so that it shares nothing with the other tests."""
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        f"MP_TOPIC_{name.upper()}": f"{topic}-{suffix}"
+        for name, topic in [
+            ("touchpoints", "touchpoints"),
+            ("scores", "constituent-scores"),
+            ("alerts", "alerts"),
+            ("dead_letters", "touchpoints-dead-letters"),
+        ]
+    }
 
 
 @pytest.fixture(scope="session")
@@ -31,29 +99,5 @@ def bootstrap() -> str:
 
 @pytest.fixture(scope="session")
 def system(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    ports = {"ingest": free_port(), "api": free_port(), "scorer": free_port()}
-    logs = tmp_path_factory.mktemp("service-logs")
-    env = {
-        "MP_KAFKA_BOOTSTRAP": bootstrap,
-        "MP_INGEST_PORT": str(ports["ingest"]),
-        "MP_API_PORT": str(ports["api"]),
-        "MP_SCORER_WEB_PORT": str(ports["scorer"]),
-        "MP_SCORER_DATA_DIR": str(tmp_path_factory.mktemp("scorer-data")),
-        "MP_SCORER_APP_ID": f"test-scorer-{uuid.uuid4().hex[:8]}",
-    }
-    services = [start_service(name, env, logs) for name in ("ingest", "scorer", "api")]
-    try:
-        running = System(
-            ingest_url=f"http://127.0.0.1:{ports['ingest']}",
-            api_url=f"http://127.0.0.1:{ports['api']}",
-            scorer_url=f"http://127.0.0.1:{ports['scorer']}",
-            bootstrap=bootstrap,
-            services=services,
-        )
-        wait_for(f"{running.ingest_url}/readyz", services[0])
-        wait_for(f"{running.scorer_url}/metrics", services[1])
-        wait_for(f"{running.api_url}/readyz", services[2])
+    with launch(bootstrap, tmp_path_factory.mktemp("system")) as running:
         yield running
-    finally:
-        for service in services:
-            service.stop()

@@ -61,7 +61,10 @@ async def test_a_posted_event_changes_the_constituents_score(system: System) -> 
         second = await eventually(lambda: scored(2))
         assert second["scores"]["operations"] < first["scores"]["operations"]
         assert second["scores"]["overall"] < first["scores"]["overall"]
-        assert second["counts_by_type"] == {"event.attended": 1, "donation.failed": 1}
+        assert second["counts"]["lifetime"]["by_type"] == {"event.attended": 1, "donation.failed": 1}
+        assert second["counts"]["24h"]["failures"] == 1
+        assert second["roles"] == ["event_attendee"]
+        assert second["explain"][0]["type"] == "donation.failed"
 
 
 async def test_a_repeated_event_is_counted_once(system: System) -> None:
@@ -76,10 +79,10 @@ async def test_a_repeated_event_is_counted_once(system: System) -> None:
         async def saw_marker() -> dict[str, Any] | None:
             answer = await client.get(f"{system.api_url}/v1/constituents/{constituent}")
             body = answer.json() if answer.status_code == 200 else None
-            return body if body and "web.form_submitted" in body["counts_by_type"] else None
+            return body if body and "web.form_submitted" in body["counts"]["lifetime"]["by_type"] else None
 
         body = await eventually(saw_marker)
-        assert body["counts_by_type"] == {"web.page_view": 1, "web.form_submitted": 1}
+        assert body["counts"]["lifetime"]["by_type"] == {"web.page_view": 1, "web.form_submitted": 1}
 
 
 async def read_alerts(response: httpx.Response, wanted_constituent: str) -> dict[str, Any]:

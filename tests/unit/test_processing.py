@@ -1,6 +1,7 @@
 """A scorer batch: states read once per constituent, duplicates dropped, alerts raised, garbage kept."""
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -10,18 +11,30 @@ from services.scorer.processing import process_batch, score_record
 MODEL = ScoringModel.from_toml(
     (Path(__file__).resolve().parents[2] / "deploy" / "config" / "scoring.toml").read_text()
 )
+NOW = 1_795_000_000.0  # 2026-11-18
+OCCURRED = "2026-11-18T10:00:00Z"
 
 
-def record(event_id: str, event_type: str, constituent: str = "c-1", **attributes: object) -> bytes:
-    event = {
+def touchpoint(
+    event_id: str, event_type: str, constituent: str = "c-1", occurred_at: str = OCCURRED, **attributes: Any
+) -> dict[str, Any]:
+    return {
         "event_id": event_id,
         "source": event_type.split(".")[0],
         "type": event_type,
-        "occurred_at": "2026-11-25T14:03:00Z",
+        "occurred_at": occurred_at,
         "constituent_id": constituent,
         "attributes": attributes,
     }
-    return orjson.dumps(event)
+
+
+def record(*args: Any, **kwargs: Any) -> tuple[bytes, bytes]:
+    event = touchpoint(*args, **kwargs)
+    return event["constituent_id"].encode(), orjson.dumps(event)
+
+
+def nobody(_: str) -> ConstituentState | None:
+    return None
 
 
 def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
@@ -36,27 +49,34 @@ def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
         record("e2", "email.opened"),
         record("e3", "web.page_view", "c-2"),
     ]
-    result = process_batch(batch, load, MODEL)
+    result = process_batch(batch, load, MODEL, NOW)
     assert loads == ["c-1", "c-2"]
     assert sorted(result.changed) == ["c-1", "c-2"]
     assert result.changed["c-1"].events == 2
 
 
+def test_one_record_may_carry_several_events() -> None:
+    several = orjson.dumps([touchpoint("e1", "web.page_view"), touchpoint("e2", "email.opened")])
+    result = process_batch([(b"c-1", several)], nobody, MODEL, NOW)
+    assert result.changed["c-1"].events == 2
+
+
+def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> None:
+    result = process_batch([(b"c-2", orjson.dumps(touchpoint("e1", "web.page_view")))], nobody, MODEL, NOW)
+    assert not result.changed
+    assert result.dead_letters[0].reason == "constituent_id 'c-1' differs from the record key b'c-2'"
+
+
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
     stored = ConstituentState(constituent_id="c-1", recent_event_ids=["e0"], events=1)
-    result = process_batch(
-        [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")],
-        lambda _: stored,
-        MODEL,
-    )
+    batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
+    result = process_batch(batch, lambda _: stored, MODEL, NOW)
     assert result.changed["c-1"].events == 2
     assert result.outcomes[("web", "web.page_view", Outcome.DUPLICATE)] == 2
 
 
 def test_a_failed_donation_raises_one_alert_with_its_evidence() -> None:
-    result = process_batch(
-        [record("e1", "donation.failed", amount=50, recurring=True)], lambda _: None, MODEL
-    )
+    result = process_batch([record("e1", "donation.failed", amount=50, recurring=True)], nobody, MODEL, NOW)
     [alert] = result.alerts
     assert alert["kind"] == "transaction.failed"
     assert alert["severity"] == "critical"  # a recurring gift
@@ -66,13 +86,14 @@ def test_a_failed_donation_raises_one_alert_with_its_evidence() -> None:
 
 
 def test_the_same_failure_replayed_gives_the_same_alert_id() -> None:
-    first = process_batch([record("e1", "donation.failed")], lambda _: None, MODEL).alerts[0]
-    again = process_batch([record("e1", "donation.failed")], lambda _: None, MODEL).alerts[0]
+    first = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW).alerts[0]
+    again = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW).alerts[0]
     assert first["alert_id"] == again["alert_id"]
 
 
 def test_records_that_are_not_touchpoints_become_dead_letters_with_a_reason() -> None:
-    result = process_batch([b"{oops", b"[]", orjson.dumps({"event_id": "e1"})], lambda _: None, MODEL)
+    garbage = [b"{oops", b"[7]", orjson.dumps({"event_id": "e1"})]
+    result = process_batch([(None, raw) for raw in garbage], nobody, MODEL, NOW)
     assert [d.reason.split(":")[0] for d in result.dead_letters] == [
         "not JSON",
         "not a JSON object",
@@ -81,8 +102,59 @@ def test_records_that_are_not_touchpoints_become_dead_letters_with_a_reason() ->
     assert not result.changed
 
 
-def test_the_published_record_carries_scores_but_not_the_dedup_memory() -> None:
-    result = process_batch([record("e1", "donation.failed")], lambda _: None, MODEL)
-    published = score_record(result.changed["c-1"], MODEL)
+def test_events_from_more_than_5_minutes_in_the_future_are_dead_lettered() -> None:
+    soon = "2026-11-18T10:04:00Z"
+    too_far = "2026-11-18T10:06:00Z"
+    now = 1_795_000_000.0 + 10 * 3600 - 1_795_000_000.0 % 86400  # 2026-11-18T10:00:00Z
+    result = process_batch(
+        [record("e1", "web.page_view", occurred_at=soon), record("e2", "web.page_view", occurred_at=too_far)],
+        nobody,
+        MODEL,
+        now,
+    )
+    assert result.changed["c-1"].events == 1
+    [letter] = result.dead_letters
+    assert letter.reason == "occurred_at is 360 s ahead of the scorer's clock (at most 300 s allowed)"
+    assert orjson.loads(letter.raw)["event_id"] == "e2"
+
+
+def test_days_old_events_still_count() -> None:
+    result = process_batch(
+        [record("e1", "donation.failed", occurred_at="2026-11-10T10:00:00Z")], nobody, MODEL, NOW
+    )
+    assert result.changed["c-1"].contributions["donation.failed"][1] < 0
+
+
+def test_a_score_drop_opens_one_alert_per_crossing_and_resolves_on_recovery() -> None:
+    state = ConstituentState(constituent_id="c-1")
+    kinds = []
+    for n, (event_type, minute) in enumerate(
+        [
+            ("web.page_view", 0),
+            ("donation.failed", 1),
+            ("donation.failed", 2),
+            ("donation.failed", 3),
+            ("donation.failed", 4),
+        ]
+    ):
+        occurred = f"2026-11-18T10:{minute:02d}:00Z"
+        result = process_batch(
+            [record(f"e{n}", event_type, occurred_at=occurred)], lambda _: state, MODEL, NOW
+        )
+        kinds += [(a["kind"], a["status"]) for a in result.alerts if a["kind"] == "score.dropped"]
+    assert kinds == [("score.dropped", "open")]  # opened by the third failure; the fourth opens no second
+    recovery = [
+        record(f"r{n}", "donation.succeeded", occurred_at=f"2026-11-18T11:{n:02d}:00Z") for n in range(6)
+    ]
+    result = process_batch(recovery, lambda _: state, MODEL, NOW)
+    [resolved] = [a for a in result.alerts if a["kind"] == "score.dropped"]
+    assert resolved["status"] == "resolved"
+    assert resolved["opened_at"] == "2026-11-18T10:03:00Z"
+
+
+def test_the_published_record_carries_scores_but_not_internal_memory() -> None:
+    result = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW)
+    published = score_record(result.changed["c-1"], MODEL, NOW)
     assert "recent_event_ids" not in published
     assert published["scores"]["operations"] < MODEL.baseline
+    assert published["updated_at"] == NOW

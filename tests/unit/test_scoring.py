@@ -14,6 +14,9 @@ from services.domain.scoring import (
     Outcome,
     ScoringModel,
     apply_event,
+    explain,
+    lifetime_counts,
+    rolling_counts,
     scores_at,
 )
 
@@ -31,12 +34,28 @@ events = st.lists(
 )
 
 
+def event(number: int, event_type: str, **attributes: object) -> dict[str, object]:
+    return {
+        "event_id": f"e{number}",
+        "type": event_type,
+        "source": event_type.split(".")[0],
+        "attributes": attributes,
+    }
+
+
 def fold(batch: list[tuple[int, str, float]]) -> ConstituentState:
     state = ConstituentState(constituent_id="c-1")
     for number, event_type, offset in batch:
-        event = {"event_id": f"e{number}", "type": event_type, "source": event_type.split(".")[0]}
-        apply_event(state, event, START + offset, MODEL)
+        apply_event(state, event(number, event_type), START + offset, MODEL)
     return state
+
+
+def comparable(state: ConstituentState) -> dict[str, object]:
+    """Everything that must not depend on arrival order (dedup memory is a bounded window)."""
+    facts = state.to_dict()
+    del facts["recent_event_ids"]
+    facts["contributions"] = {t: [round(v, 6) for v in sums] for t, sums in state.contributions.items()}
+    return facts
 
 
 @settings(max_examples=200)
@@ -50,12 +69,20 @@ def test_the_same_events_give_the_same_score_in_any_order(batch: list, rng) -> N
         assert math.isclose(getattr(first, dimension), getattr(second, dimension), abs_tol=1e-6)
 
 
+@settings(max_examples=100)
+@given(events, st.randoms())
+def test_rolling_facts_and_roles_do_not_depend_on_order_either(batch: list, rng) -> None:  # type: ignore[no-untyped-def]
+    shuffled = list(batch)
+    rng.shuffle(shuffled)
+    assert comparable(fold(batch)) == comparable(fold(shuffled))
+
+
 @given(events)
 def test_a_repeated_event_id_counts_once(batch: list) -> None:  # type: ignore[no-untyped-def]
     once = fold(batch)
     twice = fold(batch + batch)
     assert twice.events == once.events == len(batch)
-    assert twice.sums == pytest.approx(once.sums)
+    assert comparable(twice) == comparable(once)
 
 
 def test_remembered_event_ids_are_bounded() -> None:
@@ -98,7 +125,7 @@ def test_a_failed_donation_lowers_operations_and_the_overall_score() -> None:
 def test_an_impact_halves_after_one_half_life() -> None:
     state = fold([(1, "donation.failed", 0.0)])
     at_once = scores_at(state, MODEL, START).operations
-    half_life_later = state.sums["operations"] * 0.5
+    half_life_later = state.contributions["donation.failed"][1] * 0.5
     assert MODEL.dimension_score(half_life_later) == pytest.approx(
         scores_at(state, MODEL, START + MODEL.half_life_hours * 3600).operations
     )
@@ -109,7 +136,7 @@ def test_unknown_types_are_counted_but_do_not_move_the_score() -> None:
     state = ConstituentState(constituent_id="c-1")
     event = {"event_id": "e1", "type": "crm.synced", "source": "crm"}
     assert apply_event(state, event, START, MODEL) is Outcome.UNKNOWN_TYPE
-    assert state.counts_by_type == {"crm.synced": 1}
+    assert lifetime_counts(state) == {"by_source": {"crm": 1}, "by_type": {"crm.synced": 1}}
     assert scores_at(state, MODEL, START).overall == pytest.approx(MODEL.baseline)
 
 
@@ -120,9 +147,68 @@ def test_unknown_types_are_counted_but_do_not_move_the_score() -> None:
         (SHIPPED.read_text().replace("principles = 0.2", "principles = 0.3"), "weights must sum to 1"),
         (SHIPPED.read_text().replace("half_life_hours = 168.0", "half_life_hours = 0"), "half_life_hours"),
         (SHIPPED.read_text().replace("{ content = 1 }", "{ contnet = 1 }"), "impacts.web.page_view.contnet"),
+        (SHIPPED.read_text().replace('role = "donor"', 'role = "Donor!"'), "roles.0.role"),
     ],
 )
 def test_an_invalid_configuration_is_refused_with_a_precise_message(text: str, message: str) -> None:
     with pytest.raises(ValueError, match="scoring config") as raised:
         ScoringModel.from_toml(text)
     assert message in str(raised.value)
+
+
+def test_a_late_event_counts_with_the_weight_it_would_have_had_on_time() -> None:
+    on_time = fold([(1, "donation.failed", 0.0), (2, "web.page_view", 3 * DAY)])
+    late = ConstituentState(constituent_id="c-1")
+    apply_event(late, event(2, "web.page_view"), START + 3 * DAY, MODEL)
+    apply_event(late, event(1, "donation.failed"), START, MODEL)  # arrives three days late
+    assert scores_at(late, MODEL, START + 4 * DAY) == scores_at(on_time, MODEL, START + 4 * DAY)
+    assert scores_at(late, MODEL, START + 4 * DAY).operations < MODEL.baseline
+
+
+def test_rolling_counts_cover_24_hours_7_days_and_30_days_of_event_time() -> None:
+    state = fold(
+        [
+            (1, "donation.failed", 0.0),
+            (2, "web.page_view", 5 * DAY),
+            (3, "email.bounced", 9.5 * DAY),
+            (4, "web.page_view", 10 * DAY),
+        ]
+    )
+    counts = rolling_counts(state, MODEL, START + 10 * DAY)
+    assert counts["24h"] == {
+        "by_source": {"email": 1, "web": 1},
+        "by_type": {"email.bounced": 1, "web.page_view": 1},
+        "failures": 1,
+    }
+    assert counts["7d"]["by_type"] == {"email.bounced": 1, "web.page_view": 2}
+    assert counts["30d"]["by_type"] == {"donation.failed": 1, "email.bounced": 1, "web.page_view": 2}
+    assert counts["30d"]["failures"] == 2
+
+
+def test_hourly_buckets_older_than_30_days_are_dropped() -> None:
+    state = fold([(n, "web.page_view", n * DAY) for n in range(60)])
+    assert len(state.hourly) == 30
+    assert lifetime_counts(state)["by_type"] == {"web.page_view": 60}
+
+
+def test_roles_are_derived_from_events_across_silos() -> None:
+    state = ConstituentState(constituent_id="c-1")
+    apply_event(state, event(1, "donation.succeeded", amount=20, recurring=True), START, MODEL)
+    apply_event(state, event(2, "web.form_submitted", form="volunteer_signup"), START, MODEL)
+    apply_event(state, event(3, "event.attended"), START, MODEL)
+    apply_event(state, event(4, "web.form_submitted", form="contact"), START, MODEL)
+    assert state.roles == ["donor", "event_attendee", "recurring_donor", "volunteer"]
+
+
+def test_the_last_touch_per_channel_is_the_newest_event_time() -> None:
+    state = fold([(1, "web.page_view", 50.0), (2, "web.page_view", 10.0), (3, "email.opened", 20.0)])
+    assert state.last_touch == {"web": START + 50, "email": START + 20}
+    assert state.last_event_at == START + 50
+
+
+def test_explain_lists_what_moves_the_score_most_with_decayed_points() -> None:
+    state = fold([(1, "donation.failed", 0.0), (2, "web.page_view", 0.0), (3, "web.page_view", 0.0)])
+    rows = explain(state, MODEL, START + MODEL.half_life_hours * 3600)
+    assert [row["type"] for row in rows] == ["donation.failed", "web.page_view"]
+    assert rows[0]["points"]["operations"] == pytest.approx(-10.0)
+    assert rows[1]["events"] == 2

@@ -1,5 +1,7 @@
 """The API's in-memory views."""
 
+from typing import Any
+
 import orjson
 
 from services.api.views import AlertView, ScoreView
@@ -9,13 +11,48 @@ def alert(alert_id: str, status: str = "open") -> dict[str, object]:
     return {"alert_id": alert_id, "status": status}
 
 
+def published(constituent_id: str, overall: float, roles: tuple[str, ...] = ()) -> bytes:
+    state: dict[str, Any] = {
+        "constituent_id": constituent_id,
+        "scores": {"overall": overall},
+        "roles": list(roles),
+    }
+    return orjson.dumps(state)
+
+
 def test_the_score_view_keeps_the_latest_value_and_honours_tombstones() -> None:
     view = ScoreView()
-    view.apply(b"c-1", orjson.dumps({"events": 1}))
-    view.apply(b"c-1", orjson.dumps({"events": 2}))
-    assert view.get("c-1") == {"events": 2}
+    view.apply(b"c-1", published("c-1", 40))
+    view.apply(b"c-1", published("c-1", 45))
+    assert view.get("c-1")["scores"]["overall"] == 45  # type: ignore[index]
     view.apply(b"c-1", None)
     assert view.get("c-1") is None
+    assert view.ranked(ascending=True, role=None, max_score=None, limit=10) == []
+
+
+def test_constituents_are_ranked_by_score_with_role_and_ceiling_filters() -> None:
+    view = ScoreView()
+    for n, (score, roles) in enumerate([(70, ()), (20, ("donor",)), (45, ("donor", "volunteer")), (35, ())]):
+        view.apply(f"c-{n}".encode(), published(f"c-{n}", score, roles))
+    view.apply(b"c-0", published("c-0", 10))  # re-scored: must move in the index, not appear twice
+
+    def ids(**query: Any) -> list[str]:
+        options = {"ascending": True, "role": None, "max_score": None, "limit": 10, **query}
+        return [state["constituent_id"] for state in view.ranked(**options)]
+
+    assert ids() == ["c-0", "c-1", "c-3", "c-2"]
+    assert ids(ascending=False, limit=2) == ["c-2", "c-3"]
+    assert ids(role="donor") == ["c-1", "c-2"]
+    assert ids(max_score=35) == ["c-0", "c-1", "c-3"]
+    assert ids(role="nobody") == []
+
+
+def test_the_histogram_counts_each_score_once() -> None:
+    view = ScoreView()
+    for n, score in enumerate([0, 9.99, 10, 55, 100]):
+        view.apply(f"c-{n}".encode(), published(f"c-{n}", score))
+    edges = [float(e) for e in range(0, 101, 10)]
+    assert view.histogram(edges) == [2, 1, 0, 0, 0, 1, 0, 0, 0, 1]
 
 
 def test_alerts_are_listed_most_recently_updated_first_once_each() -> None:
