@@ -54,6 +54,8 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="raw",
     consumer_auto_offset_reset="earliest",
+    broker_session_timeout=settings.scorer_session_timeout_s,
+    broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
 )
 touchpoints = app.topic(settings.topic_touchpoints, key_type=bytes, value_type=bytes)
 scores_topic = app.topic(settings.topic_scores, key_type=bytes, value_type=bytes)

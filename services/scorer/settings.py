@@ -21,4 +21,7 @@ class ScorerSettings(CommonSettings):
         REPO_ROOT / ".scorer-data", description="Faust data folder (tables, RocksDB)"
     )
     scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
+    scorer_session_timeout_s: float = Field(
+        10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
+    )
     scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")

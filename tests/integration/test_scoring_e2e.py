@@ -106,7 +106,10 @@ def test_a_scorer_killed_mid_stream_loses_and_doubles_nothing(
     rng.shuffle(events)
     first, second, third = events[:120], events[120:200], events[200:]
 
-    with launch(bootstrap, tmp_path, MP_SCORER_STORE=store, **isolated_topics()) as system:
+    topics = isolated_topics()
+    with launch(
+        bootstrap, tmp_path, MP_SCORER_STORE=store, MP_SCORER_SESSION_TIMEOUT_S="6", **topics
+    ) as system:
         post_each(system, first)
         wait_for_counts(
             system,

@@ -212,3 +212,14 @@ def test_explain_lists_what_moves_the_score_most_with_decayed_points() -> None:
     assert [row["type"] for row in rows] == ["donation.failed", "web.page_view"]
     assert rows[0]["points"]["operations"] == pytest.approx(-10.0)
     assert rows[1]["events"] == 2
+
+
+def test_the_service_refuses_to_start_on_a_missing_or_invalid_config(tmp_path: Path) -> None:
+    from services.common.scoring_config import load_scoring_model
+
+    with pytest.raises(SystemExit, match=r"cannot read scoring config .*MP_SCORING_CONFIG"):
+        load_scoring_model(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(SHIPPED.read_text().replace("baseline = 50.0", "baseline = 150.0"))
+    with pytest.raises(SystemExit, match=r"invalid scoring config: .*broken\.toml: baseline"):
+        load_scoring_model(broken)
