@@ -48,7 +48,7 @@ def _scorer() -> None:
 
     settings = ScorerSettings()
     configure_logging("scorer", settings.log_level)
-    asyncio.run(ensure_topics_when_reachable(settings))
+    asyncio.run(ensure_topics_when_reachable(settings, (settings.ticks_topic, settings.spike_counts_topic)))
     from services.scorer.app import app
 
     faust_level = {"WARNING": "warn", "CRITICAL": "crit"}.get(

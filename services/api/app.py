@@ -17,8 +17,8 @@ from prometheus_client import Gauge
 from services.api.consumer import ViewFeeder
 from services.api.settings import ApiSettings
 from services.api.views import AlertView, ScoreView
+from services.common.config_files import load_scoring_model
 from services.common.http import add_common_routes
-from services.common.scoring_config import load_scoring_model
 from services.domain.scoring import ConstituentState, explain, lifetime_counts, rolling_counts, scores_at
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])

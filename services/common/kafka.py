@@ -21,9 +21,15 @@ class KafkaUnavailable(Exception):
     """Kafka did not acknowledge in time; nothing may be reported as accepted."""
 
 
-async def ensure_topics(settings: CommonSettings) -> None:
-    """Create Mission Pulse's topics if they do not exist (idempotent; safe from every service)."""
+async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: tuple[str, ...] = ()) -> None:
+    """Create Mission Pulse's topics if they do not exist (idempotent; safe from every service).
+
+    ``partitioned_like_touchpoints`` names internal topics that must have as many partitions."""
     wanted = [
+        *(
+            NewTopic(name, settings.topic_partitions, settings.topic_replication)
+            for name in partitioned_like_touchpoints
+        ),
         NewTopic(settings.topic_touchpoints, settings.topic_partitions, settings.topic_replication),
         NewTopic(
             settings.topic_scores,
@@ -109,11 +115,13 @@ class ReliableProducer:
             self._producer = None
 
 
-async def ensure_topics_when_reachable(settings: CommonSettings, retry_s: float = 2.0) -> None:
+async def ensure_topics_when_reachable(
+    settings: CommonSettings, partitioned_like_touchpoints: tuple[str, ...] = (), retry_s: float = 2.0
+) -> None:
     """Keep trying ``ensure_topics`` until Kafka answers, so a service may start before the broker."""
     while True:
         try:
-            await ensure_topics(settings)
+            await ensure_topics(settings, partitioned_like_touchpoints)
             return
         except (KafkaError, OSError) as error:
             log.warning("kafka not reachable yet; will retry", extra={"error": repr(error)})

@@ -23,4 +23,7 @@ class CommonSettings(BaseSettings):
     scoring_config: Path = Field(
         REPO_ROOT / "deploy" / "config" / "scoring.toml", description="Scoring model file (TOML)"
     )
+    alerts_config: Path = Field(
+        REPO_ROOT / "deploy" / "config" / "alerts.toml", description="Alert rules file (TOML)"
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")

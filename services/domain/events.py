@@ -57,13 +57,26 @@ def occurred_at_epoch(event: Event) -> float:
 # "other" so that a misbehaving sender cannot multiply time series.
 VOCABULARY = frozenset(
     {
-        "web.page_view", "web.form_submitted", "web.error", "web.login_failed",
-        "email.sent", "email.delivered", "email.opened", "email.clicked", "email.bounced",
-        "email.complained", "email.unsubscribed",
-        "donation.succeeded", "donation.failed", "donation.refunded", "donation.recurring_cancelled",
-        "event.registered", "event.attended", "event.cancelled",
+        "web.page_view",
+        "web.form_submitted",
+        "web.error",
+        "web.login_failed",
+        "email.sent",
+        "email.delivered",
+        "email.opened",
+        "email.clicked",
+        "email.bounced",
+        "email.complained",
+        "email.unsubscribed",
+        "donation.succeeded",
+        "donation.failed",
+        "donation.refunded",
+        "donation.recurring_cancelled",
+        "event.registered",
+        "event.attended",
+        "event.cancelled",
     }
-)  # fmt: skip
+)
 KNOWN_SOURCES = frozenset({"web", "email", "donation", "events"})
 
 

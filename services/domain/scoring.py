@@ -11,14 +11,15 @@ the API explain a score. See docs/scoring.md.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
+
+from services.domain.config import EventMatch, StrictModel, parse_toml
 
 DIMENSIONS = ("content", "operations", "principles")
 SECONDS_PER_HOUR = 3600.0
@@ -28,11 +29,7 @@ RETAINED_HOURS = max(WINDOWS_HOURS.values())
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DimensionWeights(_Strict):
+class DimensionWeights(StrictModel):
     content: float = Field(ge=0, le=1)
     operations: float = Field(ge=0, le=1)
     principles: float = Field(ge=0, le=1)
@@ -45,7 +42,7 @@ class DimensionWeights(_Strict):
         return self
 
 
-class Impact(_Strict):
+class Impact(StrictModel):
     content: float = 0.0
     operations: float = 0.0
     principles: float = 0.0
@@ -54,21 +51,13 @@ class Impact(_Strict):
         return (self.content, self.operations, self.principles)
 
 
-class RoleRule(_Strict):
-    """A constituent takes ``role`` once any event of ``type`` whose attributes include ``match`` is seen."""
+class RoleRule(EventMatch):
+    """A constituent takes ``role`` once any event matching this rule is seen."""
 
     role: str = Field(pattern=r"^[a-z][a-z_]*$")
-    type: str
-    match: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    def matches(self, event: dict[str, Any]) -> bool:
-        if event["type"] != self.type:
-            return False
-        attributes = event.get("attributes") or {}
-        return all(attributes.get(name) == value for name, value in self.match.items())
 
 
-class ScoreAlertRule(_Strict):
+class ScoreAlertRule(StrictModel):
     """When a constituent's overall score counts as having dropped (see domain/alerts.py)."""
 
     drop_points: float = Field(gt=0, le=100)
@@ -76,7 +65,7 @@ class ScoreAlertRule(_Strict):
     floor: float = Field(ge=0, le=100)
 
 
-class ScoringModel(_Strict):
+class ScoringModel(StrictModel):
     """The scoring configuration (deploy/config/scoring.toml), validated."""
 
     version: int = Field(ge=1, le=1)
@@ -93,16 +82,7 @@ class ScoringModel(_Strict):
 
     @classmethod
     def from_toml(cls, text: str, origin: str = "scoring config") -> ScoringModel:
-        """Parse and validate; raise ValueError naming the file, the field and what is wrong."""
-        try:
-            return cls.model_validate(tomllib.loads(text))
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{origin}: not valid TOML: {error}") from error
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()
-            )
-            raise ValueError(f"{origin}: {problems}") from error
+        return parse_toml(cls, text, origin)
 
     def decay(self, seconds: float) -> float:
         """The factor an impact keeps after ``seconds`` of event time."""
@@ -147,6 +127,11 @@ class ConstituentState:
     score_peaks: dict[str, float] = field(default_factory=dict)
     score_alerts_opened: int = 0
     score_alert_opened_at: str | None = None
+    # alert lifecycles (services/domain/alerts.py, handoffs.py): the open failed-payment alert, the
+    # hand-offs this constituent is owed, follow-ups seen before their trigger
+    failed_transaction: dict[str, Any] | None = None
+    handoffs: list[dict[str, Any]] = field(default_factory=list)
+    early_follow_ups: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def last_event_at(self) -> float:

@@ -1,12 +1,16 @@
 """The Faust wiring around services.scorer.processing: batches in, table writes and topics out.
 
-Run with ``mission-pulse scorer`` (which is ``faust -A services.scorer.app worker``).
+Run with ``mission-pulse scorer`` (which is ``faust -A services.scorer.app worker``). Three streams:
+``score`` folds touchpoints (and hand-off deadline ticks) into constituent state; ``detect_spikes`` folds
+per-batch failure counts, keyed by source, into systemic spike alerts; two timers nudge both when their
+streams go quiet, so deadlines fire and spikes clear without new events.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections import Counter as Tally
 from typing import Any
 
 import faust
@@ -14,14 +18,18 @@ import orjson
 from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from services.common.scoring_config import load_scoring_model
+from services.common.config_files import load_alert_rules, load_scoring_model
 from services.domain.events import metric_labels
+from services.domain.handoffs import next_deadline
 from services.domain.scoring import ConstituentState
-from services.scorer.processing import process_batch, score_record
+from services.domain.spikes import SpikeState
+from services.scorer.processing import BatchProcessor, Incoming, score_record
 from services.scorer.settings import ScorerSettings
 
 settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
+rules = load_alert_rules(settings.alerts_config)
+processor = BatchProcessor(model, rules)
 
 EVENTS = Counter(
     "mp_scorer_events_total",
@@ -33,7 +41,23 @@ EVENT_TIME_LAG = Histogram(
     "Wall-clock time when scored minus the event's occurred_at.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400),
 )
-ALERTS = Counter("mp_scorer_alerts_emitted_total", "Alert updates published, by kind.", ["kind"])
+ALERTS = Counter(
+    "mp_scorer_alerts_published_total",
+    "Alert updates published, by kind, severity and status (open, resolved).",
+    ["kind", "severity", "status"],
+)
+ALERT_DELAY = Histogram(
+    "mp_scorer_alert_delay_seconds",
+    "Wall-clock time from the triggering fact (failure event, passed deadline) to the alert's publication.",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+ALERTS_SUPPRESSED = Counter(
+    "mp_scorer_alerts_suppressed_total", "Per-constituent alerts not opened because a storm used the budget."
+)
+HANDOFFS_PENDING = Gauge(
+    "mp_scorer_handoffs_pending", "Constituents owed a hand-off follow-up on this worker, by rule.", ["rule"]
+)
 DEAD_LETTERS = Counter("mp_scorer_dead_letters_total", "Records the scorer could not read, dead-lettered.")
 BATCH_SIZE = Histogram(
     "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
@@ -57,18 +81,27 @@ app = faust.App(
     broker_session_timeout=settings.scorer_session_timeout_s,
     broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
 )
-touchpoints = app.topic(settings.topic_touchpoints, key_type=bytes, value_type=bytes)
+# Touchpoints and deadline ticks share one stream (and partitioning), so one agent writes each state.
+scorer_inputs = app.topic(settings.topic_touchpoints, settings.ticks_topic, key_type=bytes, value_type=bytes)
+ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
+spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 scores_topic = app.topic(settings.topic_scores, key_type=bytes, value_type=bytes)
 alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
 dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
 states = app.Table(
-    "constituent-state",
-    partitions=settings.topic_partitions,
-    key_type=bytes,
-    value_type=bytes,
+    "constituent-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
+)
+# Constituent → {"deadline", "partition", "rules"} for those owed a hand-off: what the deadline timer reads.
+deadlines = app.Table(
+    "handoff-deadlines", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
+)
+spike_states = app.Table(
+    "spike-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
 )
 TABLE_KEYS.set_function(lambda: len(states))
+ticks_sent: dict[bytes, float] = {}  # key → when; not sent again until processed or 30 s passed
+spike_counts_arrived: dict[bytes, float] = {}
 
 
 def _load_state(constituent_id: str) -> ConstituentState | None:
@@ -76,33 +109,65 @@ def _load_state(constituent_id: str) -> ConstituentState | None:
     return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
 
-def _write_state(key: bytes, value: bytes, source_event: Any) -> None:
-    """Write a table key as if while processing ``source_event`` (one of that key's events).
+def _write(table: Any, key: bytes, value: bytes | None, source_event: Any) -> None:
+    """Write (or delete, for None) a table key as if while processing ``source_event``.
 
     Faust picks the changelog partition, and the RocksDB store its partition database, from the stream's
     "current event", which a batch from take_events() does not set; setting it per key keeps both right.
     """
     token = _current_event.set(weakref.ref(source_event))
     try:
-        states[key] = value
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
     finally:
         _current_event.reset(token)
 
 
-@app.agent(touchpoints)
+async def _publish_alert(alert: dict[str, Any], fact_time: float) -> None:
+    await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
+    ALERTS.labels(alert["kind"], alert["severity"], alert["status"]).inc()
+    ALERT_DELAY.labels(alert["kind"]).observe(max(0.0, time.time() - fact_time))
+
+
+@app.agent(scorer_inputs)
 async def score(stream: Any) -> None:
-    """Fold each batch into the table once per constituent; publish new scores, alerts, dead letters."""
+    """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
     async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
         now = time.time()
-        result = process_batch([(event.key, event.value) for event in batch], _load_state, model, now)
+        records, due = [], []
+        for event in batch:
+            if event.message.topic == settings.ticks_topic:
+                due.append((event.message.partition, event.key.decode()))
+                ticks_sent.pop(event.key, None)
+            else:
+                records.append(Incoming(event.message.partition, event.key, event.value))
+        result = processor.process(records, _load_state, now, due)
         source_events = {event.key: event for event in batch}
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
-            _write_state(key, orjson.dumps(state.to_dict()), source_events[key])
+            _write(states, key, orjson.dumps(state.to_dict()), source_events[key])
             await scores_topic.send(key=key, value=orjson.dumps(score_record(state, model, now)))
-        for alert in result.alerts:
-            await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
-            ALERTS.labels(alert["kind"]).inc()
+            deadline = next_deadline(state.handoffs)
+            wanted = None
+            if deadline is not None:
+                owed = Tally(h["rule"] for h in state.handoffs if h["status"] == "pending")
+                entry = {"deadline": deadline, "partition": result.partitions[constituent_id], "rules": owed}
+                wanted = orjson.dumps(entry)
+            if deadlines.get(key) != wanted:
+                _write(deadlines, key, wanted, source_events[key])
+        for alert, fact_time in result.alerts:
+            await _publish_alert(alert, fact_time)
+        for (rule_index, spike_key, bucket), partial in result.spike_counts.items():
+            counts = {
+                "rule": rule_index,
+                "bucket": bucket,
+                "attempts": partial.attempts,
+                "failures": partial.failures,
+                "evidence": partial.evidence,
+            }
+            await spike_counts_topic.send(key=spike_key.encode(), value=orjson.dumps(counts))
         for dead in result.dead_letters:
             envelope = {
                 "reason": dead.reason,
@@ -111,12 +176,67 @@ async def score(stream: Any) -> None:
             }
             await dead_letters_topic.send(value=orjson.dumps(envelope))
             DEAD_LETTERS.inc()
+        ALERTS_SUPPRESSED.inc(result.suppressed_alerts)
         for event_time in result.event_times:
             EVENT_TIME_LAG.observe(max(0.0, now - event_time))
         for (source, event_type, outcome), count in result.outcomes.items():
             labels = metric_labels({"source": source, "type": event_type})
             EVENTS.labels(*labels, outcome.value).inc(count)
         BATCH_SIZE.observe(len(batch))
+
+
+@app.timer(interval=rules.time.timer_interval_seconds)
+async def tick_due_handoffs() -> None:
+    """Send a tick for every constituent whose earliest deadline its partition's watermark passed."""
+    now = time.time()
+    pending: Tally[str] = Tally()
+    for key, raw in list(deadlines.items()):
+        entry = orjson.loads(raw)
+        pending.update(entry["rules"])
+        if now - ticks_sent.get(key, float("-inf")) < 30:
+            continue
+        if entry["deadline"] <= processor.watermarks.watermark(entry["partition"], now):
+            ticks_sent[key] = now
+            await ticks_topic.send(key=key, value=b"{}", partition=entry["partition"])
+    for rule in rules.handoffs:
+        HANDOFFS_PENDING.labels(rule.name).set(pending[rule.name])
+
+
+@app.agent(spike_counts_topic)
+async def detect_spikes(stream: Any) -> None:
+    """Fold partial counts per spike key into a sliding window; open/resolve one alert per crossing."""
+    async for event in stream.events():
+        message = orjson.loads(event.value)
+        stored = spike_states.get(event.key)
+        if stored is not None:
+            state = SpikeState.from_dict(orjson.loads(stored))
+        else:
+            state = SpikeState(key=event.key.decode(), rule_index=message.get("rule", 0))
+        if state.rule_index >= len(rules.spikes):  # the rule was removed from the configuration
+            spike_states.pop(event.key, None)
+            continue
+        if "advance_to" in message:
+            state.advance(message["advance_to"])
+        else:
+            state.add(message["bucket"], message["attempts"], message["failures"], message["evidence"])
+            spike_counts_arrived[event.key] = time.time()
+        alert = state.evaluate(rules.spikes[state.rule_index])
+        spike_states[event.key] = orjson.dumps(state.to_dict())
+        if alert is not None:
+            fact_time = state.window_end
+            await _publish_alert(alert, fact_time)
+
+
+@app.timer(interval=rules.time.timer_interval_seconds * 5)
+async def advance_quiet_spikes() -> None:
+    """An open spike on a source that went quiet still clears: move its window on by the wall clock."""
+    now = time.time()
+    for key, raw in list(spike_states.items()):
+        if orjson.loads(raw)["open_alert"] is None:
+            continue
+        if now - spike_counts_arrived.get(key, float("-inf")) >= rules.time.idle_seconds:
+            advance_to = now - rules.time.allowed_lateness_seconds
+            await spike_counts_topic.send(key=key, value=orjson.dumps({"advance_to": advance_to}))
 
 
 @app.page("/metrics")

@@ -1,9 +1,9 @@
-"""One batch of raw touchpoint records in, changed constituent states and alerts out. Pure: no I/O.
+"""One batch of raw touchpoint records in; changed constituent states, alerts and spike counts out.
 
-The Faust agent hands over a whole batch so that each constituent's state is read and written once per
-batch, however many of its events the batch holds (the per-write cost is Faust's bottleneck). A record
-holds one event (a JSON object) or several (a JSON array) of the constituent its key names: the key
-decides the partition, and so which worker holds that constituent's state.
+Pure: no I/O. The Faust agent hands over a whole batch so that each constituent's state is read and
+written once per batch, however many of its events the batch holds (the per-write cost is Faust's
+bottleneck). A record holds one event (a JSON object) or several (a JSON array) of the constituent its
+key names: the key decides the partition, and so which worker holds that constituent's state.
 """
 
 from __future__ import annotations
@@ -15,11 +15,31 @@ from typing import Any
 
 import orjson
 
-from services.domain.alerts import Alert, failed_transaction_alert, note_score, score_alert_update
+from services.domain import handoffs
+from services.domain.alert_rules import AlertRules
+from services.domain.alerts import Alert, note_score, on_transaction, score_alert_update
 from services.domain.events import occurred_at_epoch
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
+from services.domain.spikes import PartialCounts, count_attempts
+from services.domain.watermarks import Watermarks
 
 REQUIRED_TEXT_FIELDS = ("event_id", "source", "type", "occurred_at", "constituent_id")
+STORM_MINUTES_KEPT = 1000  # per-partition-minute alert budgets remembered
+INTERNAL_FIELDS = (
+    "recent_event_ids",
+    "score_peaks",
+    "score_alerts_opened",
+    "failed_transaction",
+    "handoffs",
+    "early_follow_ups",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    partition: int
+    key: bytes | None
+    value: bytes
 
 
 @dataclass(slots=True)
@@ -31,10 +51,13 @@ class DeadLetter:
 @dataclass(slots=True)
 class BatchResult:
     changed: dict[str, ConstituentState] = field(default_factory=dict)
-    alerts: list[Alert] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)  # where each constituent's state lives
+    alerts: list[tuple[Alert, float]] = field(default_factory=list)  # with the time of the triggering fact
     dead_letters: list[DeadLetter] = field(default_factory=list)
     outcomes: Counter[tuple[str, str, Outcome]] = field(default_factory=Counter)
     event_times: list[float] = field(default_factory=list)
+    spike_counts: dict[tuple[int, str, int], PartialCounts] = field(default_factory=dict)
+    suppressed_alerts: int = 0
 
 
 def decode_touchpoints(raw: bytes) -> list[Any]:
@@ -46,91 +69,173 @@ def decode_touchpoints(raw: bytes) -> list[Any]:
     return decoded if isinstance(decoded, list) else [decoded]
 
 
-def touchpoint_problem(event: Any) -> str | None:
+def touchpoint_problem(event: Any, key: bytes | None) -> str | None:
     """Why a decoded item cannot be scored (ingest validated it; other producers may not have)."""
     if not isinstance(event, dict):
         return "not a JSON object"
     missing = [name for name in REQUIRED_TEXT_FIELDS if not isinstance(event.get(name), str)]
     if missing:
         return f"missing or not text: {', '.join(missing)}"
+    if key is not None and event["constituent_id"].encode() != key:
+        return f"constituent_id {event['constituent_id']!r} differs from the record key {key!r}"
     return None
 
 
-def process_batch(
-    records: Iterable[tuple[bytes | None, bytes]],
-    load_state: Callable[[str], ConstituentState | None],
-    model: ScoringModel,
-    now: float,
-) -> BatchResult:
-    """Fold a batch of (key, value) records into the states ``load_state`` returns; report what changed.
+class BatchProcessor:
+    """Scores, alert lifecycles and hand-off deadlines for one worker; remembers watermarks and storm
+    budgets between batches (in memory: both rebuild themselves after a restart)."""
 
-    ``now`` is the scorer's clock, used only to refuse events dated too far in the future.
-    """
-    result = BatchResult()
-    loaded: dict[str, ConstituentState] = {}
-    latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
-    for key, raw in records:
+    def __init__(self, model: ScoringModel, rules: AlertRules) -> None:
+        self.model = model
+        self.rules = rules
+        self.watermarks = Watermarks(rules.time.allowed_lateness_seconds, rules.time.idle_seconds)
+        self._opened: Counter[tuple[int, int]] = Counter()  # (partition, event minute) → alerts opened
+        self._budget = rules.storm.max_constituent_alerts_per_partition_minute
+
+    def process(
+        self,
+        records: Iterable[Incoming],
+        load_state: Callable[[str], ConstituentState | None],
+        now: float,
+        due: Iterable[tuple[int, str]] = (),
+    ) -> BatchResult:
+        """Fold ``records``, then look at every touched constituent's hand-off deadlines, and at those of
+        ``due`` (partition, constituent id) pairs the deadline timer named."""
+        result = BatchResult()
+        loaded: dict[str, ConstituentState] = {}
+        latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
+        scored: list[tuple[dict[str, Any], float]] = []
+
+        def state_of(constituent_id: str, at: float, partition: int) -> ConstituentState:
+            result.partitions.setdefault(constituent_id, partition)
+            if constituent_id not in loaded:
+                state = load_state(constituent_id) or ConstituentState(constituent_id=constituent_id)
+                # note the score before this batch, so that a drop within the batch shows
+                seen_at = state.reference_time if state.events else at
+                note_score(state, seen_at, scores_at(state, self.model, seen_at).overall, self.model)
+                loaded[constituent_id] = state
+            return loaded[constituent_id]
+
+        for record in records:
+            for event, event_time in self._events(record, result, now):
+                constituent_id = event["constituent_id"]
+                state = state_of(constituent_id, event_time, record.partition)
+                outcome = apply_event(state, event, event_time, self.model)
+                result.outcomes[(event["source"], event["type"], outcome)] += 1
+                if outcome is Outcome.DUPLICATE:
+                    continue
+                self.watermarks.observe(record.partition, event_time, now)
+                result.changed[constituent_id] = state
+                result.event_times.append(event_time)
+                scored.append((event, event_time))
+                self._alert_on_event(state, event, event_time, record.partition, result)
+                if event_time >= latest.get(constituent_id, (event_time, event))[0]:
+                    latest[constituent_id] = (event_time, event)
+
+        for partition, constituent_id in due:
+            state_of(constituent_id, now, partition)
+        for constituent_id, state in loaded.items():
+            partition = result.partitions[constituent_id]
+            expired = handoffs.expire(
+                state.handoffs, self.watermarks.watermark(partition, now), self.rules.handoffs
+            )
+            for alert in expired:
+                deadline = _deadline_of(alert, state)
+                if self._admit(alert, state, partition, deadline, result):
+                    result.alerts.append((alert, deadline))
+            if expired or constituent_id in result.changed:
+                result.changed[constituent_id] = state
+        for constituent_id, (_, event) in latest.items():
+            state = result.changed[constituent_id]
+            overall = scores_at(state, self.model, state.reference_time).overall
+            note_score(state, state.reference_time, overall, self.model)
+            score_alert = score_alert_update(state, overall, self.model, event)
+            if score_alert is not None:
+                result.alerts.append((score_alert, state.reference_time))
+        result.spike_counts = count_attempts(scored, self.rules.spikes)
+        return result
+
+    def _events(
+        self, record: Incoming, result: BatchResult, now: float
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The valid events of a record with their event times; the rest become dead letters."""
         try:
-            events = decode_touchpoints(raw)
+            events = decode_touchpoints(record.value)
         except ValueError as error:
-            result.dead_letters.append(DeadLetter(raw=raw, reason=str(error)))
-            continue
+            result.dead_letters.append(DeadLetter(raw=record.value, reason=str(error)))
+            return []
+        valid = []
         for event in events:
-            problem = touchpoint_problem(event)
-            if problem is None and key is not None and event["constituent_id"].encode() != key:
-                problem = f"constituent_id {event['constituent_id']!r} differs from the record key {key!r}"
+            problem = touchpoint_problem(event, record.key)
             if problem is None:
                 try:
                     event_time = occurred_at_epoch(event)
                 except ValueError as error:
                     problem = f"occurred_at: {error}"
                 else:
-                    if event_time > now + model.max_future_seconds:
+                    ahead = event_time - now
+                    if ahead > self.model.max_future_seconds:
                         problem = (
-                            f"occurred_at is {event_time - now:.0f} s ahead of the scorer's clock "
-                            f"(at most {model.max_future_seconds:g} s allowed)"
+                            f"occurred_at is {ahead:.0f} s ahead of the scorer's clock "
+                            f"(at most {self.model.max_future_seconds:g} s allowed)"
                         )
-            if problem is not None:
+            if problem is None:
+                valid.append((event, event_time))
+            else:
                 result.dead_letters.append(DeadLetter(raw=orjson.dumps(event), reason=problem))
-                continue
-            state = loaded.get(event["constituent_id"]) or _first_touch(event, event_time, load_state, model)
-            loaded[state.constituent_id] = state
-            outcome = apply_event(state, event, event_time, model)
-            result.outcomes[(event["source"], event["type"], outcome)] += 1
-            if outcome is Outcome.DUPLICATE:
-                continue
-            result.changed[state.constituent_id] = state
-            result.event_times.append(event_time)
-            if event["type"] == "donation.failed":
-                result.alerts.append(failed_transaction_alert(event))
-            if event_time >= latest.get(state.constituent_id, (event_time, event))[0]:
-                latest[state.constituent_id] = (event_time, event)
-    for constituent_id, state in result.changed.items():
-        overall = scores_at(state, model, state.reference_time).overall
-        note_score(state, state.reference_time, overall, model)
-        alert = score_alert_update(state, overall, model, latest[constituent_id][1])
-        if alert is not None:
-            result.alerts.append(alert)
-    return result
+        return valid
+
+    def _alert_on_event(
+        self,
+        state: ConstituentState,
+        event: dict[str, Any],
+        event_time: float,
+        partition: int,
+        result: BatchResult,
+    ) -> None:
+        may_open = self._opened[(partition, int(event_time // 60))] < self._budget
+        alerts = handoffs.on_event(
+            state.handoffs, state.early_follow_ups, event, event_time, self.rules.handoffs
+        )
+        transaction = on_transaction(state, event, event_time, self.rules.failed_transactions, may_open)
+        if transaction is not None:
+            alerts.append(transaction)
+        elif not may_open and event["type"] == "donation.failed" and state.failed_transaction is None:
+            result.suppressed_alerts += 1
+        for alert in alerts:
+            if self._admit(alert, state, partition, event_time, result):
+                result.alerts.append((alert, event_time))
+
+    def _admit(
+        self, alert: Alert, state: ConstituentState, partition: int, fact_time: float, result: BatchResult
+    ) -> bool:
+        """Storm control: at most the configured number of per-constituent alerts open per partition and
+        minute of event time. A suppressed hand-off alert is marked so that its resolution stays silent."""
+        if alert["status"] != "open" or alert.get("escalated"):
+            return True
+        budget_key = (partition, int(fact_time // 60))
+        if self._opened[budget_key] >= self._budget and alert["kind"] != "transaction.failed":
+            for handoff in state.handoffs:
+                if handoff["trigger_event_id"] == alert["evidence"][0]:
+                    handoff["suppressed"] = True
+            result.suppressed_alerts += 1
+            return False
+        self._opened[budget_key] += 1
+        if len(self._opened) > STORM_MINUTES_KEPT:
+            for stale in sorted(self._opened, key=lambda key: key[1])[: STORM_MINUTES_KEPT // 2]:
+                del self._opened[stale]
+        return True
 
 
-def _first_touch(
-    event: dict[str, Any],
-    event_time: float,
-    load_state: Callable[[str], ConstituentState | None],
-    model: ScoringModel,
-) -> ConstituentState:
-    """Load (or create) a state, noting its score before this batch so that a drop within it shows."""
-    state = load_state(event["constituent_id"]) or ConstituentState(constituent_id=event["constituent_id"])
-    at = state.reference_time if state.events else event_time
-    note_score(state, at, scores_at(state, model, at).overall, model)
-    return state
+def _deadline_of(alert: Alert, state: ConstituentState) -> float:
+    trigger = alert["evidence"][0]
+    return next((h["deadline"] for h in state.handoffs if h["trigger_event_id"] == trigger), 0.0)
 
 
 def score_record(state: ConstituentState, model: ScoringModel, updated_at: float) -> dict[str, Any]:
     """What the scorer publishes to ``constituent-scores`` for one constituent."""
     published = state.to_dict()
-    for internal in ("recent_event_ids", "score_peaks", "score_alerts_opened"):
+    for internal in INTERNAL_FIELDS:
         del published[internal]
     published["scores"] = scores_at(state, model, state.reference_time).to_dict()
     published["updated_at"] = updated_at

@@ -20,6 +20,17 @@ class ScorerSettings(CommonSettings):
     scorer_data_dir: Path = Field(
         REPO_ROOT / ".scorer-data", description="Faust data folder (tables, RocksDB)"
     )
+
+    @property
+    def ticks_topic(self) -> str:
+        """Internal: hand-off deadline ticks, partitioned like the touchpoints."""
+        return f"{self.scorer_app_id}-handoff-ticks"
+
+    @property
+    def spike_counts_topic(self) -> str:
+        """Internal: per-batch failure counts, keyed by spike key (source or source/processor)."""
+        return f"{self.scorer_app_id}-spike-counts"
+
     scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
     scorer_session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"

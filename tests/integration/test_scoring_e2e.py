@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from services.common.scoring_config import load_scoring_model
+from services.common.config_files import load_scoring_model
 from services.common.settings import CommonSettings
 from services.scorer.processing import process_batch, score_record
 from tests.integration.conftest import System, isolated_topics, launch

@@ -5,12 +5,13 @@ from typing import Any
 
 import orjson
 
+from services.domain.alert_rules import AlertRules
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel
-from services.scorer.processing import process_batch, score_record
+from services.scorer.processing import BatchProcessor, BatchResult, Incoming, score_record
 
-MODEL = ScoringModel.from_toml(
-    (Path(__file__).resolve().parents[2] / "deploy" / "config" / "scoring.toml").read_text()
-)
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "config"
+MODEL = ScoringModel.from_toml((CONFIG / "scoring.toml").read_text())
+RULES = AlertRules.from_toml((CONFIG / "alerts.toml").read_text())
 NOW = 1_795_000_000.0  # 2026-11-18
 OCCURRED = "2026-11-18T10:00:00Z"
 
@@ -28,9 +29,17 @@ def touchpoint(
     }
 
 
-def record(*args: Any, **kwargs: Any) -> tuple[bytes, bytes]:
+def record(*args: Any, **kwargs: Any) -> Incoming:
     event = touchpoint(*args, **kwargs)
-    return event["constituent_id"].encode(), orjson.dumps(event)
+    return Incoming(0, event["constituent_id"].encode(), orjson.dumps(event))
+
+
+def process_batch(records: list[Incoming], load: Any, now: float = NOW) -> BatchResult:
+    return BatchProcessor(MODEL, RULES).process(records, load, now)
+
+
+def alerts_of(result: BatchResult, kind: str | None = None) -> list[dict[str, Any]]:
+    return [alert for alert, _ in result.alerts if kind is None or alert["kind"] == kind]
 
 
 def nobody(_: str) -> ConstituentState | None:
@@ -49,7 +58,7 @@ def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
         record("e2", "email.opened"),
         record("e3", "web.page_view", "c-2"),
     ]
-    result = process_batch(batch, load, MODEL, NOW)
+    result = process_batch(batch, load)
     assert loads == ["c-1", "c-2"]
     assert sorted(result.changed) == ["c-1", "c-2"]
     assert result.changed["c-1"].events == 2
@@ -57,12 +66,12 @@ def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
 
 def test_one_record_may_carry_several_events() -> None:
     several = orjson.dumps([touchpoint("e1", "web.page_view"), touchpoint("e2", "email.opened")])
-    result = process_batch([(b"c-1", several)], nobody, MODEL, NOW)
+    result = process_batch([Incoming(0, b"c-1", several)], nobody)
     assert result.changed["c-1"].events == 2
 
 
 def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> None:
-    result = process_batch([(b"c-2", orjson.dumps(touchpoint("e1", "web.page_view")))], nobody, MODEL, NOW)
+    result = process_batch([Incoming(0, b"c-2", orjson.dumps(touchpoint("e1", "web.page_view")))], nobody)
     assert not result.changed
     assert result.dead_letters[0].reason == "constituent_id 'c-1' differs from the record key b'c-2'"
 
@@ -70,15 +79,14 @@ def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> Non
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
     stored = ConstituentState(constituent_id="c-1", recent_event_ids=["e0"], events=1)
     batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
-    result = process_batch(batch, lambda _: stored, MODEL, NOW)
+    result = process_batch(batch, lambda _: stored)
     assert result.changed["c-1"].events == 2
     assert result.outcomes[("web", "web.page_view", Outcome.DUPLICATE)] == 2
 
 
 def test_a_failed_donation_raises_one_alert_with_its_evidence() -> None:
-    result = process_batch([record("e1", "donation.failed", amount=50, recurring=True)], nobody, MODEL, NOW)
-    [alert] = result.alerts
-    assert alert["kind"] == "transaction.failed"
+    result = process_batch([record("e1", "donation.failed", amount=50, recurring=True)], nobody)
+    [alert] = alerts_of(result, "transaction.failed")
     assert alert["severity"] == "critical"  # a recurring gift
     assert alert["constituent_id"] == "c-1"
     assert alert["evidence"] == ["e1"]
@@ -86,14 +94,14 @@ def test_a_failed_donation_raises_one_alert_with_its_evidence() -> None:
 
 
 def test_the_same_failure_replayed_gives_the_same_alert_id() -> None:
-    first = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW).alerts[0]
-    again = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW).alerts[0]
+    first = alerts_of(process_batch([record("e1", "donation.failed")], nobody))[0]
+    again = alerts_of(process_batch([record("e1", "donation.failed")], nobody))[0]
     assert first["alert_id"] == again["alert_id"]
 
 
 def test_records_that_are_not_touchpoints_become_dead_letters_with_a_reason() -> None:
     garbage = [b"{oops", b"[7]", orjson.dumps({"event_id": "e1"})]
-    result = process_batch([(None, raw) for raw in garbage], nobody, MODEL, NOW)
+    result = process_batch([Incoming(0, None, raw) for raw in garbage], nobody)
     assert [d.reason.split(":")[0] for d in result.dead_letters] == [
         "not JSON",
         "not a JSON object",
@@ -109,7 +117,6 @@ def test_events_from_more_than_5_minutes_in_the_future_are_dead_lettered() -> No
     result = process_batch(
         [record("e1", "web.page_view", occurred_at=soon), record("e2", "web.page_view", occurred_at=too_far)],
         nobody,
-        MODEL,
         now,
     )
     assert result.changed["c-1"].events == 1
@@ -119,9 +126,7 @@ def test_events_from_more_than_5_minutes_in_the_future_are_dead_lettered() -> No
 
 
 def test_days_old_events_still_count() -> None:
-    result = process_batch(
-        [record("e1", "donation.failed", occurred_at="2026-11-10T10:00:00Z")], nobody, MODEL, NOW
-    )
+    result = process_batch([record("e1", "donation.failed", occurred_at="2026-11-10T10:00:00Z")], nobody)
     assert result.changed["c-1"].contributions["donation.failed"][1] < 0
 
 
@@ -138,23 +143,21 @@ def test_a_score_drop_opens_one_alert_per_crossing_and_resolves_on_recovery() ->
         ]
     ):
         occurred = f"2026-11-18T10:{minute:02d}:00Z"
-        result = process_batch(
-            [record(f"e{n}", event_type, occurred_at=occurred)], lambda _: state, MODEL, NOW
-        )
-        kinds += [(a["kind"], a["status"]) for a in result.alerts if a["kind"] == "score.dropped"]
+        result = process_batch([record(f"e{n}", event_type, occurred_at=occurred)], lambda _: state)
+        kinds += [(a["kind"], a["status"]) for a in alerts_of(result, "score.dropped")]
     assert kinds == [("score.dropped", "open")]  # opened by the third failure; the fourth opens no second
     recovery = [
         record(f"r{n}", "donation.succeeded", occurred_at=f"2026-11-18T11:{n:02d}:00Z") for n in range(6)
     ]
-    result = process_batch(recovery, lambda _: state, MODEL, NOW)
-    [resolved] = [a for a in result.alerts if a["kind"] == "score.dropped"]
+    result = process_batch(recovery, lambda _: state)
+    [resolved] = alerts_of(result, "score.dropped")
     assert resolved["status"] == "resolved"
     assert resolved["opened_at"] == "2026-11-18T10:03:00Z"
 
 
 def test_the_published_record_carries_scores_but_not_internal_memory() -> None:
-    result = process_batch([record("e1", "donation.failed")], nobody, MODEL, NOW)
+    result = process_batch([record("e1", "donation.failed")], nobody)
     published = score_record(result.changed["c-1"], MODEL, NOW)
-    assert "recent_event_ids" not in published
+    assert not {"recent_event_ids", "handoffs", "failed_transaction"} & published.keys()
     assert published["scores"]["operations"] < MODEL.baseline
     assert published["updated_at"] == NOW

@@ -215,7 +215,7 @@ def test_explain_lists_what_moves_the_score_most_with_decayed_points() -> None:
 
 
 def test_the_service_refuses_to_start_on_a_missing_or_invalid_config(tmp_path: Path) -> None:
-    from services.common.scoring_config import load_scoring_model
+    from services.common.config_files import load_scoring_model
 
     with pytest.raises(SystemExit, match=r"cannot read scoring config .*MP_SCORING_CONFIG"):
         load_scoring_model(tmp_path / "missing.toml")

@@ -1,0 +1,173 @@
+"""Broken hand-offs: a trigger expects a follow-up for the same constituent before a deadline. Pure.
+
+Each hand-off a constituent owes is one entry in their state, moving through
+``pending`` → ``kept`` (follow-up in time) or ``broken`` (deadline passed, or the follow-up bounced);
+a ``broken`` one becomes ``kept`` when its follow-up arrives late, which resolves its alert "late".
+Kept entries stay an hour so that a bounce of the follow-up still breaks them. A follow-up seen before its
+trigger (events out of order) is remembered briefly and fulfils the trigger when it comes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.domain.alert_rules import HandoffRule, derive_alert_id
+
+Alert = dict[str, Any]
+Handoff = dict[str, Any]
+KEPT_FOR_SECONDS = 3600.0  # a kept hand-off can still be broken by a bounce this long after it was kept
+BROKEN_KEPT_FOR_SECONDS = 7 * 86400.0  # a late follow-up within this long still resolves a broken one
+MAX_HANDOFFS = 50  # per constituent; the oldest go first
+MAX_EARLY_FOLLOW_UPS = 20
+
+
+def _iso_of(handoff: Handoff, key: str) -> str | None:
+    value = handoff.get(key)
+    return None if value is None else str(value)
+
+
+def _alert(rule: HandoffRule, handoff: Handoff, status: str, detail: str, evidence: list[str]) -> Alert:
+    source_department, target_department = rule.departments
+    return {
+        "alert_id": derive_alert_id("handoff", rule.name, handoff["trigger_event_id"]),
+        "kind": "handoff.broken",
+        "severity": rule.severity,
+        "status": status,
+        "constituent_id": handoff["constituent_id"],
+        "source": handoff["source"],
+        "departments": [source_department, target_department],
+        "title": f"{rule.name}: {rule.follow_up.type} {_describe(rule.follow_up.attributes)}missing",
+        "detail": detail,
+        "evidence": evidence,
+        "rule": f"handoff:{rule.name}",
+        "opened_at": _iso_of(handoff, "broken_at_iso"),
+        "resolved_at": _iso_of(handoff, "resolved_at_iso"),
+    }
+
+
+def _describe(attributes: dict[str, Any]) -> str:
+    return "".join(f"{name}={value} " for name, value in attributes.items())
+
+
+def _correlated(rule: HandoffRule, handoff: Handoff, event: dict[str, Any]) -> bool:
+    return not rule.same_correlation_id or (
+        handoff["correlation_id"] is not None and handoff["correlation_id"] == event.get("correlation_id")
+    )
+
+
+def _deadline_text(rule: HandoffRule) -> str:
+    minutes = rule.deadline_minutes
+    return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
+
+
+def on_event(
+    handoffs: list[Handoff],
+    early_follow_ups: list[dict[str, Any]],
+    event: dict[str, Any],
+    event_time: float,
+    rules: tuple[HandoffRule, ...],
+) -> list[Alert]:
+    """Update a constituent's hand-offs for one event; return the alert updates it causes."""
+    alerts: list[Alert] = []
+    for rule in rules:
+        is_follow_up = rule.follow_up.matches(event)
+        is_bounce = rule.follow_up.type == "email.sent" and rule.follow_up.matches(
+            event, as_type="email.bounced"
+        )
+        if is_follow_up or is_bounce:
+            candidates = [h for h in handoffs if h["rule"] == rule.name and _correlated(rule, h, event)]
+            if is_bounce:
+                alerts += _bounce(rule, candidates, event, event_time)
+            else:
+                owed = sorted((h for h in candidates if h["status"] != "kept"), key=lambda h: h["deadline"])
+                if owed:
+                    alerts += _fulfil(rule, owed[0], event, event_time)
+                else:
+                    seen = {"rule": rule.name, "correlation_id": event.get("correlation_id")}
+                    early_follow_ups.append({**seen, "time": event_time, "event_id": event["event_id"]})
+                    del early_follow_ups[:-MAX_EARLY_FOLLOW_UPS]
+        if rule.trigger.matches(event) and not any(
+            h["trigger_event_id"] == event["event_id"] for h in handoffs
+        ):
+            handoff: Handoff = {
+                "rule": rule.name,
+                "constituent_id": event["constituent_id"],
+                "source": event["source"],
+                "trigger_event_id": event["event_id"],
+                "correlation_id": event.get("correlation_id"),
+                "deadline": event_time + rule.deadline_seconds,
+                "status": "pending",
+                "settled_at": None,
+            }
+            handoffs.append(handoff)
+            early = next(
+                (
+                    f
+                    for f in early_follow_ups
+                    if f["rule"] == rule.name and f["time"] >= event_time and _correlated(rule, handoff, f)
+                ),
+                None,
+            )
+            if early is not None:
+                early_follow_ups.remove(early)
+                alerts += _fulfil(rule, handoff, {"event_id": early["event_id"]}, early["time"])
+    del handoffs[:-MAX_HANDOFFS]
+    return alerts
+
+
+def _fulfil(rule: HandoffRule, handoff: Handoff, event: dict[str, Any], event_time: float) -> list[Alert]:
+    was = handoff["status"]
+    handoff["status"], handoff["settled_at"] = "kept", event_time
+    if (was == "pending" and event_time <= handoff["deadline"]) or handoff.get("suppressed"):
+        return []  # in time, or its breaking was never announced (storm control)
+    late_by = event_time - handoff["deadline"]
+    handoff["resolved_at_iso"] = _iso(event_time)
+    handoff.setdefault("broken_at_iso", _iso(handoff["deadline"]))
+    detail = f"The follow-up arrived {late_by / 60:.0f} min after the {_deadline_text(rule)} deadline (late)."
+    return [_alert(rule, handoff, "resolved", detail, [handoff["trigger_event_id"], event["event_id"]])]
+
+
+def _bounce(
+    rule: HandoffRule, candidates: list[Handoff], event: dict[str, Any], event_time: float
+) -> list[Alert]:
+    alerts = []
+    for handoff in candidates:
+        if handoff["status"] == "broken":
+            continue
+        handoff["status"], handoff["settled_at"] = "broken", event_time
+        handoff["broken_at_iso"] = _iso(event_time)
+        handoff.pop("resolved_at_iso", None)
+        detail = f"The {rule.follow_up.type} follow-up bounced; the constituent never received it."
+        alerts.append(_alert(rule, handoff, "open", detail, [handoff["trigger_event_id"], event["event_id"]]))
+    return alerts
+
+
+def expire(handoffs: list[Handoff], watermark: float, rules: tuple[HandoffRule, ...]) -> list[Alert]:
+    """Break every pending hand-off whose deadline the watermark passed; forget settled ones in time."""
+    by_name = {rule.name: rule for rule in rules}
+    alerts = []
+    for handoff in list(handoffs):
+        rule = by_name.get(handoff["rule"])
+        if rule is None:  # the rule was removed from the configuration
+            handoffs.remove(handoff)
+        elif handoff["status"] == "pending" and handoff["deadline"] <= watermark:
+            handoff["status"], handoff["settled_at"] = "broken", handoff["deadline"]
+            handoff["broken_at_iso"] = _iso(handoff["deadline"])
+            expected = f"{rule.follow_up.type} {_describe(rule.follow_up.attributes)}"
+            detail = f"No {expected}within {_deadline_text(rule)}."
+            alerts.append(_alert(rule, handoff, "open", detail, [handoff["trigger_event_id"]]))
+        elif handoff["status"] != "pending":
+            kept_for = KEPT_FOR_SECONDS if handoff["status"] == "kept" else BROKEN_KEPT_FOR_SECONDS
+            if handoff["settled_at"] + kept_for <= watermark:
+                handoffs.remove(handoff)
+    return alerts
+
+
+def next_deadline(handoffs: list[Handoff]) -> float | None:
+    """When this constituent next needs looking at: the earliest pending deadline."""
+    return min((h["deadline"] for h in handoffs if h["status"] == "pending"), default=None)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
