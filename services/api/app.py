@@ -7,22 +7,25 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import Gauge
 
 from services.api.consumer import ViewFeeder
 from services.api.settings import ApiSettings
-from services.api.views import AlertView, ScoreView
+from services.api.views import AlertFilter, AlertView, ScoreView
 from services.common.config_files import load_scoring_model
 from services.common.http import add_common_routes
+from services.domain.alert_rules import ALERT_KINDS
 from services.domain.scoring import ConstituentState, explain, lifetime_counts, rolling_counts, scores_at
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
+OPEN_ALERTS = Gauge("mp_api_alerts_open", "Open alerts in the API's view, by kind.", ["kind"])
 
 
 def _iso(epoch: float) -> str:
@@ -42,6 +45,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
     VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
     SSE_CLIENTS.set_function(lambda: alerts.subscribers)
+    for kind in ALERT_KINDS:
+        OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -139,21 +144,28 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "floor": model.score_alert.floor,
         }
 
-    @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, most recently updated first")
-    async def list_alerts(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
-        return {"alerts": alerts.newest(limit)}
+    @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, most recently updated first, filtered")
+    async def list_alerts(
+        wanted: Annotated[AlertFilter, Depends(alert_filter)],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        return {"alerts": alerts.newest(limit, wanted)}
 
     @app.get(
         "/v1/alerts/stream",
         tags=["alerts"],
-        summary="Live alert updates (server-sent events); resume with Last-Event-ID",
+        summary="Live alert updates (server-sent events) with the same filters; resume with Last-Event-ID",
+        description="Each update is one `event: alert` with `id:` (its position in the alerts topic) and one "
+        "`data:` line of JSON; a `: keep-alive` comment comes every 15 s. A client reconnecting with "
+        "`Last-Event-ID` first gets every retained update it missed.",
         response_class=StreamingResponse,
     )
     async def stream_alerts(
+        wanted: Annotated[AlertFilter, Depends(alert_filter)],
         last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
     ) -> StreamingResponse:
         queue = alerts.subscribe()
-        missed = alerts.updates_after(last_event_id) if last_event_id is not None else []
+        missed = alerts.updates_after(last_event_id, wanted) if last_event_id is not None else []
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -168,7 +180,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                     except TimeoutError:
                         yield b": keep-alive\n\n"
                         continue
-                    if offset > sent:
+                    if offset > sent and wanted.matches(alert):
                         yield _sse(offset, alert)
             finally:
                 alerts.unsubscribe(queue)
@@ -177,4 +189,34 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
+    @app.get(
+        "/v1/alerts/{alert_id}",
+        tags=["alerts"],
+        summary="One alert's current state",
+        responses={404: {"description": "No such alert (or no longer retained)"}},
+    )
+    async def get_alert(alert_id: str) -> Any:
+        alert = alerts.get(alert_id)
+        if alert is None:
+            return JSONResponse(
+                {"detail": f"no alert {alert_id!r} (unknown, or older than those kept)"}, status_code=404
+            )
+        return alert
+
     return app
+
+
+def alert_filter(
+    status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
+    kind: Annotated[str | None, Query(max_length=64, description="e.g. transaction.failed")] = None,
+    severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
+    constituent_id: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[
+        datetime | None, Query(description="only alerts opened or resolved since (RFC 3339)")
+    ] = None,
+) -> AlertFilter:
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return AlertFilter(
+        status=status, kind=kind, severity=severity, constituent_id=constituent_id, since=since
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice, pairwise
 from typing import Any
 
@@ -66,6 +68,35 @@ class ScoreView:
         return len(self._states)
 
 
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """What a client asked to see; every given field must match."""
+
+    status: str | None = None
+    kind: str | None = None
+    severity: str | None = None
+    constituent_id: str | None = None
+    since: datetime | None = None
+
+    def matches(self, alert: dict[str, Any]) -> bool:
+        if self.since is not None:
+            latest = alert.get("resolved_at") or alert.get("opened_at")
+            if latest is None or datetime.fromisoformat(latest) < self.since:
+                return False
+        return all(
+            wanted is None or alert.get(name) == wanted
+            for name, wanted in (
+                ("status", self.status),
+                ("kind", self.kind),
+                ("severity", self.severity),
+                ("constituent_id", self.constituent_id),
+            )
+        )
+
+
+EVERYTHING = AlertFilter()
+
+
 class AlertView:
     """Current state of the most recent alerts, and the update log that SSE clients resume from.
 
@@ -78,13 +109,17 @@ class AlertView:
         self._updates: deque[tuple[int, dict[str, Any]]] = deque(maxlen=kept)
         self._kept = kept
         self._subscribers: set[asyncio.Queue[tuple[int, dict[str, Any]]]] = set()
+        self._open_by_kind: Counter[str] = Counter()
 
     def apply(self, offset: int, alert: dict[str, Any]) -> None:
         alert_id = alert["alert_id"]
-        self._current.pop(alert_id, None)
+        previous = self._current.pop(alert_id, None)
+        self._count(previous, -1)
         self._current[alert_id] = alert
+        self._count(alert, +1)
         if len(self._current) > self._kept:
-            self._current.popitem(last=False)
+            _, evicted = self._current.popitem(last=False)
+            self._count(evicted, -1)
         self._updates.append((offset, alert))
         for queue in list(self._subscribers):
             if queue.full():
@@ -92,12 +127,25 @@ class AlertView:
             else:
                 queue.put_nowait((offset, alert))
 
-    def newest(self, limit: int) -> list[dict[str, Any]]:
-        """Most recently updated first."""
-        return [alert for _, alert in zip(range(limit), reversed(self._current.values()), strict=False)]
+    def _count(self, alert: dict[str, Any] | None, change: int) -> None:
+        if alert is not None and alert["status"] == "open":
+            self._open_by_kind[alert["kind"]] += change
 
-    def updates_after(self, offset: int) -> list[tuple[int, dict[str, Any]]]:
-        return [(o, alert) for o, alert in self._updates if o > offset]
+    def open_count(self, kind: str) -> int:
+        return self._open_by_kind[kind]
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        return self._current.get(alert_id)
+
+    def newest(self, limit: int, wanted: AlertFilter = EVERYTHING) -> list[dict[str, Any]]:
+        """Most recently updated first."""
+        matching = (alert for alert in reversed(self._current.values()) if wanted.matches(alert))
+        return list(islice(matching, limit))
+
+    def updates_after(
+        self, offset: int, wanted: AlertFilter = EVERYTHING
+    ) -> list[tuple[int, dict[str, Any]]]:
+        return [(o, alert) for o, alert in self._updates if o > offset and wanted.matches(alert)]
 
     def subscribe(self) -> asyncio.Queue[tuple[int, dict[str, Any]]]:
         queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=1000)

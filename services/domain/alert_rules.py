@@ -15,6 +15,7 @@ def derive_alert_id(prefix: str, *parts: str) -> str:
     return f"{prefix}-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
+ALERT_KINDS = ("transaction.failed", "failure.spike", "handoff.broken", "score.dropped")
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 

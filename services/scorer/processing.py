@@ -128,6 +128,8 @@ class BatchProcessor:
                 result.changed[constituent_id] = state
                 result.event_times.append(event_time)
                 scored.append((event, event_time))
+                # deadlines this event's time already passed break first, as they did when it was live
+                self._expire(state, record.partition, now, result)
                 self._alert_on_event(state, event, event_time, record.partition, result)
                 if event_time >= latest.get(constituent_id, (event_time, event))[0]:
                     latest[constituent_id] = (event_time, event)
@@ -184,6 +186,17 @@ class BatchProcessor:
             else:
                 result.dead_letters.append(DeadLetter(raw=orjson.dumps(event), reason=problem))
         return valid
+
+    def _expire(self, state: ConstituentState, partition: int, now: float, result: BatchResult) -> bool:
+        """Break the hand-offs whose deadline the partition's watermark passed; True if any changed."""
+        watermark = self.watermarks.watermark(partition, now)
+        before = len(state.handoffs)
+        expired = handoffs.expire(state.handoffs, watermark, self.rules.handoffs)
+        for alert in expired:
+            deadline = _deadline_of(alert, state)
+            if self._admit(alert, state, partition, deadline, result):
+                result.alerts.append((alert, deadline))
+        return bool(expired) or len(state.handoffs) != before
 
     def _alert_on_event(
         self,

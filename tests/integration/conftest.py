@@ -56,6 +56,7 @@ class System:
 
 @contextmanager
 def launch(bootstrap: str, tmp: Path, **overrides: str) -> Iterator[System]:
+    tmp.mkdir(parents=True, exist_ok=True)
     env = {
         "MP_KAFKA_BOOTSTRAP": bootstrap,
         "MP_INGEST_PORT": str(free_port()),

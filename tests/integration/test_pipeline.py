@@ -127,7 +127,7 @@ async def test_every_service_exports_its_metrics(system: System) -> None:
             system.scorer_url: [
                 "mp_scorer_events_total",
                 "mp_scorer_event_time_lag_seconds",
-                "mp_scorer_alerts_emitted_total",
+                "mp_scorer_alerts_published_total",
             ],
             system.api_url: ["mp_api_view_entries", "mp_api_sse_clients", "mp_http_request_duration_seconds"],
         }
@@ -135,3 +135,34 @@ async def test_every_service_exports_its_metrics(system: System) -> None:
             text = (await client.get(f"{url}/metrics")).text
             for name in names:
                 assert f"# TYPE {name} " in text, f"{url}/metrics lacks {name}"
+
+
+async def test_a_reconnecting_stream_client_resumes_after_its_last_event_id(system: System) -> None:
+    constituent = f"c-{uuid.uuid4().hex[:8]}"
+    first, second = (touchpoint(constituent, "donation.failed", amount=5) for _ in range(2))
+    second["constituent_id"] = f"{constituent}-b"
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=40)) as client:
+        assert (await client.post(f"{system.ingest_url}/v1/events", json=first)).status_code == 202
+        async with client.stream(
+            "GET", f"{system.api_url}/v1/alerts/stream", params={"kind": "transaction.failed"}
+        ) as stream:
+            last_id = None
+            async for line in stream.aiter_lines():
+                if line.startswith("id: "):
+                    last_id = line.removeprefix("id: ")
+                if line.startswith("data: ") and constituent in line:
+                    break
+        assert last_id is not None
+        # disconnected; meanwhile another alert opens
+        assert (await client.post(f"{system.ingest_url}/v1/events", json=second)).status_code == 202
+        await asyncio.sleep(3)
+        headers = {"Last-Event-ID": last_id}
+        async with client.stream(
+            "GET",
+            f"{system.api_url}/v1/alerts/stream",
+            headers=headers,
+            params={"constituent_id": second["constituent_id"]},
+        ) as resumed:
+            async with asyncio.timeout(20):
+                alert = await read_alerts(resumed, second["constituent_id"])
+    assert alert["evidence"] == [second["event_id"]]

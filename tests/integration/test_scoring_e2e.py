@@ -13,13 +13,14 @@ import httpx
 import orjson
 import pytest
 
-from services.common.config_files import load_scoring_model
+from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.settings import CommonSettings
-from services.scorer.processing import process_batch, score_record
+from services.scorer.processing import BatchProcessor, Incoming, score_record
 from tests.integration.conftest import System, isolated_topics, launch
 
 pytestmark = pytest.mark.integration
 MODEL = load_scoring_model(CommonSettings().scoring_config)
+RULES = load_alert_rules(CommonSettings().alerts_config)
 TYPES = [
     "web.page_view",
     "email.opened",
@@ -125,8 +126,8 @@ def test_a_scorer_killed_mid_stream_loses_and_doubles_nothing(
         system.start("scorer")
         views = wait_for_counts(system, {p: 25 for p in people}, timeout_s=90)
 
-    records = [(e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
-    expected = process_batch(records, lambda _: None, MODEL, time.time())
+    records = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
+    expected = BatchProcessor(MODEL, RULES).process(records, lambda _: None, time.time())
     for person in people:
         published = score_record(expected.changed[person], MODEL, 0.0)
         for dimension, value in published["scores"].items():

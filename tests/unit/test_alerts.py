@@ -203,7 +203,18 @@ def test_replaying_a_recorded_stream_gives_the_same_alerts() -> None:
 
     once, again = replay(batch_size=1), replay(batch_size=3)
     assert once == again
-    assert summary(once).count(("handoff.broken", "warning", "open")) == 2  # the receipt and confirmation
+    assert [(a["rule"], a["status"], a["evidence"][-1]) for a in once] == [
+        ("failed-transaction", "open", "f1"),
+        ("handoff:donation-receipt", "open", "gift1"),  # 20 min > 15 min: broken first ...
+        ("handoff:donation-receipt", "resolved", "email.sent1"),  # ... then resolved as late
+        ("failed-transaction", "open", "f3"),  # escalated
+        ("handoff:payment-recovery", "open", "f1"),
+        ("handoff:event-confirmation", "open", "reg"),
+        ("handoff:payment-recovery", "open", "f2"),
+        ("handoff:payment-recovery", "open", "f3"),
+        ("failed-transaction", "resolved", "s"),
+        ("handoff:donation-receipt", "open", "s"),  # no receipt for the final gift either
+    ]
 
 
 # --- spikes ---------------------------------------------------------------------------------------

@@ -1,14 +1,24 @@
 """The API's in-memory views."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from services.api.views import AlertView, ScoreView
+from services.api.views import AlertFilter, AlertView, ScoreView
 
 
-def alert(alert_id: str, status: str = "open") -> dict[str, object]:
-    return {"alert_id": alert_id, "status": status}
+def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, object]:
+    return {
+        "alert_id": alert_id,
+        "status": status,
+        "kind": "transaction.failed",
+        "severity": "warning",
+        "constituent_id": "c-1",
+        "opened_at": "2026-11-25T10:00:00+00:00",
+        "resolved_at": None,
+        **fields,
+    }
 
 
 def published(constituent_id: str, overall: float, roles: tuple[str, ...] = ()) -> bytes:
@@ -87,3 +97,28 @@ def test_subscribers_receive_updates_and_a_slow_one_is_let_go() -> None:
     for n in range(1, 1002):
         view.apply(n, alert(f"a{n}"))
     assert not view.is_subscribed(queue)
+
+
+def test_alerts_can_be_filtered_and_open_ones_are_counted_by_kind() -> None:
+    view = AlertView(kept=100)
+    view.apply(0, alert("a", kind="failure.spike", severity="critical", constituent_id=None))
+    view.apply(1, alert("b", constituent_id="c-2"))
+    view.apply(2, alert("c", opened_at="2026-11-20T10:00:00+00:00"))
+    view.apply(
+        3,
+        alert(
+            "c", "resolved", opened_at="2026-11-20T10:00:00+00:00", resolved_at="2026-11-20T11:00:00+00:00"
+        ),
+    )
+
+    def ids(**wanted: object) -> list[str]:
+        return [str(a["alert_id"]) for a in view.newest(10, AlertFilter(**wanted))]  # type: ignore[arg-type]
+
+    assert ids(kind="failure.spike") == ["a"]
+    assert ids(severity="warning", status="open") == ["b"]
+    assert ids(constituent_id="c-2") == ["b"]
+    assert ids(since=datetime(2026, 11, 24, tzinfo=UTC)) == ["b", "a"]
+    assert [o for o, _ in view.updates_after(0, AlertFilter(status="resolved"))] == [3]
+    assert view.open_count("transaction.failed") == 1
+    assert view.open_count("failure.spike") == 1
+    assert view.get("c")["status"] == "resolved"  # type: ignore[index]
