@@ -81,6 +81,16 @@ class AlertRules(StrictModel):
             raise ValueError(f"hand-off rule names must be unique: {names}")
         return self
 
+    def with_deadlines_scaled(self, factor: float) -> AlertRules:
+        """The same rules with every hand-off deadline multiplied by ``factor`` (demos compress time)."""
+        if factor == 1:
+            return self
+        scaled = tuple(
+            rule.model_copy(update={"deadline_minutes": rule.deadline_minutes * factor})
+            for rule in self.handoffs
+        )
+        return self.model_copy(update={"handoffs": scaled})
+
     @classmethod
     def from_toml(cls, text: str, origin: str = "alerts config") -> AlertRules:
         return parse_toml(cls, text, origin)

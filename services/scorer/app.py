@@ -28,7 +28,7 @@ from services.scorer.settings import ScorerSettings
 
 settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
-rules = load_alert_rules(settings.alerts_config)
+rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
 processor = BatchProcessor(model, rules)
 
 EVENTS = Counter(

@@ -31,6 +31,9 @@ class ScorerSettings(CommonSettings):
         """Internal: per-batch failure counts, keyed by spike key (source or source/processor)."""
         return f"{self.scorer_app_id}-spike-counts"
 
+    scorer_deadline_scale: float = Field(
+        1.0, gt=0, le=1, description="Multiplies every hand-off deadline (make run: 0.02, so 15 min is 18 s)"
+    )
     scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
     scorer_session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"

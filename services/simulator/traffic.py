@@ -32,6 +32,12 @@ class FailureRates:
     welcome_missing: float = 0.1
     bounce: float = 0.04
     site_error: float = 0.03
+    recovery_email_missing: float = 0.1
+    # the card processor "stripe" fails every payment for `outage_s`, starting `outage_after_s` into
+    # each `outage_every_s` cycle (the first a minute after the simulation starts)
+    outage_every_s: float = 360.0
+    outage_after_s: float = 60.0
+    outage_s: float = 90.0
 
 
 class JourneyMaker:
@@ -45,6 +51,8 @@ class JourneyMaker:
             (f"c-{n:05d}", self._rng.choices(PERSONAS, PERSONA_WEIGHTS)[0]) for n in range(constituents)
         ]
         self._failures = failures or FailureRates()
+        self._first_start: float | None = None
+        self._start = 0.0
 
     def _id(self) -> str:
         return f"sim-{self._run_id}-{self._rng.getrandbits(64):016x}"
@@ -53,6 +61,9 @@ class JourneyMaker:
         """One journey of a randomly chosen constituent, starting at ``start`` (epoch seconds)."""
         constituent_id, persona = self._rng.choice(self._people)
         steps: list[Scheduled] = []
+        if self._first_start is None:
+            self._first_start = start
+        self._start = start
 
         def add(delay: float, source: str, event_type: str, department: str, **extra: Any) -> None:
             event: Event = {
@@ -108,10 +119,12 @@ class JourneyMaker:
         amount = self._rng.choices(AMOUNTS, AMOUNT_WEIGHTS)[0]
         recurring = self._rng.random() < 0.2
         payment = f"pay_{self._rng.getrandbits(40):010x}"
-        details = {"amount": amount, "currency": "USD", "recurring": recurring, "processor": "stripe"}
+        processor = "stripe" if self._rng.random() < 0.7 else "paypal"
+        details = {"amount": amount, "currency": "USD", "recurring": recurring, "processor": processor}
         delay = 3.0
-        if self._rng.random() < self._failures.payment_failed:
-            code = self._rng.choice(("card_declined", "insufficient_funds", "processing_error"))
+        outage = processor == "stripe" and self._in_outage()
+        if outage or self._rng.random() < self._failures.payment_failed:
+            code = "gateway_timeout" if outage else self._rng.choice(("card_declined", "insufficient_funds"))
             add(
                 delay,
                 "donation",
@@ -121,15 +134,24 @@ class JourneyMaker:
                 error_code=code,
                 **details,
             )
+            if self._rng.random() >= self._failures.recovery_email_missing:
+                self._email(add, delay + self._rng.uniform(5, 20), "payment_recovery", "fundraising", payment)
             if self._rng.random() >= self._failures.retry_after_failure:
                 return
             payment = f"pay_{self._rng.getrandbits(40):010x}"
             delay += 20
+            if outage:  # the donor tries another way to pay
+                details = {**details, "processor": "paypal"}
         add(delay, "donation", "donation.succeeded", "fundraising", correlation_id=payment, **details)
         if self._rng.random() >= self._failures.receipt_missing:
             self._email(
                 add, delay + self._rng.uniform(2, 8), "receipt", "fundraising", correlation_id=payment
             )
+
+    def _in_outage(self) -> bool:
+        assert self._first_start is not None
+        into_cycle = (self._start - self._first_start) % self._failures.outage_every_s
+        return 0 <= into_cycle - self._failures.outage_after_s < self._failures.outage_s
 
     def _volunteering(self, add: Callable[..., None]) -> None:
         self._visit(add, "/volunteer")

@@ -287,3 +287,11 @@ def test_a_busy_partition_follows_event_time_and_a_quiet_one_the_wall_clock() ->
     assert marks.watermark(0, now=50_001) == 940
     assert marks.watermark(0, now=50_010) == 50_010 - 60
     assert marks.watermark(3, now=50_001) == 50_001 - 60  # never seen: nothing to wait for
+
+
+def test_deadlines_can_be_compressed_for_a_demo() -> None:
+    fast = RULES.with_deadlines_scaled(0.02)
+    assert [rule.deadline_seconds for rule in fast.handoffs] == [
+        rule.deadline_seconds * 0.02 for rule in RULES.handoffs
+    ]
+    assert RULES.with_deadlines_scaled(1) is RULES

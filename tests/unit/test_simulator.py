@@ -37,3 +37,20 @@ def test_traffic_spans_the_silos_and_includes_failures() -> None:
     # some receipts are missing: fewer receipt emails than successful gifts
     receipts = sum(1 for e in traffic if e["type"] == "email.sent" and "'receipt'" in repr(e["attributes"]))
     assert 0 < receipts < types["donation.succeeded"]
+
+
+def test_a_gateway_outage_fails_every_stripe_payment_for_a_while_and_recovery_emails_follow_failures() -> (
+    None
+):
+    maker = JourneyMaker(seed=1, constituents=300, run_id="r")
+    during, after = [], []
+    for second in range(0, 200):
+        for _, event in maker.next_journey(START + second):
+            attributes = event.get("attributes", {})
+            if event["type"].startswith("donation.") and attributes.get("processor") == "stripe":
+                (during if 60 <= second < 150 else after).append(event)
+    assert during and all(e["type"] == "donation.failed" for e in during)
+    assert {e["attributes"]["error_code"] for e in during} == {"gateway_timeout"}
+    assert any(e["type"] == "donation.succeeded" for e in after)
+    recoveries = [e for e in journeys(seed=1, count=500) if "'payment_recovery'" in repr(e.get("attributes"))]
+    assert recoveries
