@@ -143,7 +143,8 @@ def _run(args: argparse.Namespace) -> None:
             f"           docs {api_url}/docs\n"
             f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
             f"  simulator: about {args.rate:g} events/s over 300 constituents, a card-processor outage\n"
-            f"             a minute in and every 6 min; hand-off deadlines x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
+            "             a minute in and every 6 min; hand-off deadlines"
+            f" x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
             flush=True,
         )
         next_pulse = time.monotonic() + 5

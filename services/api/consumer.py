@@ -8,12 +8,18 @@ import logging
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
 from services.api.settings import ApiSettings
 from services.api.views import AlertView, ScoreView
 from services.common.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
+RECORDS_SKIPPED = Counter(
+    "mp_api_records_skipped_total",
+    "Records the views could not read (malformed, or an older format).",
+    ["topic"],
+)
 
 
 class ViewFeeder:
@@ -68,10 +74,26 @@ class ViewFeeder:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
                 for record in records:
-                    if tp.topic == self._settings.topic_alerts:
-                        self._alerts.apply(record.offset, orjson.loads(record.value))
-                    else:
-                        self._scores.apply(record.key, record.value)
+                    try:
+                        if tp.topic == self._settings.topic_alerts:
+                            self._alerts.apply(record.offset, orjson.loads(record.value))
+                        else:
+                            self._scores.apply(record.key, record.value)
+                    except (
+                        ValueError,
+                        KeyError,
+                        TypeError,
+                    ) as error:  # orjson.JSONDecodeError is a ValueError
+                        RECORDS_SKIPPED.labels(tp.topic).inc()
+                        log.warning(
+                            "skipped an unreadable record",
+                            extra={
+                                "topic": tp.topic,
+                                "partition": tp.partition,
+                                "offset": record.offset,
+                                "error": str(error),
+                            },
+                        )
                 self._next_offsets[tp] = records[-1].offset + 1
             if self._pending:
                 for tp in list(self._pending):

@@ -14,6 +14,20 @@ import orjson
 from sortedcontainers import SortedList
 
 EVERYONE = ""  # the index of all constituents, beside one index per role
+REQUIRED_FIELDS = frozenset(
+    {
+        "constituent_id",
+        "scores",
+        "roles",
+        "reference_time",
+        "contributions",
+        "counts",
+        "hourly",
+        "last_touch",
+        "events",
+        "updated_at",
+    }
+)
 
 
 class ScoreView:
@@ -32,16 +46,21 @@ class ScoreView:
         return (state["scores"]["overall"], state["constituent_id"])
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one record of the compacted topic; raise ValueError for one this version cannot read."""
         if key is None:
-            return
+            raise ValueError("a score record without a key")
+        state = None if value is None else orjson.loads(value)
+        if state is not None and not (
+            isinstance(state, dict) and state.keys() >= REQUIRED_FIELDS and "overall" in state["scores"]
+        ):
+            raise ValueError(f"not a score record of this version: {sorted(state)[:8]}…")
         constituent_id = key.decode()
         previous = self._states.pop(constituent_id, None)
         if previous is not None:
             for index in (EVERYONE, *previous["roles"]):
                 self._by_score[index].discard(self._entry(previous))
-        if value is None:
+        if state is None:
             return
-        state = orjson.loads(value)
         self._states[constituent_id] = state
         for index in (EVERYONE, *state["roles"]):
             self._by_score[index].add(self._entry(state))

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 
 from services.api.views import AlertFilter, AlertView, ScoreView
 
@@ -26,8 +27,19 @@ def published(constituent_id: str, overall: float, roles: tuple[str, ...] = ()) 
         "constituent_id": constituent_id,
         "scores": {"overall": overall},
         "roles": list(roles),
+        **{key: {} for key in ("contributions", "counts", "hourly", "last_touch")},
+        **dict.fromkeys(("reference_time", "events", "updated_at"), 0),
     }
     return orjson.dumps(state)
+
+
+def test_a_record_the_view_cannot_read_is_refused_and_changes_nothing() -> None:
+    view = ScoreView()
+    view.apply(b"c-1", published("c-1", 40))
+    for unreadable in (b"{oops", orjson.dumps({"constituent_id": "c-1", "sums": {}}), orjson.dumps([1])):
+        with pytest.raises(ValueError):
+            view.apply(b"c-1", unreadable)
+    assert view.get("c-1")["scores"]["overall"] == 40  # type: ignore[index]
 
 
 def test_the_score_view_keeps_the_latest_value_and_honours_tombstones() -> None:
