@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.logs import configure_logging
 from services.common.settings import CommonSettings
+from services.domain.alert_rules import ALERT_KINDS
 
 
 def _serve(service: str) -> None:
@@ -95,16 +96,16 @@ def _pulse_line(ingest_url: str, api_url: str) -> str:
     try:
         accepted = _metric_total(httpx.get(f"{ingest_url}/metrics").text, "mp_ingest_events_accepted")
         api_metrics = httpx.get(f"{api_url}/metrics").text
-        scored = _metric_total(api_metrics, "mp_api_view_entries", view="constituents")
         alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}).json()["alerts"]
     except (httpx.HTTPError, ValueError) as error:
         return f"pulse: not available ({error!r})"
-    line = f"pulse: {accepted:,.0f} events accepted · {scored:,.0f} constituents scored"
+    scored = _metric_total(api_metrics, "mp_api_view_entries", view="constituents")
+    open_alerts = ", ".join(
+        f"{_metric_total(api_metrics, 'mp_api_alerts_open', kind=kind):.0f} {kind}" for kind in ALERT_KINDS
+    )
+    line = f"pulse: {accepted:,.0f} events accepted · {scored:,.0f} constituents scored · open: {open_alerts}"
     if alerts:
-        latest = alerts[0]
-        person = httpx.get(f"{api_url}/v1/constituents/{latest['constituent_id']}").json()
-        overall = person.get("scores", {}).get("overall", "?")
-        line += f" · latest alert: {latest['title']} ({latest['constituent_id']}, score now {overall})"
+        line += f"\n       latest alert: {alerts[0]['title']}"
     return line
 
 
