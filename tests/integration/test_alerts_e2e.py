@@ -74,6 +74,8 @@ def test_failed_payments_open_escalate_and_resolve_one_alert(alerting: System) -
     escalated = wait_for_alert(alerting, constituent_id=who, kind="transaction.failed", severity="critical")
     assert escalated["alert_id"] == opened["alert_id"]
     assert len(escalated["evidence"]) == 3
+    dropped = wait_for_alert(alerting, constituent_id=who, kind="score.dropped", status="open")
+    assert "dropped to 31" in dropped["title"]  # 50 → 42.0 → 35.4 → 31.0 (docs/scoring.md)
     post_each(alerting, [touchpoint(who, "donation.succeeded", amount=30)])
     resolved = wait_for_alert(alerting, constituent_id=who, kind="transaction.failed", status="resolved")
     assert resolved["alert_id"] == opened["alert_id"]
