@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.logs import configure_logging
-from services.common.settings import CommonSettings
+from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.alert_rules import ALERT_KINDS
 
 
@@ -109,6 +110,19 @@ def _pulse_line(ingest_url: str, api_url: str) -> str:
     return line
 
 
+def _development_secret(variable: str, name: str) -> None:
+    """Unless ``variable`` is set, use (and on first run create) a local development secret in .dev/."""
+    if os.environ.get(variable):
+        return
+    path = REPO_ROOT / ".dev" / name
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+        print(f"created a development secret for {variable} in {path}", flush=True)
+    os.environ[variable] = path.read_text().strip()
+
+
 def _run(args: argparse.Namespace) -> None:
     """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
     from services.api.settings import ApiSettings
@@ -121,6 +135,7 @@ def _run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
     os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
+    _development_secret("MP_IDENTITY_SECRET", "identity-secret")
     # A demo cannot wait 15 minutes for a missing receipt: hand-off deadlines run 50 times faster.
     os.environ.setdefault("MP_SCORER_DEADLINE_SCALE", "0.02")
     children: list[subprocess.Popen[bytes]] = []

@@ -15,10 +15,10 @@ from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import Gauge
 
-from services.api.consumer import ViewFeeder
 from services.api.settings import ApiSettings
-from services.api.views import AlertFilter, AlertView, ScoreView
+from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView
 from services.common.config_files import load_scoring_model
+from services.common.follower import TopicFollower
 from services.common.http import add_common_routes
 from services.domain.alert_rules import ALERT_KINDS
 from services.domain.scoring import ConstituentState, explain, lifetime_counts, rolling_counts, scores_at
@@ -41,7 +41,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     model = load_scoring_model(settings.scoring_config)
     scores = ScoreView()
     alerts = AlertView(settings.api_alerts_kept)
-    feeder = ViewFeeder(settings, scores, alerts)
+    dead_letters = DeadLetterView(settings.api_alerts_kept)
+    feeder = TopicFollower(
+        settings,
+        "api",
+        {
+            settings.topic_scores: lambda record: scores.apply(record.key, record.value),
+            settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
+            settings.topic_dead_letters: lambda record: dead_letters.apply(orjson.loads(record.value)),
+        },
+    )
     VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
     VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
     SSE_CLIENTS.set_function(lambda: alerts.subscribers)
@@ -188,6 +197,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
+
+    @app.get(
+        "/v1/dlq",
+        tags=["operations"],
+        summary="Dead letters: what was refused, why, and how many by reason",
+        description="Newest first, optionally of one `source` or `reason_code`; `counts` covers every dead "
+        "letter since the API started reading the topic, by source and reason code.",
+    )
+    async def list_dead_letters(
+        source: Annotated[str | None, Query(max_length=64)] = None,
+        reason_code: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        return {
+            "counts": dead_letters.counts(),
+            "dead_letters": dead_letters.newest(limit, source, reason_code),
+        }
 
     @app.get(
         "/v1/alerts/{alert_id}",

@@ -183,3 +183,30 @@ class AlertView:
 
     def __len__(self) -> int:
         return len(self._current)
+
+
+class DeadLetterView:
+    """The most recent dead letters and counts of all of them by source and reason code."""
+
+    def __init__(self, kept: int) -> None:
+        self._recent: deque[dict[str, Any]] = deque(maxlen=kept)
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def apply(self, letter: dict[str, Any]) -> None:
+        key = (str(letter["source"]), str(letter["reason_code"]))
+        self._recent.append(letter)
+        self._counts[key] += 1
+
+    def newest(self, limit: int, source: str | None, reason_code: str | None) -> list[dict[str, Any]]:
+        matching = (
+            letter
+            for letter in reversed(self._recent)
+            if source in (None, letter["source"]) and reason_code in (None, letter["reason_code"])
+        )
+        return list(islice(matching, limit))
+
+    def counts(self) -> list[dict[str, Any]]:
+        return [
+            {"source": source, "reason_code": reason_code, "count": count}
+            for (source, reason_code), count in self._counts.most_common()
+        ]

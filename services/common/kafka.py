@@ -40,6 +40,12 @@ async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: 
         # One partition keeps one global order of alert updates: the SSE stream resumes by offset.
         NewTopic(settings.topic_alerts, 1, settings.topic_replication),
         NewTopic(settings.topic_dead_letters, 1, settings.topic_replication),
+        NewTopic(
+            settings.topic_identities,
+            settings.topic_partitions,
+            settings.topic_replication,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
     ]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()

@@ -17,7 +17,10 @@ class CommonSettings(BaseSettings):
     topic_touchpoints: str = Field("touchpoints", description="Validated touchpoint events")
     topic_scores: str = Field("constituent-scores", description="Latest state per constituent (compacted)")
     topic_alerts: str = Field("alerts", description="Alert updates, keyed by alert_id")
-    topic_dead_letters: str = Field("touchpoints-dead-letters", description="Rejected input with its reason")
+    topic_dead_letters: str = Field(
+        "touchpoints.dlq", description="Refused input with its reason (dead letters)"
+    )
+    topic_identities: str = Field("identity-links", description="Identifier → constituent links (compacted)")
     topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
     scoring_config: Path = Field(

@@ -1,42 +1,29 @@
-"""Ingest: HTTP in, validated touchpoints to Kafka. Answers 202 only after Kafka acknowledged."""
+"""Ingest: HTTP in, validated touchpoints to Kafka. Answers 2xx only after Kafka acknowledged."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter, Histogram
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.common.http import add_common_routes
-from services.common.kafka import KafkaUnavailable, Record, ReliableProducer, ensure_topics_when_reachable
-from services.domain.events import SCHEMA_PATH, metric_labels, validation_error
+from services.common.kafka import KafkaUnavailable, ensure_topics_when_reachable
+from services.domain.dead_letters import ReasonCode
+from services.domain.events import SCHEMA_PATH
+from services.domain.identity import PRIORITY, IdentifierKind, IdentityKeys, IdentityMap
+from services.ingest.adapters.ses import Fetch
+from services.ingest.context import IngestContext, Outcome
 from services.ingest.payload import PayloadError, split_events
 from services.ingest.settings import IngestSettings
-
-log = logging.getLogger(__name__)
-
-EVENTS_ACCEPTED = Counter(
-    "mp_ingest_events_accepted_total", "Events written to Kafka, by source and type.", ["source", "type"]
-)
-EVENTS_REJECTED = Counter(
-    "mp_ingest_events_rejected_total", "Events refused as invalid, by source and type.", ["source", "type"]
-)
-DEAD_LETTERS = Counter("mp_ingest_dead_letters_total", "Rejected events written to the dead-letter topic.")
-PRODUCE_DURATION = Histogram(
-    "mp_ingest_produce_duration_seconds",
-    "Time from handing a request's events to Kafka until all were acknowledged.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-KAFKA_UNAVAILABLE = Counter("mp_ingest_kafka_unavailable_total", "Requests answered 503: Kafka did not ack.")
+from services.ingest.webhooks import webhook_routes
 
 
 class Rejection(BaseModel):
@@ -54,6 +41,21 @@ class Problem(BaseModel):
     rejected: list[Rejection] | None = None
 
 
+class Identify(BaseModel):
+    """Identifiers of one person, and optionally the constituent they are."""
+
+    constituent_id: str | None = Field(None, min_length=1, max_length=128)
+    email: str | None = Field(None, min_length=3, max_length=320)
+    stripe_customer: str | None = Field(None, min_length=1, max_length=128)
+    web_user: str | None = Field(None, min_length=1, max_length=128)
+
+
+class Identified(BaseModel):
+    constituent_id: str
+    linked: int
+    moved: list[dict[str, str]]
+
+
 def _touchpoint_schema() -> dict[str, Any]:
     schema: dict[str, Any] = orjson.loads(SCHEMA_PATH.read_bytes())
     schema.pop("$schema", None)
@@ -61,45 +63,45 @@ def _touchpoint_schema() -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
+def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch | None = None) -> FastAPI:
+    """``fetch_certificate`` replaces the HTTPS fetch of SNS signing certificates (tests)."""
     settings = settings or IngestSettings()
-    producer = ReliableProducer(settings, timeout_s=settings.ingest_produce_timeout_s)
+    secret = settings.identity_secret.get_secret_value()
+    if not secret:
+        raise SystemExit(
+            "MP_IDENTITY_SECRET is not set: ingest needs it to hash email addresses and "
+            "derive constituent ids (make run creates a development one in .dev/)"
+        )
+    context = IngestContext(settings, IdentityMap(IdentityKeys(secret.encode())))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        topics = asyncio.create_task(ensure_topics_when_reachable(settings))
+        tasks = [
+            asyncio.create_task(ensure_topics_when_reachable(settings)),
+            asyncio.create_task(context.identity_links.run()),
+        ]
         yield
-        topics.cancel()
-        await producer.stop()
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        await context.producer.stop()
 
     app = FastAPI(
         title="Mission Pulse ingest",
         version="1",
-        description="Touchpoint events in (schemas/touchpoint.v1.json), validated, to Kafka.",
+        description="Touchpoint events in (schemas/touchpoint.v1.json) and providers' webhooks, to Kafka.",
         lifespan=lifespan,
     )
     add_common_routes(app, "ingest")
-
-    def unavailable(error: KafkaUnavailable) -> JSONResponse:
-        KAFKA_UNAVAILABLE.inc()
-        log.warning("kafka unavailable", extra={"error": str(error)})
-        return JSONResponse(
-            {"detail": f"Kafka is unavailable, nothing was accepted; retry later ({error})"},
-            status_code=503,
-            headers={"Retry-After": str(settings.ingest_retry_after_s)},
+    if settings.beacon_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.beacon_origin_list,
+            allow_methods=["POST"],
+            allow_headers=["content-type"],
         )
-
-    async def read_body(request: Request) -> bytes:
-        limit = settings.ingest_max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadError(413, f"body of {declared} bytes, at most {limit}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadError(413, f"body larger than {limit} bytes")
-        return bytes(body)
+    app.include_router(webhook_routes(context, fetch_certificate))
 
     @app.post(
         "/v1/events",
@@ -135,65 +137,61 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         },
     )
     async def post_events(request: Request) -> Any:
+        body = await context.read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         try:
-            body = await read_body(request)
-            candidates = split_events(
-                body, request.headers.get("content-type", "application/json"), settings.ingest_max_events
-            )
+            content_type = request.headers.get("content-type", "application/json")
+            candidates = split_events(body, content_type, settings.ingest_max_events)
         except PayloadError as error:
-            return JSONResponse({"detail": error.message}, status_code=error.status)
-
-        accepted: list[Record] = []
-        rejected: list[Rejection] = []
-        dead_letters: list[Record] = []
-        received_at = datetime.now(UTC).isoformat()
-        for index, candidate in enumerate(candidates):
-            problem = validation_error(candidate)
-            if problem is None:
-                assert isinstance(candidate, dict)
-                key = candidate["constituent_id"].encode()
-                accepted.append((settings.topic_touchpoints, key, orjson.dumps(candidate), []))
-            else:
-                rejected.append(Rejection(index=index, error=problem))
-                envelope = {
-                    "reason": problem,
-                    "received_at": received_at,
-                    "service": "ingest",
-                    "payload": candidate,
-                }
-                dead_letters.append((settings.topic_dead_letters, None, orjson.dumps(envelope), []))
-
-        started = time.perf_counter()
-        try:
-            await producer.send_all(accepted + dead_letters)
-        except KafkaUnavailable as unreachable:
-            if accepted:
-                return unavailable(unreachable)
-            log.warning(
-                "dead letters not written", extra={"count": len(dead_letters), "error": str(unreachable)}
-            )
-        else:
-            PRODUCE_DURATION.observe(time.perf_counter() - started)
-            DEAD_LETTERS.inc(len(dead_letters))
-        rejected_indexes = {rejection.index for rejection in rejected}
-        for index, candidate in enumerate(candidates):
-            counter = EVENTS_REJECTED if index in rejected_indexes else EVENTS_ACCEPTED
-            counter.labels(*metric_labels(candidate)).inc()
-        if not accepted:
+            code: ReasonCode = "too_large" if error.status == 413 else "unparseable"
+            return await context.refuse_whole("api", code, error.status, error.message, body)
+        outcome = Outcome()
+        context.check_events(candidates, "api", outcome)
+        failed = await context.commit(outcome)
+        if failed is not None:
+            return failed
+        rejected = [Rejection(index=index, error=reason) for index, reason in outcome.rejected]
+        if not outcome.accepted:
             refusal = Problem(detail="no valid event in the body", rejected=rejected)
             return JSONResponse(refusal.model_dump(), status_code=422)
-        return Accepted(accepted=len(accepted), rejected=rejected)
+        return Accepted(accepted=len(outcome.accepted), rejected=rejected)
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka answers")
+    @app.post(
+        "/v1/identify",
+        response_model=Identified,
+        tags=["identity"],
+        summary="Link a person's identifiers (email, Stripe customer, web user) to one constituent",
+        description="Later events naming any of them land on that constituent. Without `constituent_id`, "
+        "the identifiers join whichever constituent the first of them already resolves to. "
+        "See docs/identity.md for the merge rules.",
+        responses={422: {"description": "No identifier given"}, 503: {"description": "Kafka unavailable"}},
+    )
+    async def identify(request: Identify) -> Any:
+        given = request.model_dump(exclude={"constituent_id"}, exclude_none=True)
+        identifiers: dict[IdentifierKind, str] = {kind: given[kind] for kind in PRIORITY if kind in given}
+        if not identifiers:
+            return JSONResponse(
+                {"detail": "name at least one of email, stripe_customer, web_user"}, status_code=422
+            )
+        target, writes, moved = context.identities.link(identifiers, request.constituent_id)
+        try:
+            await context.write_links(writes)
+        except KafkaUnavailable as error:
+            return context.unavailable(error)
+        moves = [{"identifier": key.split(":")[0], "from": old} for key, old in moved.items()]
+        return Identified(constituent_id=target, linked=len(identifiers), moved=moves)
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka answers and identity links are loaded")
     async def readyz() -> JSONResponse:
-        if await producer.is_connected():
+        if not context.identity_links.caught_up:
+            return JSONResponse({"status": "loading identity links"}, status_code=503)
+        if await context.producer.is_connected():
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "kafka unreachable"}, status_code=503)
 
     def openapi_with_touchpoint() -> dict[str, Any]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.common.settings import CommonSettings
+
+
+def _words(value: str) -> list[str]:
+    return [word.strip() for word in value.split(",") if word.strip()]
 
 
 class IngestSettings(CommonSettings):
@@ -16,3 +20,24 @@ class IngestSettings(CommonSettings):
         10.0, gt=0, description="How long to wait for Kafka's ack (503 after)"
     )
     ingest_retry_after_s: int = Field(5, ge=1, description="Retry-After seconds sent with a 503")
+    identity_secret: SecretStr = Field(
+        SecretStr(""), description="Key for hashing email addresses and deriving constituent ids (required)"
+    )
+    stripe_webhook_secrets: SecretStr = Field(
+        SecretStr(""), description="Stripe endpoint secrets (whsec_…), comma-separated: two during rotation"
+    )
+    sendgrid_verification_key: str = Field(
+        "",
+        description="SendGrid Event Webhook verification key (base64); when set, unsigned posts are refused",
+    )
+    beacon_origins: str = Field(
+        "", description="Origins allowed to post the web beacon (CORS), comma-separated"
+    )
+
+    @property
+    def stripe_secrets(self) -> list[str]:
+        return _words(self.stripe_webhook_secrets.get_secret_value())
+
+    @property
+    def beacon_origin_list(self) -> list[str]:
+        return _words(self.beacon_origins)

@@ -58,7 +58,11 @@ ALERTS_SUPPRESSED = Counter(
 HANDOFFS_PENDING = Gauge(
     "mp_scorer_handoffs_pending", "Constituents owed a hand-off follow-up on this worker, by rule.", ["rule"]
 )
-DEAD_LETTERS = Counter("mp_scorer_dead_letters_total", "Records the scorer could not read, dead-lettered.")
+DEAD_LETTERS = Counter(
+    "mp_scorer_dead_letters_total",
+    "Records the scorer could not score, dead-lettered, by reason.",
+    ["reason_code"],
+)
 BATCH_SIZE = Histogram(
     "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
 )

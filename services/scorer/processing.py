@@ -18,6 +18,7 @@ import orjson
 from services.domain import handoffs
 from services.domain.alert_rules import AlertRules
 from services.domain.alerts import Alert, note_score, on_transaction, score_alert_update
+from services.domain.dead_letters import ReasonCode
 from services.domain.events import occurred_at_epoch
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
 from services.domain.spikes import PartialCounts, count_attempts
@@ -46,6 +47,7 @@ class Incoming:
 class DeadLetter:
     raw: bytes
     reason: str
+    code: ReasonCode
 
 
 @dataclass(slots=True)
@@ -164,10 +166,11 @@ class BatchProcessor:
         try:
             events = decode_touchpoints(record.value)
         except ValueError as error:
-            result.dead_letters.append(DeadLetter(raw=record.value, reason=str(error)))
+            result.dead_letters.append(DeadLetter(raw=record.value, reason=str(error), code="unparseable"))
             return []
         valid = []
         for event in events:
+            code: ReasonCode = "not_touchpoint"
             problem = touchpoint_problem(event, record.key)
             if problem is None:
                 try:
@@ -177,6 +180,7 @@ class BatchProcessor:
                 else:
                     ahead = event_time - now
                     if ahead > self.model.max_future_seconds:
+                        code = "future"
                         problem = (
                             f"occurred_at is {ahead:.0f} s ahead of the scorer's clock "
                             f"(at most {self.model.max_future_seconds:g} s allowed)"
@@ -184,7 +188,7 @@ class BatchProcessor:
             if problem is None:
                 valid.append((event, event_time))
             else:
-                result.dead_letters.append(DeadLetter(raw=orjson.dumps(event), reason=problem))
+                result.dead_letters.append(DeadLetter(raw=orjson.dumps(event), reason=problem, code=code))
         return valid
 
     def _expire(self, state: ConstituentState, partition: int, now: float, result: BatchResult) -> bool:

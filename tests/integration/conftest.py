@@ -85,7 +85,8 @@ def isolated_topics() -> dict[str, str]:
             ("touchpoints", "touchpoints"),
             ("scores", "constituent-scores"),
             ("alerts", "alerts"),
-            ("dead_letters", "touchpoints-dead-letters"),
+            ("dead_letters", "touchpoints.dlq"),
+            ("identities", "identity-links"),
         ]
     }
 

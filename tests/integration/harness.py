@@ -48,7 +48,7 @@ def start_service(name: str, env: dict[str, str], log_dir: Path) -> Service:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", name],
-            env={**os.environ, **env},
+            env={"MP_IDENTITY_SECRET": "integration-test-secret", **os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

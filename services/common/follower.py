@@ -1,34 +1,37 @@
-"""Keeps the API's views in step with Kafka and knows when they have caught up."""
+"""Following topics from the beginning into memory, knowing when caught up. Used by every view.
+
+No consumer group: every replica reads every partition, so each holds the whole view and replicas scale
+apart from the workers that write the topics.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from services.api.settings import ApiSettings
-from services.api.views import AlertView, ScoreView
 from services.common.kafka import ensure_topics
+from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 RECORDS_SKIPPED = Counter(
-    "mp_api_records_skipped_total",
-    "Records the views could not read (malformed, or an older format).",
-    ["topic"],
+    "mp_view_records_skipped_total",
+    "Records a view could not read (malformed, or an older format), by service and topic.",
+    ["service", "topic"],
 )
 
+Handler = Callable[[ConsumerRecord], None]  # raises ValueError/KeyError/TypeError for a record it cannot read
 
-class ViewFeeder:
-    """Reads both topics from the beginning (no consumer group: every replica holds the whole view)."""
 
-    def __init__(self, settings: ApiSettings, scores: ScoreView, alerts: AlertView) -> None:
+class TopicFollower:
+    def __init__(self, settings: CommonSettings, service: str, handlers: dict[str, Handler]) -> None:
         self._settings = settings
-        self._scores = scores
-        self._alerts = alerts
+        self._service = service
+        self._handlers = handlers
         self._pending: dict[TopicPartition, int] | None = None  # end offsets still to reach
         self._next_offsets: dict[TopicPartition, int] = {}  # where to resume after a reconnect
 
@@ -40,8 +43,7 @@ class ViewFeeder:
         """Consume forever; reconnect by itself when Kafka goes away."""
         while True:
             consumer = AIOKafkaConsumer(
-                self._settings.topic_scores,
-                self._settings.topic_alerts,
+                *self._handlers,
                 bootstrap_servers=self._settings.kafka_bootstrap,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -58,8 +60,7 @@ class ViewFeeder:
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         # Without a group id aiokafka assigns every partition of the subscribed topics to this consumer.
-        topics = {self._settings.topic_scores, self._settings.topic_alerts}
-        while {tp.topic for tp in consumer.assignment()} != topics:
+        while {tp.topic for tp in consumer.assignment()} != set(self._handlers):
             await asyncio.sleep(0.2)
         partitions = sorted(consumer.assignment())
         for tp in partitions:
@@ -73,18 +74,16 @@ class ViewFeeder:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
+                handle = self._handlers[tp.topic]
                 for record in records:
                     try:
-                        if tp.topic == self._settings.topic_alerts:
-                            self._alerts.apply(record.offset, orjson.loads(record.value))
-                        else:
-                            self._scores.apply(record.key, record.value)
+                        handle(record)
                     except (
                         ValueError,
                         KeyError,
                         TypeError,
                     ) as error:  # orjson.JSONDecodeError is a ValueError
-                        RECORDS_SKIPPED.labels(tp.topic).inc()
+                        RECORDS_SKIPPED.labels(self._service, tp.topic).inc()
                         log.warning(
                             "skipped an unreadable record",
                             extra={
@@ -100,4 +99,4 @@ class ViewFeeder:
                     if await consumer.position(tp) >= self._pending[tp]:
                         del self._pending[tp]
                 if not self._pending:
-                    log.info("views caught up", extra={"constituents": len(self._scores)})
+                    log.info("caught up", extra={"topics": sorted(self._handlers)})
