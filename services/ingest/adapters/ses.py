@@ -93,7 +93,11 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
 
 
 async def verify(message: Any, certificates: CertificateCache, now: float) -> None:
-    if not isinstance(message, dict) or message.get("Type") not in SIGNED_FIELDS:
+    if (
+        not isinstance(message, dict)
+        or not isinstance(message.get("Type"), str)
+        or message["Type"] not in SIGNED_FIELDS
+    ):
         raise Unusable("not an SNS message (Type must be Notification or (Un)SubscriptionConfirmation)")
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(str(message.get("SignatureVersion")))
     if algorithm is None:
