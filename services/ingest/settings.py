@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from services.common.settings import CommonSettings
@@ -29,6 +31,10 @@ class IngestSettings(CommonSettings):
     sendgrid_verification_key: str = Field(
         "",
         description="SendGrid Event Webhook verification key (base64); when set, unsigned posts are refused",
+    )
+    sns_certificate_dir: Path | None = Field(
+        None,
+        description="Read SNS signing certificates from this folder (by file name) instead of fetching them",
     )
     beacon_origins: str = Field(
         "", description="Origins allowed to post the web beacon (CORS), comma-separated"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import orjson
@@ -24,11 +26,25 @@ async def _https_get(url: str) -> bytes:
         return response.content
 
 
+def _from_folder(folder: Path) -> ses.Fetch:
+    """Pinned certificates: the file in ``folder`` named like the URL's last path segment."""
+
+    async def read(url: str) -> bytes:
+        path = folder / PurePosixPath(urlparse(url).path).name
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise Unverified(f"no pinned certificate {path.name} in {folder}") from error
+
+    return read
+
+
 def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> APIRouter:
     router = APIRouter(tags=["webhooks"])
-    fetch = fetch or _https_get
-    certificates = ses.CertificateCache(fetch)
     settings = context.settings
+    if fetch is None:
+        fetch = _from_folder(settings.sns_certificate_dir) if settings.sns_certificate_dir else _https_get
+    certificates = ses.CertificateCache(fetch)
     sendgrid_key = (
         sendgrid.load_public_key(settings.sendgrid_verification_key)
         if settings.sendgrid_verification_key
