@@ -191,6 +191,15 @@ def _topics() -> None:
     asyncio.run(ensure_topics(settings))
 
 
+def _replay_dead_letters(args: argparse.Namespace) -> None:
+    from services.ingest.replay import replay
+
+    configure_logging("dlq-replay", CommonSettings().log_level)
+    outcome = asyncio.run(replay(CommonSettings(), args.ingest_url, args.reason_code, args.dry_run))
+    for what, count in outcome.most_common():
+        print(f"  {what}: {count}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mission-pulse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,9 +209,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("topics", help="create Mission Pulse's Kafka topics if missing")
     simulate = commands.add_parser("simulate", help="post realistic synthetic traffic to ingest")
     run = commands.add_parser("run", help="ingest, scorer, api and the simulator together")
+    dlq = commands.add_parser(
+        "dlq-replay", help="post dead-lettered touchpoints to ingest again, after a fix"
+    )
+    dlq.add_argument("--reason-code", help="only letters refused for this reason (e.g. schema)")
+    dlq.add_argument("--dry-run", action="store_true", help="count what would be replayed, post nothing")
     for sub in (simulate, run):
         sub.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
-    simulate.add_argument("--ingest-url", default=os.environ.get("MP_INGEST_URL", "http://127.0.0.1:8081"))
+    for sub in (simulate, dlq):
+        sub.add_argument("--ingest-url", default=os.environ.get("MP_INGEST_URL", "http://127.0.0.1:8081"))
     simulate.add_argument("--constituents", type=int, default=300, help="how many people (default 300)")
     simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -218,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
             _simulate(args)
         case "run":
             _run(args)
+        case "dlq-replay":
+            _replay_dead_letters(args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -98,3 +101,29 @@ def test_an_unparseable_body_is_kept_as_a_dead_letter_too(system: System) -> Non
     assert response.status_code == 400
     letter = asyncio.run(dead_letter_with(system, marker))
     assert letter["reason_code"] == "unparseable"
+
+
+def test_dead_letters_can_be_replayed_and_what_still_fails_is_kept_again(system: System) -> None:
+    marker = f"replay-{uuid.uuid4().hex}"
+    bad = {**touchpoint("c-1", "web.page_view"), "type": marker}
+    assert httpx.post(f"{system.ingest_url}/v1/events", json=[bad]).status_code == 422
+    asyncio.run(dead_letter_with(system, marker))
+    replay = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dlq-replay",
+            "--reason-code",
+            "schema",
+            "--ingest-url",
+            system.ingest_url,
+        ],
+        env={**os.environ, "MP_KAFKA_BOOTSTRAP": system.bootstrap},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "can be replayed" in replay.stdout
+    assert "rejected again:" in replay.stdout  # the schema did not change: still refused, kept again

@@ -43,3 +43,18 @@ def test_bodies_that_cannot_be_used_say_why(
         split_events(body, content_type, 10)
     assert raised.value.status == status
     assert raised.value.message.startswith(message)
+
+
+def test_only_complete_touchpoints_posted_to_the_api_are_replayed() -> None:
+    from services.ingest.replay import replayable
+
+    letters = [
+        {"source": "api", "service": "ingest", "reason_code": "schema", "payload": '{"event_id": "a"}'},
+        {"source": "api", "service": "ingest", "reason_code": "unparseable", "payload": "{oops"},
+        {"source": "stripe", "service": "ingest", "reason_code": "signature", "payload": "{}"},
+        {"source": "api", "service": "ingest", "reason_code": "schema", "payload": "{", "truncated": True},
+    ]
+    chosen, skipped = replayable(letters, reason_code=None)
+    assert chosen == [{"event_id": "a"}]
+    assert skipped == {"not JSON": 1, "from stripe (cannot be re-signed or re-read)": 1, "truncated": 1}
+    assert replayable(letters, reason_code="signature")[0] == []
