@@ -15,6 +15,7 @@ from contextlib import suppress
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.common.auth import digest
 from services.common.logs import configure_logging
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.alert_rules import ALERT_KINDS
@@ -97,7 +98,8 @@ def _pulse_line(ingest_url: str, api_url: str) -> str:
     try:
         accepted = _metric_total(httpx.get(f"{ingest_url}/metrics").text, "mp_ingest_events_accepted")
         api_metrics = httpx.get(f"{api_url}/metrics").text
-        alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}).json()["alerts"]
+        read = {"Authorization": f"Bearer {os.environ.get('MP_READ_TOKEN', '')}"}
+        alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}, headers=read).json()["alerts"]
     except (httpx.HTTPError, ValueError) as error:
         return f"pulse: not available ({error!r})"
     scored = _metric_total(api_metrics, "mp_api_view_entries", view="constituents")
@@ -123,6 +125,31 @@ def _development_secret(variable: str, name: str) -> None:
     os.environ[variable] = path.read_text().strip()
 
 
+def _development_keys() -> None:
+    """Unless MP_AUTH_CONFIG is set, use (on first run, create) development keys in .dev/; print them."""
+    if os.environ.get("MP_AUTH_CONFIG"):
+        return
+    _development_secret("MP_INGEST_API_KEY", "ingest-key")
+    _development_secret("MP_READ_TOKEN", "read-token")
+    config = REPO_ROOT / ".dev" / "auth.toml"
+    config.write_text(
+        "# development keys made by `make run`; the keys are in .dev/ingest-key and .dev/read-token\n"
+        "version = 1\n"
+        f'[[ingest_keys]]\nname = "development"\nsources = ["*"]\nrate_per_second = 1000\n'
+        f'sha256 = "{digest(os.environ["MP_INGEST_API_KEY"])}"\n'
+        f'[[read_tokens]]\nname = "development"\nrate_per_second = 1000\n'
+        f'sha256 = "{digest(os.environ["MP_READ_TOKEN"])}"\n'
+    )
+    os.environ["MP_AUTH_CONFIG"] = str(config)
+    print(
+        "development keys (from .dev/):\n"
+        f"  ingest API key  {os.environ['MP_INGEST_API_KEY']}\n"
+        f"  API read token  {os.environ['MP_READ_TOKEN']}\n"
+        "  send them as   Authorization: Bearer <key>",
+        flush=True,
+    )
+
+
 def _run(args: argparse.Namespace) -> None:
     """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
     from services.api.settings import ApiSettings
@@ -136,6 +163,7 @@ def _run(args: argparse.Namespace) -> None:
     # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
     os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
     _development_secret("MP_IDENTITY_SECRET", "identity-secret")
+    _development_keys()
     # A demo cannot wait 15 minutes for a missing receipt: hand-off deadlines run 50 times faster.
     os.environ.setdefault("MP_SCORER_DEADLINE_SCALE", "0.02")
     children: list[subprocess.Popen[bytes]] = []
@@ -154,8 +182,8 @@ def _run(args: argparse.Namespace) -> None:
         print(
             "\nMission Pulse is running (Ctrl-C stops everything):\n"
             f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"
-            f"  api      GET  {api_url}/v1/constituents/c-00001\n"
-            f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream\n"
+            f"  api      GET  {api_url}/v1/constituents/c-00001   (with the read token)\n"
+            f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream?token=…\n"
             f"           docs {api_url}/docs\n"
             f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
             f"  simulator: about {args.rate:g} events/s over 300 constituents, a card-processor outage\n"

@@ -11,12 +11,13 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import Gauge
 
 from services.api.settings import ApiSettings
 from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView
+from services.common.auth import Gate, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.http import add_common_routes
@@ -65,6 +66,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         with suppress(asyncio.CancelledError):
             await task
 
+    auth = load_auth(settings.auth_config, "api")
+    tokens = Gate(auth.read_tokens if auth else None, "read token")
+
+    def read_token(request: Request) -> None:
+        tokens.check(request)
+
+    protected = [Depends(read_token)]
     app = FastAPI(
         title="Mission Pulse API",
         version="1",
@@ -105,6 +113,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/v1/constituents/{constituent_id}",
+        dependencies=protected,
         tags=["scores"],
         summary="A constituent's experience score now: dimensions, rolling counts, roles, explanation",
         responses={404: {"description": "Never scored"}},
@@ -120,6 +129,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/v1/constituents",
+        dependencies=protected,
         tags=["scores"],
         summary="Constituents ranked by score (lowest first: the most at risk), from an index",
         description="Ordered by the overall score as of each constituent's latest event; `score` in each "
@@ -139,7 +149,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "population": len(scores),
         }
 
-    @app.get("/v1/scores/summary", tags=["scores"], summary="How scores are distributed, and how many people")
+    @app.get(
+        "/v1/scores/summary",
+        dependencies=protected,
+        tags=["scores"],
+        summary="How scores are distributed, and how many people",
+    )
     async def score_summary() -> dict[str, Any]:
         edges = [float(edge) for edge in range(0, 101, 10)]
         counts = scores.histogram(edges)
@@ -153,7 +168,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "floor": model.score_alert.floor,
         }
 
-    @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, most recently updated first, filtered")
+    @app.get(
+        "/v1/alerts",
+        dependencies=protected,
+        tags=["alerts"],
+        summary="Alerts, most recently updated first, filtered",
+    )
     async def list_alerts(
         wanted: Annotated[AlertFilter, Depends(alert_filter)],
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -162,6 +182,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/v1/alerts/stream",
+        dependencies=protected,
         tags=["alerts"],
         summary="Live alert updates (server-sent events) with the same filters; resume with Last-Event-ID",
         description="Each update is one `event: alert` with `id:` (its position in the alerts topic) and one "
@@ -200,6 +221,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/v1/dlq",
+        dependencies=protected,
         tags=["operations"],
         summary="Dead letters: what was refused, why, and how many by reason",
         description="Newest first, optionally of one `source` or `reason_code`; `counts` covers every dead "
@@ -217,6 +239,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/v1/alerts/{alert_id}",
+        dependencies=protected,
         tags=["alerts"],
         summary="One alert's current state",
         responses={404: {"description": "No such alert (or no longer retained)"}},

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.common.auth import Gate, IngestKey, load_auth
 from services.common.http import add_common_routes
 from services.common.kafka import KafkaUnavailable, ensure_topics_when_reachable
 from services.domain.dead_letters import ReasonCode
@@ -73,6 +74,8 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
             "derive constituent ids (make run creates a development one in .dev/)"
         )
     context = IngestContext(settings, IdentityMap(IdentityKeys(secret.encode())))
+    auth = load_auth(settings.auth_config, "ingest")
+    keys = Gate(auth.ingest_keys if auth else None, "ingest API key")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,6 +114,12 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         summary="Submit touchpoint events: one JSON object, a JSON array, or NDJSON",
         responses={
             400: {"model": Problem, "description": "The body is not JSON / NDJSON"},
+            401: {"model": Problem, "description": "No API key, or an unknown one"},
+            403: {"model": Problem, "description": "The key may not submit events of this source"},
+            429: {
+                "model": Problem,
+                "description": "The key's rate limit was exceeded; retry after Retry-After",
+            },
             413: {"model": Problem, "description": "Too many events or too large a body"},
             422: {"model": Problem, "description": "No event in the body is valid"},
             503: {"model": Problem, "description": "Kafka unavailable; retry after Retry-After seconds"},
@@ -137,6 +146,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         },
     )
     async def post_events(request: Request) -> Any:
+        key = keys.check(request)
         body = await context.read_body(request)
         if isinstance(body, JSONResponse):
             return body
@@ -146,6 +156,12 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         except PayloadError as error:
             code: ReasonCode = "too_large" if error.status == 413 else "unparseable"
             return await context.refuse_whole("api", code, error.status, error.message, body)
+        if isinstance(key, IngestKey):
+            sources = {str(c.get("source")) for c in candidates if isinstance(c, dict)}
+            forbidden = sorted(source for source in sources if not key.may_submit(source))
+            if forbidden:
+                detail = f"key {key.name!r} may not submit events of source {', '.join(map(repr, forbidden))}"
+                return JSONResponse({"detail": detail}, status_code=403)
         outcome = Outcome()
         context.check_events(candidates, "api", outcome)
         failed = await context.commit(outcome)
@@ -167,7 +183,8 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         "See docs/identity.md for the merge rules.",
         responses={422: {"description": "No identifier given"}, 503: {"description": "Kafka unavailable"}},
     )
-    async def identify(request: Identify) -> Any:
+    async def identify(request: Identify, http: Request) -> Any:
+        keys.check(http)
         given = request.model_dump(exclude={"constituent_id"}, exclude_none=True)
         identifiers: dict[IdentifierKind, str] = {kind: given[kind] for kind in PRIORITY if kind in given}
         if not identifiers:

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import os
 import time
 import uuid
 
@@ -28,7 +29,9 @@ async def simulate(
     sent = accepted = 0
     journeys_owed = 0.0
     started = last_report = time.time()
-    async with httpx.AsyncClient(base_url=ingest_url, timeout=15) as client:
+    key = os.environ.get("MP_INGEST_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=15, headers=headers) as client:
         while duration_s is None or time.time() - started < duration_s:
             now = time.time()
             journeys_owed += rate * TICK_S / EVENTS_PER_JOURNEY
@@ -45,6 +48,10 @@ async def simulate(
                 except httpx.HTTPError as error:
                     response = None
                     log.warning("ingest unreachable; will retry", extra={"error": repr(error)})
+                if response is not None and response.status_code in (401, 403):
+                    raise SystemExit(
+                        f"ingest refused the simulator's key (MP_INGEST_API_KEY): {response.text}"
+                    )
                 if response is not None and response.status_code == 202:
                     sent += len(batch)
                     accepted += response.json()["accepted"]

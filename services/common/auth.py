@@ -1,0 +1,122 @@
+"""API keys, read tokens and per-key rate limits. The rules are pure; FastAPI wiring is at the bottom.
+
+Keys are configured only as SHA-256 digests (``deploy/config/auth.example.toml``, path MP_AUTH_CONFIG), so
+the file holds no secret. Without MP_AUTH_CONFIG authentication is off and the services say so loudly at
+start-up; ``make run`` creates development keys in ``.dev/`` and prints them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+from pydantic import Field
+
+from services.domain.config import StrictModel, parse_toml
+
+log = logging.getLogger(__name__)
+
+
+class KeyRule(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rate_per_second: float = Field(100.0, gt=0)
+
+
+class IngestKey(KeyRule):
+    sources: frozenset[str] = Field(
+        min_length=1, description='event sources this key may submit; "*" for any'
+    )
+
+    def may_submit(self, source: str) -> bool:
+        return "*" in self.sources or source in self.sources
+
+
+class AuthConfig(StrictModel):
+    version: int = Field(ge=1, le=1)
+    ingest_keys: tuple[IngestKey, ...] = ()
+    read_tokens: tuple[KeyRule, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> AuthConfig:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise SystemExit(f"cannot read auth config {path} (MP_AUTH_CONFIG): {error.strerror}") from error
+        try:
+            return parse_toml(cls, text, str(path))
+        except ValueError as error:
+            raise SystemExit(f"invalid auth config: {error}") from error
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per key name: ``rate`` per second, bursts of up to two seconds' worth."""
+
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # name → (tokens, last refill)
+
+    def retry_after(self, name: str, rate: float, now: float, cost: float = 1.0) -> float | None:
+        """None when allowed (and charged); else how many seconds until it would be."""
+        capacity = 2 * rate
+        tokens, last = self._buckets.get(name, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * rate)
+        if tokens < cost:
+            self._buckets[name] = (tokens, now)
+            return (cost - tokens) / rate
+        self._buckets[name] = (tokens - cost, now)
+        return None
+
+
+def presented_key(request: Request) -> str | None:
+    """``Authorization: Bearer <key>``, or ``X-API-Key``; ``?token=`` too, for browsers' EventSource."""
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return request.headers.get("x-api-key") or request.query_params.get("token") or None
+
+
+class Gate:
+    """Checks a request's key against one kind of rule and its rate limit; raises 401 or 429."""
+
+    def __init__(self, rules: tuple[KeyRule, ...] | None, what: str) -> None:
+        self.enabled = rules is not None
+        self._by_digest = {rule.sha256: rule for rule in rules or ()}
+        self._what = what
+        self._limiter = RateLimiter()
+
+    def check(self, request: Request, cost: float = 1.0) -> KeyRule | None:
+        if not self.enabled:
+            return None
+        key = presented_key(request)
+        if key is None:
+            raise HTTPException(
+                401,
+                f"{self._what} required: send Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        rule = self._by_digest.get(digest(key))
+        if rule is None:
+            raise HTTPException(401, f"unknown {self._what}", headers={"WWW-Authenticate": "Bearer"})
+        wait = self._limiter.retry_after(rule.name, rule.rate_per_second, time.monotonic(), cost)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"rate limit of {rule.rate_per_second:g}/s for {rule.name!r} exceeded",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        return rule
+
+
+def load_auth(path: Path | None, service: str) -> AuthConfig | None:
+    if path is None:
+        log.warning(f"authentication is OFF for {service}: set MP_AUTH_CONFIG to require keys")
+        return None
+    return AuthConfig.load(path)
