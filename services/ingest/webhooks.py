@@ -40,8 +40,10 @@ def _from_folder(folder: Path) -> ses.Fetch:
 
 
 def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> APIRouter:
+    """``fetch`` replaces every HTTPS GET (certificates, subscription confirmations) in tests."""
     router = APIRouter(tags=["webhooks"])
     settings = context.settings
+    confirm = fetch or _https_get
     if fetch is None:
         fetch = _from_folder(settings.sns_certificate_dir) if settings.sns_certificate_dir else _https_get
     certificates = ses.CertificateCache(fetch)
@@ -106,7 +108,7 @@ def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> AP
             message = orjson.loads(body)
             await ses.verify(message, certificates, time.time())
             if message["Type"] == "SubscriptionConfirmation":
-                await fetch(ses.check_sns_url(message["SubscribeURL"]))
+                await confirm(ses.check_sns_url(message["SubscribeURL"]))
                 log.info("confirmed the SNS subscription", extra={"topic": message.get("TopicArn")})
                 return JSONResponse({"subscribed": True})
             if message["Type"] == "UnsubscribeConfirmation":

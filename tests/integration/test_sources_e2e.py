@@ -173,3 +173,15 @@ def test_garbage_at_a_webhook_gets_400_not_500(sources: System, keys: dict[str, 
     assert httpx.post(f"{sources.ingest_url}/v1/webhooks/ses", content=b"<xml/>").status_code == 400
     assert httpx.post(f"{sources.ingest_url}/v1/collect", content=b'{"type": "scroll"}').status_code == 400
     assert post_sendgrid(sources, [{"event": "teleported"}], keys["sendgrid"]).status_code == 400
+
+
+def test_an_oversized_webhook_gets_413(sources: System) -> None:
+    marker = f"big-{uuid.uuid4().hex}"
+    body = b'{"id": "' + marker.encode() + b'", "padding": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    response = httpx.post(
+        f"{sources.ingest_url}/v1/webhooks/stripe",
+        content=body,
+        headers={"content-type": "application/json", "Stripe-Signature": "t=1,v1=x"},
+    )
+    assert response.status_code == 413
+    assert "at most" in response.json()["detail"]
