@@ -49,6 +49,13 @@ def test_a_signed_stripe_event_verifies_with_either_secret_during_rotation() -> 
     stripe.verify(payload, stripe_signature(payload, ROTATED), [ROTATED, SECRET])
 
 
+def test_a_stripe_header_with_several_v1_signatures_verifies_if_any_matches() -> None:
+    payload = orjson.dumps(stripe_event("payment_intent.succeeded", payment_intent()))
+    good = stripe_signature(payload, SECRET)
+    timestamp, signature = good.split(",")
+    stripe.verify(payload, f"{timestamp},v1={'0' * 64},{signature},v0=legacy", [SECRET])
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [
