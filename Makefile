@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help setup run test test-unit lint kafka-start kafka-stop clean
+.PHONY: help setup ops-tools run test test-unit test-rules lint kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -24,14 +24,29 @@ $(BIN)/.installed: pyproject.toml
 	@deploy/kafka/kafka.sh fetch
 	@touch $@
 
-setup: $(BIN)/.installed .kafka/libs/.fetched
+setup: $(BIN)/.installed .kafka/libs/.fetched ops-tools
+
+# The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
+# scrape / forwarding integration tests.
+ops-tools:
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  echo "==> installing prometheus and prometheus-alertmanager (Debian packages)"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  install="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"; \
+	  $$install prometheus prometheus-alertmanager >/dev/null 2>&1 || { $$sudo apt-get update -q >/dev/null && \
+	    $$install prometheus prometheus-alertmanager >/dev/null; }; }
 
 run: setup
 	@deploy/kafka/kafka.sh start
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 
-test: lint
+test: lint test-rules
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q
+
+test-rules: ops-tools
+	@promtool check config deploy/prometheus/prometheus.yml >/dev/null
+	@promtool check rules deploy/prometheus/rules/*.yml
+	@promtool test rules deploy/prometheus/tests/*.yml
 
 test-unit: setup
 	@$(BIN)/pytest -q tests/unit

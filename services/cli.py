@@ -57,7 +57,7 @@ def _scorer() -> None:
     faust_level = {"WARNING": "warn", "CRITICAL": "crit"}.get(
         settings.log_level.upper(), settings.log_level.lower()
     )
-    sys.argv = ["mission-pulse scorer", "worker", "--loglevel", faust_level]
+    sys.argv = ["mission-pulse scorer", "--quiet", "worker", "--loglevel", faust_level]
     app.main()
 
 

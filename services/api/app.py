@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import Gauge
 
+from services.api.alertmanager import AlertmanagerForwarder
 from services.api.settings import ApiSettings
 from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView
 from services.common.auth import Gate, load_auth
@@ -58,13 +59,26 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for kind in ALERT_KINDS:
         OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
 
+    background = [feeder.run()]
+    if settings.api_alertmanager_url:
+        public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
+        forwarder = AlertmanagerForwarder(
+            settings.api_alertmanager_url,
+            public_url,
+            alerts,
+            lambda: feeder.caught_up,
+            settings.api_alertmanager_resend_s,
+        )
+        background.append(forwarder.run())
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(feeder.run())
+        tasks = [asyncio.create_task(job) for job in background]
         yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     auth = load_auth(settings.auth_config, "api")
     tokens = Gate(auth.read_tokens if auth else None, "read token")

@@ -11,4 +11,13 @@ class ApiSettings(CommonSettings):
     api_host: str = Field("127.0.0.1", description="Address the API listens on")
     api_port: int = Field(8080, description="Port the API listens on")
     api_alerts_kept: int = Field(10_000, ge=10, description="Alerts kept in memory (and replayable over SSE)")
+    api_alertmanager_url: str = Field(
+        "", description="Alertmanager base URL to forward alerts to (off when empty)"
+    )
+    api_alertmanager_resend_s: float = Field(
+        60.0, gt=0, description="How often open alerts are re-sent to it"
+    )
+    api_public_url: str = Field(
+        "", description="This API's URL as operators reach it (links in forwarded alerts)"
+    )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")

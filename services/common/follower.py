@@ -12,12 +12,17 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.common.kafka import ensure_topics
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+CONSUMER_LAG = Gauge(
+    "mp_consumer_lag_messages",
+    "Records not yet processed, per topic and partition (high-water mark minus next offset).",
+    ["service", "topic", "partition"],
+)
 RECORDS_SKIPPED = Counter(
     "mp_view_records_skipped_total",
     "Records a view could not read (malformed, or an older format), by service and topic.",
@@ -94,6 +99,11 @@ class TopicFollower:
                             },
                         )
                 self._next_offsets[tp] = records[-1].offset + 1
+            for tp in partitions:
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    lag = highwater - self._next_offsets.get(tp, 0)
+                    CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(0, lag))
             if self._pending:
                 for tp in list(self._pending):
                     if await consumer.position(tp) >= self._pending[tp]:

@@ -19,6 +19,8 @@ from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from services.common.config_files import load_alert_rules, load_scoring_model
+from services.common.follower import CONSUMER_LAG
+from services.common.logs import json_logging_config
 from services.domain.events import metric_labels
 from services.domain.handoffs import next_deadline
 from services.domain.scoring import ConstituentState
@@ -67,9 +69,15 @@ BATCH_SIZE = Histogram(
     "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
 )
 TABLE_KEYS = Gauge("mp_scorer_table_keys", "Constituents held in this worker's state table.")
+INGEST_TO_SCORE = Histogram(
+    "mp_scorer_ingest_to_score_seconds",
+    "From the record's Kafka timestamp (written by ingest) to its score being published.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 
 app = faust.App(
     settings.scorer_app_id,
+    logging_config=json_logging_config("scorer", settings.log_level),
     broker=";".join(f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")),
     store=settings.scorer_store,
     datadir=str(settings.scorer_data_dir),
@@ -187,6 +195,17 @@ async def score(stream: Any) -> None:
             labels = metric_labels({"source": source, "type": event_type})
             EVENTS.labels(*labels, outcome.value).inc(count)
         BATCH_SIZE.observe(len(batch))
+        published = time.time()
+        newest: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            newest[message.tp] = max(newest.get(message.tp, -1), message.offset)
+            if message.topic == settings.topic_touchpoints and message.timestamp:
+                INGEST_TO_SCORE.observe(max(0.0, published - message.timestamp))
+        for tp, offset in newest.items():
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                CONSUMER_LAG.labels("scorer", tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
 
 
 @app.timer(interval=rules.time.timer_interval_seconds)

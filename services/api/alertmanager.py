@@ -1,0 +1,95 @@
+"""Forwarding Mission Pulse alerts to a Prometheus Alertmanager (v2 API), so they reach the pager.
+
+Each alert becomes one Alertmanager alert labelled for routing (kind, severity, source, department) and
+identified by ``alert_id``. Open alerts are re-sent every ``resend_s`` (Alertmanager resolves an alert it
+stops hearing about); a resolved one is sent once with ``endsAt``. Every API replica forwards;
+Alertmanager de-duplicates identical label sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from prometheus_client import Counter
+
+from services.api.views import AlertFilter, AlertView
+
+log = logging.getLogger(__name__)
+_OPEN = AlertFilter(status="open")
+POSTS = Counter("mp_alertmanager_posts_total", "Batches forwarded to Alertmanager, by outcome.", ["outcome"])
+
+
+def to_alertmanager(alert: dict[str, Any], api_url: str) -> dict[str, Any]:
+    """One alert in Alertmanager's v2 shape. Pure."""
+    kind = alert["kind"]
+    labels = {
+        "alertname": "MissionPulse" + "".join(part.title() for part in kind.replace("_", ".").split(".")),
+        "kind": kind,
+        "severity": alert["severity"],
+        "source": alert.get("source") or "",
+        "department": (alert.get("departments") or [""])[0],
+        "rule": alert.get("rule") or "",
+        "alert_id": alert["alert_id"],
+    }
+    forwarded: dict[str, Any] = {
+        "labels": {name: value for name, value in labels.items() if value},
+        "annotations": {
+            "summary": alert["title"],
+            "description": alert["detail"],
+            "constituent_id": alert.get("constituent_id") or "",
+        },
+        "generatorURL": f"{api_url}/v1/alerts/{alert['alert_id']}",
+    }
+    if alert.get("opened_at"):
+        forwarded["startsAt"] = alert["opened_at"]
+    if alert["status"] == "resolved":
+        forwarded["endsAt"] = alert.get("resolved_at") or datetime.now(UTC).isoformat()
+    return forwarded
+
+
+class AlertmanagerForwarder:
+    def __init__(
+        self, url: str, api_url: str, alerts: AlertView, ready: Callable[[], bool], resend_s: float = 60.0
+    ) -> None:
+        self._url = url.rstrip("/") + "/api/v2/alerts"
+        self._api_url = api_url
+        self._alerts = alerts
+        self._ready = ready
+        self._resend_s = resend_s
+
+    async def _post(self, client: httpx.AsyncClient, alerts: list[dict[str, Any]]) -> None:
+        if not alerts:
+            return
+        try:
+            response = await client.post(self._url, json=[to_alertmanager(a, self._api_url) for a in alerts])
+            response.raise_for_status()
+            POSTS.labels("ok").inc()
+        except httpx.HTTPError as error:
+            POSTS.labels("failed").inc()
+            log.warning("could not forward alerts to Alertmanager", extra={"error": repr(error)})
+
+    async def run(self) -> None:
+        """Once the view caught up: every open alert, then each update as it comes; resend periodically."""
+        while not self._ready():
+            await asyncio.sleep(0.5)
+        queue = self._alerts.subscribe()
+        async with httpx.AsyncClient(timeout=10) as client:
+            try:
+                while True:
+                    await self._post(client, self._alerts.newest(10_000, _OPEN))
+                    deadline = asyncio.get_running_loop().time() + self._resend_s
+                    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                        try:
+                            _, alert = await asyncio.wait_for(queue.get(), left)
+                        except TimeoutError:
+                            break
+                        await self._post(client, [alert])
+                    if not self._alerts.is_subscribed(queue):  # fell too far behind: start afresh
+                        queue = self._alerts.subscribe()
+            finally:
+                self._alerts.unsubscribe(queue)

@@ -1,0 +1,189 @@
+"""What operators rely on: every documented and charted metric is exported, a real Prometheus scrapes the
+services, and a real Alertmanager receives a forwarded alert and sees it resolve."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+
+from tests.integration.conftest import System, isolated_topics, launch
+from tests.integration.harness import REPO_ROOT, free_port
+from tests.integration.test_pipeline import touchpoint
+from tests.integration.test_scoring_e2e import post_each
+
+pytestmark = pytest.mark.integration
+METRIC = re.compile(r"\bmp_(?:\(([a-z_|]+)\)_)?([a-z_]+)")
+
+
+def referenced_metrics(text: str) -> set[str]:
+    """Metric names in PromQL or prose, expanding ``mp_(a|b)_rest`` alternations."""
+    names = set()
+    for alternatives, rest in METRIC.findall(text):
+        for middle in alternatives.split("|") if alternatives else [""]:
+            names.add(f"mp_{middle}_{rest}" if middle else f"mp_{rest}")
+    return names
+
+
+def exported_metrics(system: System) -> set[str]:
+    """Every sample name the three services can expose, from their TYPE lines."""
+    names = set()
+    for url in (system.ingest_url, system.scorer_url, system.api_url):
+        for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", httpx.get(f"{url}/metrics").text, re.M):
+            names.add(family)
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(kind, [])
+            names.update(family + suffix for suffix in suffixes)
+    return names
+
+
+def dashboard_expressions() -> str:
+    texts = []
+    for path in (REPO_ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"):
+        for panel in orjson.loads(path.read_bytes())["panels"]:
+            texts += [target["expr"] for target in panel["targets"]]
+    return "\n".join(texts)
+
+
+def rule_expressions() -> str:
+    rules = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "rules" / "mission-pulse.yml").read_text())
+    return "\n".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
+
+
+@pytest.mark.parametrize("where", ["docs/metrics.md", "dashboards", "rules"])
+def test_every_documented_charted_or_alerted_metric_is_exported(system: System, where: str) -> None:
+    text = {
+        "docs/metrics.md": (REPO_ROOT / "docs" / "metrics.md").read_text(),
+        "dashboards": dashboard_expressions(),
+        "rules": rule_expressions(),
+    }[where]
+    wanted = referenced_metrics(text)
+    assert wanted, f"no metric names found in {where}"
+    if where == "docs/metrics.md":  # the forwarder's counter exists only where forwarding is on
+        wanted.discard("mp_alertmanager_posts_total")
+    missing = sorted(wanted - exported_metrics(system))
+    assert not missing, f"{where} uses metrics no service exports: {missing}"
+
+
+@contextmanager
+def running(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"{command[0]} not ready: {log.read_text()[-2000:]}")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path) -> None:
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus is not installed (make test installs it)"
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config.pop("alerting")
+    config["rule_files"] = [str(REPO_ROOT / "deploy" / "prometheus" / "rules" / "mission-pulse.yml")]
+    ports = {
+        "mission-pulse-ingest": system.ingest_url,
+        "mission-pulse-scorer": system.scorer_url,
+        "mission-pulse-api": system.api_url,
+    }
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [ports[job["job_name"]].removeprefix("http://")]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        prometheus,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    post_each(system, [touchpoint(f"prom-{uuid.uuid4().hex[:6]}", "donation.failed")])
+    with running(command, f"{url}/-/ready", tmp_path / "prometheus.log"):
+        deadline = time.monotonic() + 30
+        health: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            targets = httpx.get(f"{url}/api/v1/targets").json()["data"]["activeTargets"]
+            health = {target["labels"]["job"]: target["health"] for target in targets}
+            if set(health.values()) == {"up"} and len(health) == 3:
+                break
+            time.sleep(0.5)
+        assert health == dict.fromkeys(ports, "up")
+        for name in ("mp_ingest_events_accepted_total", "mp_scorer_events_total", "mp_api_alerts_open"):
+            series = httpx.get(f"{url}/api/v1/series", params={"match[]": name}).json()["data"]
+            assert series, f"Prometheus has no series {name}"
+        rules = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"][0]["rules"]
+        assert {rule["health"] for rule in rules} <= {"ok", "unknown"}
+
+
+def alertmanager_alerts(url: str, alert_id: str) -> list[dict[str, Any]]:
+    found = httpx.get(f"{url}/api/v2/alerts", params={"filter": f'alert_id="{alert_id}"'}).json()
+    return found  # type: ignore[no-any-return]
+
+
+def test_a_real_alertmanager_receives_an_alert_and_sees_it_resolve(bootstrap: str, tmp_path: Path) -> None:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    assert binary, "prometheus-alertmanager is not installed (make test installs it)"
+    (tmp_path / "alertmanager.yml").write_text(
+        "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        binary,
+        f"--config.file={tmp_path / 'alertmanager.yml'}",
+        f"--storage.path={tmp_path / 'am'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with (
+        running(command, f"{url}/-/ready", tmp_path / "alertmanager.log"),
+        launch(bootstrap, tmp_path / "system", MP_API_ALERTMANAGER_URL=url, **isolated_topics()) as system,
+    ):
+        donor = f"am-{uuid.uuid4().hex[:6]}"
+        post_each(system, [touchpoint(donor, "donation.failed", amount=800)])
+        deadline = time.monotonic() + 30
+        firing: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not firing:
+            listed = httpx.get(f"{system.api_url}/v1/alerts", params={"constituent_id": donor}).json()[
+                "alerts"
+            ]
+            if listed:
+                firing = alertmanager_alerts(url, listed[0]["alert_id"])
+            time.sleep(0.5)
+        assert firing, "the alert never reached Alertmanager"
+        labels = firing[0]["labels"]
+        assert (labels["alertname"], labels["kind"], labels["severity"]) == (
+            "MissionPulseTransactionFailed",
+            "transaction.failed",
+            "critical",
+        )
+        assert firing[0]["status"]["state"] == "active"
+
+        post_each(system, [touchpoint(donor, "donation.succeeded", amount=800)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and alertmanager_alerts(url, labels["alert_id"]):
+            time.sleep(0.5)
+        assert alertmanager_alerts(url, labels["alert_id"]) == [], "Alertmanager still shows it active"
