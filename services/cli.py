@@ -174,7 +174,7 @@ def _run(args: argparse.Namespace) -> None:
         api_url = f"http://{api.api_host}:{api.api_port}"
         scorer_url = f"http://{scorer.scorer_web_host}:{scorer.scorer_web_port}"
         _wait_until_ready(f"{ingest_url}/readyz", children[0])
-        _wait_until_ready(f"{scorer_url}/metrics", children[1])
+        _wait_until_ready(f"{scorer_url}/readyz", children[1])
         _wait_until_ready(f"{api_url}/readyz", children[2])
         children.append(
             subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)])

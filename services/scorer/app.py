@@ -262,6 +262,19 @@ async def advance_quiet_spikes() -> None:
             await spike_counts_topic.send(key=key, value=orjson.dumps({"advance_to": advance_to}))
 
 
+@app.page("/healthz")
+async def healthz(web: Any, request: Any) -> Any:
+    return web.json({"status": "ok", "service": "scorer"})
+
+
+@app.page("/readyz")
+async def readyz(web: Any, request: Any) -> Any:
+    """Ready once partitions are assigned and tables recovered from their changelogs."""
+    if app.rebalancing or app.in_recovery or not app.consumer.assignment():
+        return web.json({"status": "rebalancing or recovering state"}, status=503)
+    return web.json({"status": "ready"})
+
+
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
     return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])

@@ -44,7 +44,7 @@ class System:
 
     def start(self, name: str) -> None:
         self.services[name] = start_service(name, self.env, self.log_dir)
-        ready = {"ingest": "/readyz", "api": "/readyz", "scorer": "/metrics"}[name]
+        ready = "/readyz"
         wait_for(self.url(name) + ready, self.services[name])
 
     def kill(self, name: str) -> None:

@@ -1,0 +1,118 @@
+"""The deployment files, checked statically (Docker does not run here): they parse, and every port,
+environment variable and probe path they name matches what the services actually read and serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from services.api.settings import ApiSettings
+from services.ingest.settings import IngestSettings
+from services.scorer.settings import ScorerSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+KNOWN_SETTINGS = {
+    f"MP_{name.upper()}" for cls in (IngestSettings, ScorerSettings, ApiSettings) for name in cls.model_fields
+}
+PORT_SETTING = {"ingest": "MP_INGEST_PORT", "api": "MP_API_PORT", "scorer": "MP_SCORER_WEB_PORT"}
+DEFAULT_PORT = {"ingest": 8081, "api": 8080, "scorer": 6066}
+
+
+def served_paths(service: str) -> set[str]:
+    if service == "scorer":
+        from services.scorer.app import app as scorer
+
+        return set(scorer.web.views)
+    if service == "ingest":
+        from services.ingest.app import create_app as create_ingest
+
+        app = create_ingest(IngestSettings(identity_secret="x"))  # type: ignore[arg-type]
+    else:
+        from services.api.app import create_app as create_api
+
+        app = create_api(ApiSettings())
+    return {str(getattr(route, "path", "")) for route in app.routes}
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    return [
+        doc
+        for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+    ]
+
+
+def k8s_containers() -> list[tuple[str, dict[str, Any]]]:
+    """(service, container) for every Mission Pulse container in the manifests."""
+    found = []
+    for doc in k8s_documents():
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                found.append((container["args"][0], container))
+    return found
+
+
+def test_every_deploy_file_parses() -> None:
+    for path in DEPLOY.rglob("*"):
+        if path.suffix in (".yaml", ".yml"):
+            assert list(yaml.safe_load_all(path.read_text())), path
+        elif path.suffix == ".json":
+            assert orjson.loads(path.read_bytes()), path
+
+
+def test_the_manifests_deploy_ingest_and_api_as_deployments_and_the_scorer_as_a_statefulset() -> None:
+    kinds = {doc["metadata"]["name"]: doc["kind"] for doc in k8s_documents() if doc["kind"] != "Service"}
+    assert kinds["mission-pulse-ingest"] == "Deployment"
+    assert kinds["mission-pulse-api"] == "Deployment"
+    assert kinds["mission-pulse-scorer"] == "StatefulSet"
+    assert {service for service, _ in k8s_containers()} == {"ingest", "api", "scorer"}
+
+
+@pytest.mark.parametrize("service", ["ingest", "api", "scorer"])
+def test_manifest_ports_env_and_probes_match_the_service(service: str) -> None:
+    configmap = next(doc for doc in k8s_documents() if doc["kind"] == "ConfigMap")
+    paths = served_paths(service)
+    for name, container in k8s_containers():
+        if name != service:
+            continue
+        env = {item["name"]: item.get("value") for item in container.get("env", [])}
+        unknown = sorted(set(env) - KNOWN_SETTINGS)
+        assert not unknown, f"{service} sets variables no setting reads: {unknown}"
+        port = int(env.get(PORT_SETTING[service]) or DEFAULT_PORT[service])
+        assert [p["containerPort"] for p in container["ports"]] == [port]
+        for probe in ("livenessProbe", "readinessProbe"):
+            path = container[probe]["httpGet"]["path"]
+            assert path in paths, f"{service} {probe} {path} is not served"
+        assert container["resources"]["requests"]
+    assert not sorted(set(configmap["data"]) - KNOWN_SETTINGS)
+
+
+def test_compose_runs_each_service_with_known_settings_on_its_port() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"kafka", "ingest", "scorer-1", "scorer-2", "api", "prometheus", "grafana"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    for name in ("ingest", "scorer-1", "scorer-2", "api"):
+        service = services[name]
+        command = service["command"][0]
+        env = {k: v for k, v in service["environment"].items() if k.startswith("MP_")}
+        assert not sorted(set(env) - KNOWN_SETTINGS), name
+        port = int(env.get(PORT_SETTING[command]) or DEFAULT_PORT[command])
+        for mapping in service.get("ports", []):
+            assert mapping.endswith(f":{port}")
+    mounts = services["grafana"]["volumes"]
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts
+    provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/mission-pulse.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_the_image_runs_the_mission_pulse_command() -> None:
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["mission-pulse"]' in dockerfile
+    for folder in ("services", "schemas", "deploy/config"):
+        assert f"COPY {folder} {folder}" in dockerfile
