@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +18,7 @@ from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendg
 from services.ingest.context import IngestContext, Outcome
 
 log = logging.getLogger(__name__)
+Reader = Callable[[bytes, Request], Awaitable["list[Mapped] | JSONResponse"]]
 
 
 async def _https_get(url: str) -> bytes:
@@ -53,7 +55,20 @@ def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> AP
         else None
     )
 
-    async def accept(source: str, body: bytes, mapped: list[Mapped]) -> JSONResponse:
+    async def handle(request: Request, source: str, read: Reader) -> Any:
+        """Read the body, verify and map it with ``read``, accept what it yields; refuse with a dead
+        letter (401 unverifiable, 400 unusable) otherwise. ``read`` may answer by itself (SNS handshakes)."""
+        body = await context.read_body(request, source)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            mapped = await read(body, request)
+        except Unverified as error:
+            return await context.refuse_whole(source, "signature", 401, str(error), body)
+        except (Unusable, orjson.JSONDecodeError) as error:
+            return await context.refuse_whole(source, "unparseable", 400, str(error), body)
+        if isinstance(mapped, JSONResponse):
+            return mapped
         outcome = Outcome()
         context.resolve(mapped, source, outcome)
         failed = await context.commit(outcome)
@@ -61,77 +76,58 @@ def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> AP
             return failed
         return JSONResponse({"accepted": len(outcome.accepted), "dead_lettered": len(outcome.dead)})
 
-    async def refuse(source: str, error: Exception, body: bytes) -> JSONResponse:
-        if isinstance(error, Unverified):
-            return await context.refuse_whole(source, "signature", 401, str(error), body)
-        return await context.refuse_whole(source, "unparseable", 400, str(error), body)
+    async def read_stripe(body: bytes, request: Request) -> list[Mapped]:
+        stripe.verify(body, request.headers.get("stripe-signature"), settings.stripe_secrets)
+        return stripe.map_event(orjson.loads(body))
 
-    @router.post(
-        "/v1/webhooks/stripe", summary="Stripe events (payment intents, refunds, subscriptions, invoices)"
-    )
-    async def stripe_webhook(request: Request) -> Any:
-        body = await context.read_body(request, "stripe")
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            stripe.verify(body, request.headers.get("stripe-signature"), settings.stripe_secrets)
-            mapped = stripe.map_event(orjson.loads(body))
-        except (Unverified, Unusable, orjson.JSONDecodeError) as error:
-            return await refuse("stripe", error, body)
-        return await accept("stripe", body, mapped)
+    async def read_sendgrid(body: bytes, request: Request) -> list[Mapped]:
+        if sendgrid_key is not None:
+            signature = request.headers.get(sendgrid.SIGNATURE_HEADER)
+            timestamp = request.headers.get(sendgrid.TIMESTAMP_HEADER)
+            sendgrid.verify(body, signature, timestamp, sendgrid_key, time.time())
+        return sendgrid.map_events(orjson.loads(body))
 
-    @router.post("/v1/webhooks/sendgrid", summary="SendGrid Event Webhook deliveries (a JSON array)")
-    async def sendgrid_webhook(request: Request) -> Any:
-        body = await context.read_body(request, "sendgrid")
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            if sendgrid_key is not None:
-                sendgrid.verify(
-                    body,
-                    request.headers.get(sendgrid.SIGNATURE_HEADER),
-                    request.headers.get(sendgrid.TIMESTAMP_HEADER),
-                    sendgrid_key,
-                    time.time(),
-                )
-            mapped = sendgrid.map_events(orjson.loads(body))
-        except (Unverified, Unusable, orjson.JSONDecodeError) as error:
-            return await refuse("sendgrid", error, body)
-        return await accept("sendgrid", body, mapped)
-
-    @router.post("/v1/webhooks/ses", summary="Amazon SES notifications delivered by SNS")
-    async def ses_webhook(request: Request) -> Any:
-        body = await context.read_body(request, "ses")
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            message = orjson.loads(body)
-            await ses.verify(message, certificates, time.time())
-            if message["Type"] == "SubscriptionConfirmation":
+    async def read_ses(body: bytes, request: Request) -> list[Mapped] | JSONResponse:
+        message = orjson.loads(body)
+        await ses.verify(message, certificates, time.time())
+        if message["Type"] == "SubscriptionConfirmation":
+            try:
                 await confirm(ses.check_sns_url(message["SubscribeURL"]))
-                log.info("confirmed the SNS subscription", extra={"topic": message.get("TopicArn")})
-                return JSONResponse({"subscribed": True})
-            if message["Type"] == "UnsubscribeConfirmation":
-                return JSONResponse({"unsubscribed": True})
-            mapped = ses.map_notification(message)
-        except (Unverified, Unusable, orjson.JSONDecodeError) as error:
-            return await refuse("ses", error, body)
-        except httpx.HTTPError as error:
-            return JSONResponse({"detail": f"could not confirm the subscription: {error}"}, status_code=502)
-        return await accept("ses", body, mapped)
+            except httpx.HTTPError as error:
+                return JSONResponse(
+                    {"detail": f"could not confirm the subscription: {error}"}, status_code=502
+                )
+            log.info("confirmed the SNS subscription", extra={"topic": message.get("TopicArn")})
+            return JSONResponse({"subscribed": True})
+        if message["Type"] == "UnsubscribeConfirmation":
+            return JSONResponse({"unsubscribed": True})
+        return ses.map_notification(message)
 
-    @router.post(
-        "/v1/collect",
-        summary="The web beacon: page views, forms, client errors, failed logins (JSON or text/plain)",
-    )
-    async def collect(request: Request) -> Any:
-        body = await context.read_body(request, "web")
-        if isinstance(body, JSONResponse):
-            return body
-        try:
-            mapped = beacon.map_beacon(orjson.loads(body), time.time())
-        except (Unusable, orjson.JSONDecodeError) as error:
-            return await refuse("web", error, body)
-        return await accept("web", body, [mapped])
+    async def read_beacon(body: bytes, request: Request) -> list[Mapped]:
+        return [beacon.map_beacon(orjson.loads(body), time.time())]
+
+    summaries = {
+        "/v1/webhooks/stripe": (
+            "stripe",
+            read_stripe,
+            "Stripe events (payment intents, refunds, subscriptions)",
+        ),
+        "/v1/webhooks/sendgrid": (
+            "sendgrid",
+            read_sendgrid,
+            "SendGrid Event Webhook deliveries (a JSON array)",
+        ),
+        "/v1/webhooks/ses": ("ses", read_ses, "Amazon SES notifications delivered by SNS"),
+        "/v1/collect": ("web", read_beacon, "The web beacon: page views, forms, errors, failed logins"),
+    }
+
+    def route_for(source: str, read: Reader) -> Callable[[Request], Awaitable[Any]]:
+        async def route(request: Request) -> Any:
+            return await handle(request, source, read)
+
+        return route
+
+    for path, (source, read, summary) in summaries.items():
+        router.add_api_route(path, route_for(source, read), methods=["POST"], summary=summary, name=source)
 
     return router
