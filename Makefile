@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 # with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help setup ops-tools run test test-unit test-rules lint kafka-start kafka-stop clean
+.PHONY: help setup ops-tools run test test-unit test-rules lint bench kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
 	@echo "make test    - lint, then the whole test suite against a throwaway Kafka broker"
 	@echo "make lint    - ruff and mypy"
+	@echo "make bench   - benchmarks with baselines from the same run (bench/results/)"
 	@echo "make clean   - remove the venv, Kafka jars and local data"
 
 $(BIN)/.installed: pyproject.toml
@@ -50,6 +51,10 @@ test-rules: ops-tools
 
 test-unit: setup
 	@$(BIN)/pytest -q tests/unit
+
+# Benchmarks on a throwaway broker; figures in bench/results/<timestamp>.{json,md}. BENCH_ARGS="--events 200000"
+bench: setup
+	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse bench $(BENCH_ARGS)
 
 lint: setup
 	@$(BIN)/ruff check .

@@ -228,6 +228,17 @@ def _replay_dead_letters(args: argparse.Namespace) -> None:
         print(f"  {what}: {count}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from services.bench.run import SCENARIOS, run
+
+    configure_logging("bench", "WARNING")
+    selected = tuple(args.scenario) or SCENARIOS
+    if unknown := set(selected) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenario {sorted(unknown)}: choose from {', '.join(SCENARIOS)}")
+    path = run(selected, args.events, args.constituents, args.ingest_seconds)
+    print(f"figures written to {path} and {path.with_suffix('.md')}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mission-pulse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +248,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("topics", help="create Mission Pulse's Kafka topics if missing")
     simulate = commands.add_parser("simulate", help="post realistic synthetic traffic to ingest")
     run = commands.add_parser("run", help="ingest, scorer, api and the simulator together")
+    bench = commands.add_parser(
+        "bench", help="benchmarks on the broker MP_KAFKA_BOOTSTRAP names (make bench)"
+    )
+    bench.add_argument("scenario", nargs="*", help="scorer and/or ingest (default: both)")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events in the scorer topic (1,000,000)")
+    bench.add_argument(
+        "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"
+    )
+    bench.add_argument("--ingest-seconds", type=float, default=20.0, help="seconds per ingest case (20)")
     dlq = commands.add_parser(
         "dlq-replay", help="post dead-lettered touchpoints to ingest again, after a fix"
     )
@@ -263,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
             _run(args)
         case "dlq-replay":
             _replay_dead_letters(args)
+        case "bench":
+            _bench(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ receipts, bounced emails, site errors.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,14 +43,25 @@ class FailureRates:
 
 class JourneyMaker:
     def __init__(
-        self, seed: int, constituents: int, run_id: str, failures: FailureRates | None = None
+        self,
+        seed: int,
+        constituents: int,
+        run_id: str,
+        failures: FailureRates | None = None,
+        zipf_exponent: float | None = None,
     ) -> None:
-        """``run_id`` keeps event ids unique across runs: the same seed replays the same stories."""
+        """``run_id`` keeps event ids unique across runs: the same seed replays the same stories.
+        ``zipf_exponent`` skews activity (the k-th most active person acts ∝ 1/k^s); uniform when None."""
         self._rng = random.Random(seed)
         self._run_id = run_id
         self._people = [
             (f"c-{n:05d}", self._rng.choices(PERSONAS, PERSONA_WEIGHTS)[0]) for n in range(constituents)
         ]
+        self._cumulative: list[float] | None = None
+        if zipf_exponent is not None:
+            self._cumulative = list(
+                itertools.accumulate(1 / (k + 1) ** zipf_exponent for k in range(constituents))
+            )
         self._failures = failures or FailureRates()
         self._first_start: float | None = None
         self._start = 0.0
@@ -59,7 +71,10 @@ class JourneyMaker:
 
     def next_journey(self, start: float) -> list[Scheduled]:
         """One journey of a randomly chosen constituent, starting at ``start`` (epoch seconds)."""
-        constituent_id, persona = self._rng.choice(self._people)
+        if self._cumulative is None:
+            constituent_id, persona = self._rng.choice(self._people)
+        else:
+            constituent_id, persona = self._rng.choices(self._people, cum_weights=self._cumulative)[0]
         steps: list[Scheduled] = []
         if self._first_start is None:
             self._first_start = start

@@ -1,6 +1,8 @@
 """The touchpoint v1 contract, as ingest enforces it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.domain.events import metric_labels, validation_error
 
@@ -73,3 +75,36 @@ def test_metric_labels_stay_within_the_vocabulary() -> None:
     assert metric_labels(VALID) == ("donation", "donation.failed")
     assert metric_labels(with_(source="crm", type="crm.synced")) == ("other", "other")
     assert metric_labels("garbage") == ("other", "other")
+
+
+field_values = st.one_of(
+    st.text(max_size=140),
+    st.integers(),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(
+        [
+            "2026-11-25T14:03:00Z",
+            "2026-11-25T14:03:00",
+            "2026-13-25T14:03:00Z",
+            "donation.failed",
+            "Donation",
+            "web",
+            "",
+            "x" * 129,
+        ]
+    ),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(st.sampled_from([*VALID, "extra"]), field_values), st.booleans())
+def test_the_fast_validator_agrees_with_jsonschema(changes: dict[str, object], drop_one: bool) -> None:
+    from services.domain.events import _validator
+
+    candidate = {**VALID, **changes}
+    if drop_one and changes:
+        candidate.pop(next(iter(changes)))
+    reference = next(_validator().iter_errors(candidate), None) is None
+    assert (validation_error(candidate) is None) == reference

@@ -1,0 +1,62 @@
+"""A load generator for ingest, in its own process: `python -m services.bench.load URL BATCH SECONDS CONNS`.
+
+Prints one JSON object: requests, events, events/s, requests/s, p50/p99 latency, errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import httpx
+import orjson
+
+from services.bench.data import events
+from services.bench.scenarios import percentiles
+
+
+async def main(url: str, batch: int, seconds: float, connections: int) -> None:
+    source = events(10_000_000, 100_000, seed=7)
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors, sent
+            while time.perf_counter() < stop:
+                body = b"[" + b",".join(value for _, value in (next(source) for _ in range(batch))) + b"]"
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/events", content=body, headers={"content-type": "application/json"}
+                )
+                latencies.append(time.perf_counter() - started)
+                if response.status_code == 202:
+                    sent += batch
+                else:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    print(
+        orjson.dumps(
+            {
+                "batch": batch,
+                "connections": connections,
+                "requests": len(latencies),
+                "events": sent,
+                "events_per_s": round(sent / elapsed),
+                "requests_per_s": round(len(latencies) / elapsed),
+                "errors": errors,
+                **percentiles(latencies),
+            }
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))

@@ -1,0 +1,110 @@
+"""`make bench` / `mission-pulse bench`: run the scenarios, write bench/results/<timestamp>.{json,md}."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.bench import scenarios
+from services.common.settings import REPO_ROOT, CommonSettings
+
+SCENARIOS = ("scorer", "ingest")
+RESULTS = REPO_ROOT / "bench" / "results"
+
+
+def run(selected: tuple[str, ...], events: int, constituents: int, ingest_seconds: float) -> Path:
+    settings = CommonSettings()
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "events": events,
+        "constituents": constituents,
+    }
+    if "scorer" in selected:
+        topic = f"bench-touchpoints-{uuid.uuid4().hex[:6]}"
+        print(f"scorer throughput over {events:,} events, {constituents:,} constituents", flush=True)
+        scorer: dict[str, Any] = {
+            "prefill (aiokafka producer)": asyncio.run(
+                scenarios.prefill(settings, topic, events, constituents)
+            )
+        }
+        scorer["broker ceiling (kafka-consumer-perf-test)"] = scenarios.broker_consume(
+            settings, topic, events
+        )
+        scorer["python ceiling (plain aiokafka loop)"] = asyncio.run(
+            scenarios.plain_consume(settings, topic, events)
+        )
+        for store in ("memory://", "rocksdb://"):
+            scorer[f"scorer ({store})"] = scenarios.scorer_consume(settings, topic, events, store)
+        plain = scorer["python ceiling (plain aiokafka loop)"]["events_per_s"]
+        broker = scorer["broker ceiling (kafka-consumer-perf-test)"]["events_per_s"]
+        for figures in scorer.values():
+            figures["vs_plain_loop"] = round(figures["events_per_s"] / plain, 3)
+            figures["vs_broker"] = round(figures["events_per_s"] / broker, 3)
+        results["scorer"] = scorer
+    if "ingest" in selected:
+        print(f"ingest under load, {ingest_seconds:g} s per case", flush=True)
+        results["ingest"] = {
+            "batched POSTs (1000 events), 8 connections": scenarios.ingest_load(
+                settings, 1000, ingest_seconds, 8
+            ),
+            "single-event POSTs, 64 connections": scenarios.ingest_load(settings, 1, ingest_seconds, 64),
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = RESULTS / f"{stamp}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    summary = markdown(results)
+    path.with_suffix(".md").write_text(summary)
+    print(summary, flush=True)
+    return path
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"# Benchmark {results['started_at']}",
+        "",
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}; "
+        f"{results['events']:,} events over {results['constituents']:,} constituents.",
+        "",
+    ]
+    if "scorer" in results:
+        lines += [
+            "## Scorer throughput (one worker, same topic, same run)",
+            "",
+            "| consumer | events/s | × plain loop | × broker | memory per constituent |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, figures in results["scorer"].items():
+            per = figures.get("rss_bytes_per_constituent")
+            lines.append(
+                f"| {name} | {figures['events_per_s']:,} | {figures['vs_plain_loop']} | "
+                f"{figures['vs_broker']} | {f'{per:,} B' if per else ''} |"
+            )
+        lines.append("")
+    if "ingest" in results:
+        lines += [
+            "## Ingest (load generator in another process, acks=all)",
+            "",
+            "| case | events/s | requests/s | p50 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, figures in results["ingest"].items():
+            lines.append(
+                f"| {name} | {figures['events_per_s']:,} | {figures['requests_per_s']:,} | "
+                f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
