@@ -44,6 +44,7 @@ class Service:
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path) -> Service:
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
