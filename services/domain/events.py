@@ -103,6 +103,6 @@ def metric_labels(event: object) -> tuple[str, str]:
         return "other", "other"
     source, event_type = event.get("source"), event.get("type")
     return (
-        source if source in KNOWN_SOURCES else "other",
-        event_type if event_type in VOCABULARY else "other",
+        source if isinstance(source, str) and source in KNOWN_SOURCES else "other",
+        event_type if isinstance(event_type, str) and event_type in VOCABULARY else "other",
     )
