@@ -75,7 +75,10 @@ def test_metric_labels_stay_within_the_vocabulary() -> None:
     assert metric_labels(VALID) == ("donation", "donation.failed")
     assert metric_labels(with_(source="crm", type="crm.synced")) == ("other", "other")
     assert metric_labels("garbage") == ("other", "other")
-    assert metric_labels({"source": [], "type": {}}) == ("other", "other")  # unhashable: found by schemathesis
+    assert metric_labels({"source": [], "type": {}}) == (
+        "other",
+        "other",
+    )  # unhashable: found by schemathesis
 
 
 field_values = st.one_of(

@@ -1,0 +1,77 @@
+"""A new API replica is not ready until caught up, and a client resuming on it misses no alert."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import isolated_topics, launch
+from tests.integration.harness import free_port, start_service
+from tests.integration.test_pipeline import touchpoint
+from tests.integration.test_scoring_e2e import post_each
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_new_replica_serves_only_once_caught_up_and_resumes_streams_without_gaps(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    with launch(bootstrap, tmp_path, **isolated_topics()) as system:
+        donors = [f"r-{uuid.uuid4().hex[:6]}" for _ in range(5)]
+        post_each(system, [touchpoint(donor, "donation.failed", amount=5) for donor in donors[:3]])
+        deadline = time.monotonic() + 30
+        first: list[dict[str, object]] = []
+        while time.monotonic() < deadline and len(first) < 3:
+            first = httpx.get(f"{system.api_url}/v1/alerts", params={"kind": "transaction.failed"}).json()[
+                "alerts"
+            ]
+            time.sleep(0.3)
+        # a client read the stream up to the third alert, then its replica went away
+        last_seen = None
+        with httpx.stream(
+            "GET", f"{system.api_url}/v1/alerts/stream", headers={"Last-Event-ID": "-1"}, timeout=10
+        ) as replay:
+            seen = 0
+            for line in replay.iter_lines():
+                if line.startswith("id: "):
+                    last_seen, seen = line.removeprefix("id: "), seen + 1
+                    if seen == 3:
+                        break
+        post_each(system, [touchpoint(donor, "donation.failed", amount=5) for donor in donors[3:]])
+
+        port = free_port()
+        replica = start_service("api", {**system.env, "MP_API_PORT": str(port)}, tmp_path / "replica")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            statuses = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    statuses.append(httpx.get(f"{url}/readyz", timeout=2).status_code)
+                except httpx.HTTPError:
+                    statuses.append(0)
+                if statuses[-1] == 200:
+                    break
+                time.sleep(0.05)
+            assert statuses[-1] == 200, "the new replica never became ready"
+            alerts = httpx.get(f"{url}/v1/alerts", params={"kind": "transaction.failed"}).json()["alerts"]
+            assert len(alerts) >= 3, "ready before it caught up"
+            resumed: list[str] = []
+            with httpx.stream(
+                "GET",
+                f"{url}/v1/alerts/stream",
+                headers={"Last-Event-ID": str(last_seen)},
+                timeout=httpx.Timeout(10, read=30),
+            ) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data: "):
+                        resumed += [donor for donor in donors if donor in line]
+                    if set(donors[3:]) <= set(resumed):
+                        break
+        finally:
+            replica.stop()
+    assert set(resumed) == set(donors[3:]), "the resumed stream missed or repeated alerts"
