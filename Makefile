@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help setup ops-tools run test test-unit test-rules lint bench kafka-start kafka-stop clean
+.PHONY: help setup ops-tools run test test-unit test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -55,6 +55,10 @@ test-unit: setup
 # Benchmarks on a throwaway broker; figures in bench/results/<timestamp>.{json,md}. BENCH_ARGS="--events 200000"
 bench: setup
 	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse bench $(BENCH_ARGS)
+
+# Ten minutes of steady load on the whole system; memory, lag and errors in bench/results/soak-<timestamp>.md
+soak: setup
+	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse soak $(SOAK_ARGS)
 
 lint: setup
 	@$(BIN)/ruff check .

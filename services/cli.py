@@ -239,6 +239,14 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"figures written to {path} and {path.with_suffix('.md')}")
 
 
+def _soak(args: argparse.Namespace) -> None:
+    from services.bench.soak import soak
+
+    configure_logging("soak", "WARNING")
+    path = soak(args.minutes, args.rate, args.constituents)
+    print(f"samples written to {path} and {path.with_suffix('.md')}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mission-pulse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +265,10 @@ def main(argv: list[str] | None = None) -> None:
         "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"
     )
     bench.add_argument("--ingest-seconds", type=float, default=20.0, help="seconds per ingest case (20)")
+    soak = commands.add_parser("soak", help="a bounded steady load on the whole system (make soak)")
+    soak.add_argument("--minutes", type=float, default=10.0, help="how long (10)")
+    soak.add_argument("--rate", type=float, default=500.0, help="events per second (500)")
+    soak.add_argument("--constituents", type=int, default=10_000, help="population (10,000)")
     dlq = commands.add_parser(
         "dlq-replay", help="post dead-lettered touchpoints to ingest again, after a fix"
     )
@@ -285,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
             _replay_dead_letters(args)
         case "bench":
             _bench(args)
+        case "soak":
+            _soak(args)
 
 
 if __name__ == "__main__":

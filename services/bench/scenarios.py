@@ -28,7 +28,7 @@ from services.common.settings import REPO_ROOT, CommonSettings
 Figures = dict[str, Any]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -138,18 +138,18 @@ def broker_consume(settings: CommonSettings, topic: str, count: int) -> Figures:
     }
 
 
-def _metric(text: str, name: str) -> float:
+def metric_total(text: str, name: str) -> float:
     return sum(float(value) for value in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def _rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
 
 
 def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str) -> Figures:
     """One scorer worker (full model, alert rules, changelog-backed table) over the pre-filled topic."""
-    port = _free_port()
+    port = free_port()
     data = tempfile.mkdtemp(prefix="bench-scorer-")
     suffix = uuid.uuid4().hex[:6]
     env = {
@@ -184,17 +184,17 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
                 except httpx.HTTPError:
                     time.sleep(0.5)
                     continue
-                now_seen = _metric(text, "mp_scorer_events_total")
+                now_seen = metric_total(text, "mp_scorer_events_total")
                 if now_seen and started is None:
                     started = time.perf_counter()
                 bar.update(now_seen - seen)
                 seen = now_seen
                 time.sleep(0.5)
             finished = time.perf_counter()
-            keys = _metric(
+            keys = metric_total(
                 httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text, "mp_scorer_table_keys"
             )
-            rss = _rss_bytes(process.pid)
+            rss = rss_bytes(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -211,7 +211,7 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
 
 def ingest_load(settings: CommonSettings, batch: int, seconds: float, connections: int) -> Figures:
     """Ingest under a load generator in another process: events/s and request latency percentiles."""
-    port = _free_port()
+    port = free_port()
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,

@@ -1,0 +1,160 @@
+"""`make soak` / `mission-pulse soak`: a bounded steady load on the whole system; memory, lag and errors
+sampled every 10 s; stops by itself and writes bench/results/soak-<timestamp>.{json,md}."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from tqdm import tqdm
+
+from services.bench.data import events
+from services.bench.run import RESULTS
+from services.bench.scenarios import free_port, metric_total, rss_bytes
+from services.common.settings import CommonSettings
+
+SAMPLE_EVERY_S = 10.0
+BATCH = 100
+
+
+def _start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_ready(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} never became ready")
+
+
+def soak(minutes: float, rate: float, constituents: int) -> Path:
+    """A fixed population, so that once everyone has been seen memory should stay flat."""
+    settings = CommonSettings()
+    ports = {"ingest": free_port(), "scorer": free_port(), "api": free_port()}
+    env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env |= {
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_IDENTITY_SECRET": "soak",
+        "MP_LOG_LEVEL": "WARNING",
+        "MP_INGEST_PORT": str(ports["ingest"]),
+        "MP_SCORER_WEB_PORT": str(ports["scorer"]),
+        "MP_API_PORT": str(ports["api"]),
+        "MP_SCORER_DATA_DIR": tempfile.mkdtemp(prefix="soak-"),
+    }
+    processes = {name: _start(name, env) for name in ("ingest", "scorer", "api")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    samples: list[dict[str, Any]] = []
+    sent = errors = 0
+    try:
+        for name in processes:
+            _wait_ready(urls[name] + "/readyz")
+        source = events(10**9, constituents, seed=11)
+        began = time.monotonic()
+        stop = began + minutes * 60
+        next_sample = began
+        interval = BATCH / rate
+        with (
+            httpx.Client(base_url=urls["ingest"], timeout=30) as client,
+            tqdm(total=round(minutes * 60), desc=f"soak at {rate:g} events/s", unit="s") as bar,
+        ):
+            tick = began
+            while (now := time.monotonic()) < stop:
+                if now >= next_sample:
+                    samples.append(_sample(processes, urls, now - began, sent, errors))
+                    next_sample += SAMPLE_EVERY_S
+                    bar.update(round(now - began) - bar.n)
+                body = b"[" + b",".join(value for _, value in (next(source) for _ in range(BATCH))) + b"]"
+                response = client.post(
+                    "/v1/events", content=body, headers={"content-type": "application/json"}
+                )
+                sent += BATCH if response.status_code == 202 else 0
+                errors += response.status_code != 202
+                tick += interval
+                time.sleep(max(0.0, tick - time.monotonic()))
+        samples.append(_sample(processes, urls, time.monotonic() - began, sent, errors))
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            process.wait(timeout=60)
+    return _report(minutes, rate, constituents, samples, sent, errors)
+
+
+def _sample(
+    processes: dict[str, subprocess.Popen[bytes]], urls: dict[str, str], at: float, sent: int, errors: int
+) -> dict[str, Any]:
+    scorer = httpx.get(urls["scorer"] + "/metrics", timeout=5).text
+    api = httpx.get(urls["api"] + "/metrics", timeout=5).text
+    return {
+        "seconds": round(at),
+        "sent": sent,
+        "errors": errors,
+        "scored": int(metric_total(scorer, "mp_scorer_events_total")),
+        "scorer_lag": int(metric_total(scorer, "mp_consumer_lag_messages")),
+        "api_lag": int(metric_total(api, "mp_consumer_lag_messages")),
+        **{f"{name}_rss_mb": round(rss_bytes(process.pid) / 2**20, 1) for name, process in processes.items()},
+    }
+
+
+def _report(
+    minutes: float, rate: float, constituents: int, samples: list[dict[str, Any]], sent: int, errors: int
+) -> Path:
+    settled = samples[len(samples) // 3]  # after warm-up
+    last = samples[-1]
+    growth = {
+        name: round(last[f"{name}_rss_mb"] / settled[f"{name}_rss_mb"] - 1, 3)
+        for name in ("ingest", "scorer", "api")
+    }
+    verdict = {
+        "errors": errors,
+        "memory_growth_after_warmup": growth,
+        "scorer_lag_max": max(s["scorer_lag"] for s in samples),
+        "scorer_lag_last": last["scorer_lag"],
+        "kept_up": last["scored"] >= 0.95 * last["sent"],
+    }
+    results = {
+        "minutes": minutes,
+        "rate": rate,
+        "constituents": constituents,
+        "sent": sent,
+        "verdict": verdict,
+        "samples": samples,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"soak-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    lines = [
+        f"# Soak: {minutes:g} min at {rate:g} events/s over {constituents:,} constituents",
+        "",
+        f"sent {sent:,}, errors {errors}, verdict `{orjson.dumps(verdict).decode()}`",
+        "",
+        "| s | sent | scored | scorer lag | api lag | ingest MB | scorer MB | api MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s['seconds']} | {s['sent']:,} | {s['scored']:,} | {s['scorer_lag']} | {s['api_lag']} | "
+        f"{s['ingest_rss_mb']} | {s['scorer_rss_mb']} | {s['api_rss_mb']} |"
+        for s in samples
+    ]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:3]), flush=True)
+    return path
