@@ -25,7 +25,7 @@ $(BIN)/.installed: pyproject.toml
 	@deploy/kafka/kafka.sh fetch
 	@touch $@
 
-setup: $(BIN)/.installed .kafka/libs/.fetched ops-tools
+setup: $(BIN)/.installed .kafka/libs/.fetched
 
 # The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
 # scrape / forwarding integration tests.
