@@ -18,7 +18,7 @@ from tests.integration.test_alerts_e2e import fast_rules
 from tests.integration.test_pipeline import touchpoint
 from tests.integration.test_scoring_e2e import MODEL, RULES, journey, post_each, wait_for_counts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_one_two_three_workers_joining_and_leaving_give_the_same_state(
