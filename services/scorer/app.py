@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import CONSUMER_LAG
 from services.common.logs import json_logging_config
+from services.domain.dead_letters import dead_letter
 from services.domain.events import metric_labels
 from services.domain.handoffs import next_deadline
 from services.domain.scoring import ConstituentState
@@ -181,13 +182,16 @@ async def score(stream: Any) -> None:
             }
             await spike_counts_topic.send(key=spike_key.encode(), value=orjson.dumps(counts))
         for dead in result.dead_letters:
-            envelope = {
-                "reason": dead.reason,
-                "service": "scorer",
-                "payload": dead.raw.decode("utf-8", "replace"),
-            }
-            await dead_letters_topic.send(value=orjson.dumps(envelope))
-            DEAD_LETTERS.inc()
+            letter = dead_letter(
+                source="touchpoints",
+                reason_code=dead.code,
+                reason=dead.reason,
+                raw=dead.raw,
+                service="scorer",
+                at=now,
+            )
+            await dead_letters_topic.send(value=orjson.dumps(letter))
+            DEAD_LETTERS.labels(dead.code).inc()
         ALERTS_SUPPRESSED.inc(result.suppressed_alerts)
         for event_time in result.event_times:
             EVENT_TIME_LAG.observe(max(0.0, now - event_time))

@@ -127,3 +127,31 @@ def test_dead_letters_can_be_replayed_and_what_still_fails_is_kept_again(system:
     assert replay.returncode == 0, replay.stderr
     assert "can be replayed" in replay.stdout
     assert "rejected again:" in replay.stdout  # the schema did not change: still refused, kept again
+
+
+async def test_a_record_another_producer_wrote_badly_is_dead_lettered_by_the_scorer_which_goes_on(
+    system: System,
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    marker = f"not-json-{uuid.uuid4().hex}"
+    producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("touchpoints", key=b"c-bad", value=f"{{{marker}".encode())
+    finally:
+        await producer.stop()
+    letter = await dead_letter_with(system, marker, timeout_s=30)
+    assert (letter["service"], letter["source"], letter["reason_code"]) == (
+        "scorer",
+        "touchpoints",
+        "unparseable",
+    )
+
+    after = touchpoint(f"c-{uuid.uuid4().hex[:8]}", "web.page_view")
+    async with httpx.AsyncClient() as client, asyncio.timeout(30):
+        assert (await client.post(f"{system.ingest_url}/v1/events", json=after)).status_code == 202
+        while (
+            await client.get(f"{system.api_url}/v1/constituents/{after['constituent_id']}")
+        ).status_code != 200:
+            await asyncio.sleep(0.3)
