@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import digest
 from services.common.logs import configure_logging
+from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.alert_rules import ALERT_KINDS
 
@@ -67,20 +68,6 @@ def _simulate(args: argparse.Namespace) -> None:
     configure_logging("simulator", CommonSettings().log_level)
     with suppress(KeyboardInterrupt):  # Ctrl-C is how a simulation ends
         asyncio.run(simulate(args.ingest_url, args.rate, args.constituents, args.seed, args.duration))
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: the service exited with code {process.returncode}; see its log above")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not become ready within {timeout_s:g}s")
 
 
 def _metric_total(metrics_text: str, family: str, **labels: str) -> float:
@@ -173,9 +160,9 @@ def _run(args: argparse.Namespace) -> None:
         ingest_url = f"http://{ingest.ingest_host}:{ingest.ingest_port}"
         api_url = f"http://{api.api_host}:{api.api_port}"
         scorer_url = f"http://{scorer.scorer_web_host}:{scorer.scorer_web_port}"
-        _wait_until_ready(f"{ingest_url}/readyz", children[0])
-        _wait_until_ready(f"{scorer_url}/readyz", children[1])
-        _wait_until_ready(f"{api_url}/readyz", children[2])
+        wait_until_ready(f"{ingest_url}/readyz", children[0])
+        wait_until_ready(f"{scorer_url}/readyz", children[1])
+        wait_until_ready(f"{api_url}/readyz", children[2])
         children.append(
             subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)])
         )

@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tqdm import tqdm
 
 from services.bench.data import events
+from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
 
 Figures = dict[str, Any]
@@ -226,13 +227,7 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=60)
         load = subprocess.run(
             [
                 sys.executable,

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from services.bench.data import events
 from services.bench.run import RESULTS
 from services.bench.scenarios import free_port, metric_total, rss_bytes
+from services.common.readiness import wait_until_ready
 from services.common.settings import CommonSettings
 
 SAMPLE_EVERY_S = 10.0
@@ -32,18 +33,6 @@ def _start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def _wait_ready(url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} never became ready")
 
 
 def soak(minutes: float, rate: float, constituents: int) -> Path:
@@ -66,7 +55,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
     sent = errors = 0
     try:
         for name in processes:
-            _wait_ready(urls[name] + "/readyz")
+            wait_until_ready(urls[name] + "/readyz", processes[name])
         source = events(10**9, constituents, seed=11)
         began = time.monotonic()
         stop = began + minutes * 60
