@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help setup ops-tools run test test-unit test-faults test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup ops-tools browser run test test-unit test-faults test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -30,18 +30,17 @@ setup: $(BIN)/.installed .kafka/libs/.fetched
 # The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
 # scrape / forwarding integration tests.
 ops-tools:
-	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
-	  echo "==> installing prometheus and prometheus-alertmanager (Debian packages)"; \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  install="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"; \
-	  $$install prometheus prometheus-alertmanager >/dev/null 2>&1 || { $$sudo apt-get update -q >/dev/null && \
-	    $$install prometheus prometheus-alertmanager >/dev/null; }; }
+	@deploy/tools/apt-ensure.sh "promtool prometheus-alertmanager" "prometheus prometheus-alertmanager"
+
+# Debian's chromium, which the console's browser tests drive through Playwright (no browser download).
+browser:
+	@deploy/tools/apt-ensure.sh chromium chromium
 
 run: setup
 	@deploy/kafka/kafka.sh start
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 
-test: lint test-rules
+test: lint test-rules browser
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q
 
 # Fault tests that rebalance workers; not in `make test` yet (see docs/reliability.md)

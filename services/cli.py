@@ -118,20 +118,24 @@ def _development_keys() -> None:
         return
     _development_secret("MP_INGEST_API_KEY", "ingest-key")
     _development_secret("MP_READ_TOKEN", "read-token")
+    _development_secret("MP_WRITE_TOKEN", "write-token")
     config = REPO_ROOT / ".dev" / "auth.toml"
     config.write_text(
-        "# development keys made by `make run`; the keys are in .dev/ingest-key and .dev/read-token\n"
+        "# development keys made by `make run`; the keys are in .dev/ingest-key, read-token, write-token\n"
         "version = 1\n"
         f'[[ingest_keys]]\nname = "development"\nsources = ["*"]\nrate_per_second = 1000\n'
         f'sha256 = "{digest(os.environ["MP_INGEST_API_KEY"])}"\n'
         f'[[read_tokens]]\nname = "development"\nrate_per_second = 1000\n'
         f'sha256 = "{digest(os.environ["MP_READ_TOKEN"])}"\n'
+        f'[[write_tokens]]\nname = "development-operator"\nrate_per_second = 100\n'
+        f'sha256 = "{digest(os.environ["MP_WRITE_TOKEN"])}"\n'
     )
     os.environ["MP_AUTH_CONFIG"] = str(config)
     print(
         "development keys (from .dev/):\n"
         f"  ingest API key  {os.environ['MP_INGEST_API_KEY']}\n"
         f"  API read token  {os.environ['MP_READ_TOKEN']}\n"
+        f"  write token     {os.environ['MP_WRITE_TOKEN']}   (acknowledge / resolve alerts)\n"
         "  send them as   Authorization: Bearer <key>",
         flush=True,
     )
@@ -166,8 +170,12 @@ def _run(args: argparse.Namespace) -> None:
         children.append(
             subprocess.Popen([*here, "simulate", "--ingest-url", ingest_url, "--rate", str(args.rate)])
         )
+        # the key rides in the fragment, which the browser keeps to itself; the page stores it per tab
+        write_token = os.environ.get("MP_WRITE_TOKEN")
+        console_url = f"{api_url}/console/" + (f"#key={write_token}" if write_token else "")
         print(
             "\nMission Pulse is running (Ctrl-C stops everything):\n"
+            f"  console  {console_url}\n"
             f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"
             f"  api      GET  {api_url}/v1/constituents/c-00001   (with the read token)\n"
             f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream?token=…\n"

@@ -8,23 +8,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import Gauge
+from pydantic import BaseModel, Field
 
 from services.api.alertmanager import AlertmanagerForwarder
 from services.api.settings import ApiSettings
+from services.api.system import SystemProbe
 from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView
 from services.common.auth import Gate, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.http import add_common_routes
+from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
+from services.domain.alert_actions import Action, ActionRefused, act
 from services.domain.alert_rules import ALERT_KINDS
-from services.domain.scoring import ConstituentState, explain, lifetime_counts, rolling_counts, scores_at
+from services.domain.scoring import (
+    ConstituentState,
+    explain,
+    lifetime_counts,
+    rolling_counts,
+    score_history,
+    scores_at,
+)
 
+CONSOLE_DIR = PathLib(__file__).parent / "console"
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
 OPEN_ALERTS = Gauge("mp_api_alerts_open", "Open alerts in the API's view, by kind.", ["kind"])
@@ -36,6 +50,19 @@ def _iso(epoch: float) -> str:
 
 def _sse(offset: int, alert: dict[str, Any]) -> bytes:
     return b"id: %d\nevent: alert\ndata: %s\n\n" % (offset, orjson.dumps(alert))
+
+
+class OperatorAction(BaseModel):
+    """Who acts (recorded with the alert) and why; both optional."""
+
+    operator: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="defaults to the key's name",
+    )
+    note: str | None = Field(None, max_length=500)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -59,7 +86,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for kind in ALERT_KINDS:
         OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
 
-    background = [feeder.run()]
+    probe = SystemProbe(settings)
+    publisher = ReliableProducer(settings, timeout_s=settings.api_write_timeout_s, linger_ms=0)
+    background = [feeder.run(), probe.run()]
     if settings.api_alertmanager_url:
         public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
         forwarder = AlertmanagerForwarder(
@@ -79,9 +108,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        await publisher.stop()
 
     auth = load_auth(settings.auth_config, "api")
-    tokens = Gate(auth.read_tokens if auth else None, "read token")
+    tokens = Gate((*auth.read_tokens, *auth.write_tokens) if auth else None, "read token")
+    writers = Gate(
+        auth.write_tokens if auth else None, "write token", too_weak=auth.read_tokens if auth else ()
+    )
 
     def read_token(request: Request) -> None:
         tokens.check(request)
@@ -122,6 +155,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "last_touch": {source: _iso(at) for source, at in state.last_touch.items()},
             "counts": {"lifetime": lifetime_counts(state), **rolling_counts(state, model, now)},
             "explain": explain(state, model, now),
+            "timeline": [
+                {"occurred_at": _iso(at), "source": source, "type": kind, "event_id": event_id}
+                for at, source, kind, event_id in reversed(state.timeline)
+            ],
+            "history": [{"at": _iso(at), **past.to_dict()} for at, past in score_history(state, model)]
+            + [{"at": _iso(now), **scores}],
             "score_alert_open_since": state.score_alert_opened_at,
         }
 
@@ -187,12 +226,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         dependencies=protected,
         tags=["alerts"],
         summary="Alerts, most recently updated first, filtered",
+        description="`last_event_id` is the stream position this list reflects: open "
+        "`/v1/alerts/stream` with it as `Last-Event-ID` to follow on without a gap.",
     )
     async def list_alerts(
         wanted: Annotated[AlertFilter, Depends(alert_filter)],
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
-        return {"alerts": alerts.newest(limit, wanted)}
+        return {"alerts": alerts.newest(limit, wanted), "last_event_id": alerts.applied_offset}
 
     @app.get(
         "/v1/alerts/stream",
@@ -250,6 +291,85 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "counts": dead_letters.counts(),
             "dead_letters": dead_letters.newest(limit, source, reason_code),
         }
+
+    async def take_action(
+        alert_id: str, action: Action, request: Request, body: OperatorAction | None
+    ) -> Any:
+        body = body or OperatorAction()
+        key = writers.check(request)
+        alert = alerts.get(alert_id)
+        if alert is None:
+            return JSONResponse({"detail": f"no alert {alert_id!r} (unknown, or older than those kept)"}, 404)
+        by = body.operator or (key.name if key else "anonymous")
+        try:
+            changed = act(alert, action, by, _iso(time.time()), body.note)
+        except ActionRefused as refused:
+            return JSONResponse({"detail": str(refused)}, status_code=409)
+        record: Record = (settings.topic_alerts, alert_id.encode(), orjson.dumps(changed), [])
+        try:
+            [offset] = await publisher.send_all([record])
+        except KafkaUnavailable as error:
+            return JSONResponse(
+                {"detail": f"not recorded: {error}"}, status_code=503, headers={"Retry-After": "5"}
+            )
+        if await alerts.wait_applied(offset, settings.api_write_timeout_s):
+            return alerts.get(alert_id)
+        return JSONResponse(changed, status_code=202)  # recorded; this replica has not read it back yet
+
+    action_responses: dict[int | str, dict[str, Any]] = {
+        202: {"description": "Recorded in Kafka; not yet visible in this replica's view"},
+        403: {"description": "A read token, not a write token"},
+        404: {"description": "No such alert (or no longer retained)"},
+        409: {"description": "Already acknowledged, or already resolved"},
+        503: {"description": "Kafka unavailable: nothing recorded; retry"},
+    }
+
+    @app.post(
+        "/v1/alerts/{alert_id}/ack",
+        tags=["alerts"],
+        summary="Acknowledge an alert (write token): who and when are recorded and published to every client",
+        responses=action_responses,
+    )
+    async def acknowledge_alert(
+        alert_id: Annotated[str, Path(max_length=128)],
+        request: Request,
+        body: Annotated[OperatorAction | None, Body()] = None,
+    ) -> Any:
+        return await take_action(alert_id, Action.ACKNOWLEDGE, request, body)
+
+    @app.post(
+        "/v1/alerts/{alert_id}/resolve",
+        tags=["alerts"],
+        summary="Resolve an alert by hand (write token); it stays resolved whatever the scorer sends later",
+        responses=action_responses,
+    )
+    async def resolve_alert(
+        alert_id: Annotated[str, Path(max_length=128)],
+        request: Request,
+        body: Annotated[OperatorAction | None, Body()] = None,
+    ) -> Any:
+        return await take_action(alert_id, Action.RESOLVE, request, body)
+
+    @app.get(
+        "/v1/system",
+        dependencies=protected,
+        tags=["operations"],
+        summary="The console's system strip: accepted events/s, scorer lag, open alerts, dead letters",
+    )
+    async def system() -> dict[str, Any]:
+        return {
+            **probe.snapshot(),
+            "population": len(scores),
+            "open_alerts": alerts.open_counts(),
+            "dead_letters": dead_letters.total(),
+            "api_caught_up": feeder.caught_up,
+        }
+
+    @app.get("/console", include_in_schema=False)
+    async def console_page() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    app.mount("/console/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.get(
         "/v1/alerts/{alert_id}",

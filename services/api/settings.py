@@ -21,3 +21,6 @@ class ApiSettings(CommonSettings):
         "", description="This API's URL as operators reach it (links in forwarded alerts)"
     )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
+    api_write_timeout_s: float = Field(
+        5.0, gt=0, description="How long an alert action waits for Kafka to acknowledge and read it back"
+    )

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from sortedcontainers import SortedList
 
+from services.domain.alert_actions import merge
+
 EVERYONE = ""  # the index of all constituents, beside one index per role
 REQUIRED_FIELDS = frozenset(
     {
@@ -129,10 +131,22 @@ class AlertView:
         self._kept = kept
         self._subscribers: set[asyncio.Queue[tuple[int, dict[str, Any]]]] = set()
         self._open_by_kind: Counter[str] = Counter()
+        self.applied_offset = -1  # of the newest record folded in
 
-    def apply(self, offset: int, alert: dict[str, Any]) -> None:
-        alert_id = alert["alert_id"]
+    async def wait_applied(self, offset: int, timeout_s: float) -> bool:
+        """Wait until the record at ``offset`` was folded in (this replica's own writes read back)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.applied_offset < offset:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            return False
+        return True
+
+    def apply(self, offset: int, record: dict[str, Any]) -> None:
+        alert_id = record["alert_id"]
         previous = self._current.pop(alert_id, None)
+        alert = merge(previous, record)
         self._count(previous, -1)
         self._current[alert_id] = alert
         self._count(alert, +1)
@@ -140,6 +154,7 @@ class AlertView:
             _, evicted = self._current.popitem(last=False)
             self._count(evicted, -1)
         self._updates.append((offset, alert))
+        self.applied_offset = offset
         for queue in list(self._subscribers):
             if queue.full():
                 self._subscribers.discard(queue)  # a client this slow reconnects with Last-Event-ID
@@ -152,6 +167,9 @@ class AlertView:
 
     def open_count(self, kind: str) -> int:
         return self._open_by_kind[kind]
+
+    def open_counts(self) -> dict[str, int]:
+        return {kind: count for kind, count in sorted(self._open_by_kind.items()) if count > 0}
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         return self._current.get(alert_id)
@@ -204,6 +222,9 @@ class DeadLetterView:
             if source in (None, letter["source"]) and reason_code in (None, letter["reason_code"])
         )
         return list(islice(matching, limit))
+
+    def total(self) -> int:
+        return sum(self._counts.values())
 
     def counts(self) -> list[dict[str, Any]]:
         return [

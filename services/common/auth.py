@@ -40,6 +40,7 @@ class AuthConfig(StrictModel):
     version: int = Field(ge=1, le=1)
     ingest_keys: tuple[IngestKey, ...] = ()
     read_tokens: tuple[KeyRule, ...] = ()
+    write_tokens: tuple[KeyRule, ...] = ()  # read, and act on alerts (acknowledge, resolve)
 
     @classmethod
     def load(cls, path: Path) -> AuthConfig:
@@ -86,9 +87,13 @@ def presented_key(request: Request) -> str | None:
 class Gate:
     """Checks a request's key against one kind of rule and its rate limit; raises 401 or 429."""
 
-    def __init__(self, rules: tuple[KeyRule, ...] | None, what: str) -> None:
+    def __init__(
+        self, rules: tuple[KeyRule, ...] | None, what: str, too_weak: tuple[KeyRule, ...] = ()
+    ) -> None:
+        """``too_weak``: valid keys of another kind, refused with 403 rather than 401."""
         self.enabled = rules is not None
         self._by_digest = {rule.sha256: rule for rule in rules or ()}
+        self._too_weak = {rule.sha256 for rule in too_weak}
         self._what = what
         self._limiter = RateLimiter()
 
@@ -103,6 +108,8 @@ class Gate:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         rule = self._by_digest.get(digest(key))
+        if rule is None and digest(key) in self._too_weak:
+            raise HTTPException(403, f"this key may read but not do this: it needs a {self._what}")
         if rule is None:
             raise HTTPException(401, f"unknown {self._what}", headers={"WWW-Authenticate": "Bearer"})
         wait = self._limiter.retry_after(rule.name, rule.rate_per_second, time.monotonic(), cost)

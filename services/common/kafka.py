@@ -90,8 +90,8 @@ class ReliableProducer:
                 self._producer = producer
             return self._producer
 
-    async def send_all(self, records: list[Record]) -> None:
-        """Send records and wait until Kafka acknowledged every one, or raise KafkaUnavailable."""
+    async def send_all(self, records: list[Record]) -> list[int]:
+        """Send records, wait until Kafka acknowledged every one; their offsets, or KafkaUnavailable."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 producer = await self._connected()
@@ -99,11 +99,12 @@ class ReliableProducer:
                     await producer.send(topic, value=value, key=key, headers=headers)
                     for topic, key, value, headers in records
                 ]
-                await asyncio.gather(*futures)
+                written = await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as error:
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}"
             ) from error
+        return [metadata.offset for metadata in written]
 
     async def is_connected(self) -> bool:
         """Whether Kafka answers a metadata request right now."""

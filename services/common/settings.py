@@ -29,5 +29,8 @@ class CommonSettings(BaseSettings):
     alerts_config: Path = Field(
         REPO_ROOT / "deploy" / "config" / "alerts.toml", description="Alert rules file (TOML)"
     )
+    scorer_app_id: str = Field(
+        "mission-pulse-scorer", description="Faust app id = the scorer's Kafka consumer group"
+    )
     auth_config: Path | None = Field(None, description="API keys and read tokens (TOML of SHA-256 digests)")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")

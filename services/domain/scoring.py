@@ -11,6 +11,7 @@ the API explain a score. See docs/scoring.md.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class ScoringModel(StrictModel):
     half_life_hours: float = Field(gt=0)
     saturation: float = Field(gt=0)
     dedup_window: int = Field(ge=1, le=10_000)
+    timeline_length: int = Field(20, ge=0, le=200)
     max_future_seconds: float = Field(ge=0)
     failure_types: frozenset[str]
     weights: DimensionWeights
@@ -123,6 +125,8 @@ class ConstituentState:
     last_touch: dict[str, float] = field(default_factory=dict)  # source -> newest event time
     roles: list[str] = field(default_factory=list)
     events: int = 0
+    # the newest ``timeline_length`` touchpoints by event time: [occurred_at epoch, source, type, event_id]
+    timeline: list[list[Any]] = field(default_factory=list)
     # overall score peaks per hour, and the score.dropped alert: how many opened, since when open
     score_peaks: dict[str, float] = field(default_factory=dict)
     score_alerts_opened: int = 0
@@ -176,6 +180,7 @@ def apply_event(
     state.events += 1
     _count(state, f"{source}{KEY_SEPARATOR}{event_type}", event_time)
     state.last_touch[source] = max(state.last_touch.get(source, 0.0), event_time)
+    _remember(state, [event_time, source, event_type, event_id], model.timeline_length)
     for rule in model.roles:
         if rule.role not in state.roles and rule.matches(event):
             state.roles.append(rule.role)
@@ -211,13 +216,52 @@ def _count(state: ConstituentState, key: str, event_time: float) -> None:
             del state.hourly[stale]
 
 
+def _remember(state: ConstituentState, touch: list[Any], length: int) -> None:
+    """Keep the newest ``length`` touchpoints by (event time, id): the same set whatever the arrival order."""
+    if length == 0 or (len(state.timeline) >= length and touch <= state.timeline[0]):
+        return
+    insort(state.timeline, touch)
+    del state.timeline[: max(0, len(state.timeline) - length)]
+
+
 def scores_at(state: ConstituentState, model: ScoringModel, at: float) -> Scores:
     """The scores as they stand at instant ``at`` (never earlier than the newest scored event)."""
     factor = model.decay(max(0.0, at - state.reference_time))
     totals = [sum(sums[i] for sums in state.contributions.values()) * factor for i in range(3)]
+    return _scores_from_totals(model, totals)
+
+
+def _scores_from_totals(model: ScoringModel, totals: list[float]) -> Scores:
     by_dimension = {d: model.dimension_score(total) for d, total in zip(DIMENSIONS, totals, strict=True)}
     overall = sum(getattr(model.weights, d) * by_dimension[d] for d in DIMENSIONS)
     return Scores(overall=overall, **by_dimension)
+
+
+def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[float, Scores]]:
+    """The scores just after each timeline touchpoint, oldest first, rebuilt from the sums.
+
+    Every event newer than the oldest kept touchpoint is in the timeline, so the decayed sum at an
+    earlier instant t is the current sum minus the timeline's newer impacts, grown back by the decay
+    from t to the reference time: exact, not sampled, and order-independent like the sums themselves.
+    """
+    totals = [sum(sums[i] for sums in state.contributions.values()) for i in range(3)]
+    history: list[tuple[float, Scores]] = []
+    for position in range(len(state.timeline) - 1, -1, -1):
+        at = float(state.timeline[position][0])
+        if position + 1 < len(state.timeline) and state.timeline[position + 1][0] == at:
+            continue  # several touchpoints at one instant: one point, after all of them
+        later = totals[:]
+        for newer in state.timeline[position + 1 :]:
+            impact = model.impacts.get(newer[2])
+            if impact is not None:
+                weight = model.decay(state.reference_time - float(newer[0]))
+                later = [
+                    total - weight * points for total, points in zip(later, impact.as_tuple(), strict=True)
+                ]
+        growth = 1 / model.decay(max(0.0, state.reference_time - at))
+        history.append((at, _scores_from_totals(model, [total * growth for total in later])))
+    history.reverse()
+    return history
 
 
 def explain(state: ConstituentState, model: ScoringModel, at: float, top: int = 5) -> list[dict[str, Any]]:

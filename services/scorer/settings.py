@@ -10,7 +10,6 @@ from services.common.settings import REPO_ROOT, CommonSettings
 
 
 class ScorerSettings(CommonSettings):
-    scorer_app_id: str = Field("mission-pulse-scorer", description="Faust app id = Kafka consumer group")
     scorer_web_host: str = Field("127.0.0.1", description="Address of the scorer's /metrics web server")
     scorer_web_port: int = Field(6066, description="Port of the scorer's /metrics web server")
     scorer_store: str = Field(

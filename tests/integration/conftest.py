@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.auth import digest
 from tests.integration.harness import Service, free_port, start_service, wait_for
 
 SERVICES = ("ingest", "scorer", "api")
@@ -102,4 +103,40 @@ def bootstrap() -> str:
 @pytest.fixture(scope="session")
 def system(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with launch(bootstrap, tmp_path_factory.mktemp("system")) as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class Keys:
+    ingest: str
+    read: str
+    write: str
+
+    def header(self, which: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, which)}"}
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return Keys(ingest=uuid.uuid4().hex, read=uuid.uuid4().hex, write=uuid.uuid4().hex)
+
+
+@pytest.fixture(scope="session")
+def secured(bootstrap: str, keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A system of its own that requires keys: an ingest key, a read token and an operator's write token."""
+    tmp = tmp_path_factory.mktemp("secured")
+    config = tmp / "auth.toml"
+    config.write_text(f"""version = 1
+[[ingest_keys]]
+name = "everything"
+sources = ["*"]
+sha256 = "{digest(keys.ingest)}"
+[[read_tokens]]
+name = "dashboard"
+sha256 = "{digest(keys.read)}"
+[[write_tokens]]
+name = "on-call"
+sha256 = "{digest(keys.write)}"
+""")
+    with launch(bootstrap, tmp, MP_AUTH_CONFIG=str(config), **isolated_topics()) as running:
         yield running

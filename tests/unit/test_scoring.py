@@ -17,6 +17,7 @@ from services.domain.scoring import (
     explain,
     lifetime_counts,
     rolling_counts,
+    score_history,
     scores_at,
 )
 
@@ -223,3 +224,23 @@ def test_the_service_refuses_to_start_on_a_missing_or_invalid_config(tmp_path: P
     broken.write_text(SHIPPED.read_text().replace("baseline = 50.0", "baseline = 150.0"))
     with pytest.raises(SystemExit, match=r"invalid scoring config: .*broken\.toml: baseline"):
         load_scoring_model(broken)
+
+
+def test_the_timeline_keeps_the_newest_touchpoints_by_event_time_in_order() -> None:
+    batch = [(n, "web.page_view", float(n * 60)) for n in range(MODEL.timeline_length + 5)]
+    state = fold(list(reversed(batch)))
+    kept = [touch[3] for touch in state.timeline]
+    assert kept == [f"e{n}" for n in range(5, MODEL.timeline_length + 5)]
+    assert [touch[1:3] for touch in state.timeline[:1]] == [["web", "web.page_view"]]
+
+
+@given(events)
+def test_the_score_history_is_the_score_of_the_events_up_to_each_touchpoint(batch: list) -> None:  # type: ignore[no-untyped-def]
+    history = score_history(fold(batch), MODEL)
+    kept = sorted(batch, key=lambda e: (e[2], f"e{e[0]}"))[-MODEL.timeline_length :]
+    assert [at for at, _ in history] == sorted({START + offset for _, _, offset in kept})
+    for at, scores in history:
+        so_far = fold([e for e in batch if START + e[2] <= at])
+        expected = scores_at(so_far, MODEL, at)
+        for dimension in ("overall", *DIMENSIONS):
+            assert math.isclose(getattr(scores, dimension), getattr(expected, dimension), abs_tol=1e-6)

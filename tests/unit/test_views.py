@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from services.api.views import AlertFilter, AlertView, ScoreView
+from services.domain.alert_actions import Action, act
 
 
 def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, object]:
@@ -134,3 +135,18 @@ def test_alerts_can_be_filtered_and_open_ones_are_counted_by_kind() -> None:
     assert view.open_count("transaction.failed") == 1
     assert view.open_count("failure.spike") == 1
     assert view.get("c")["status"] == "resolved"  # type: ignore[index]
+
+
+async def test_an_operators_record_is_folded_in_and_its_writer_can_wait_for_it() -> None:
+    view = AlertView(kept=100)
+    view.apply(0, alert("a"))
+    view.apply(1, alert("a", severity="critical"))  # the scorer escalated meanwhile
+    resolved_from_older = act(alert("a"), Action.RESOLVE, "bob", "2026-11-25T10:10:00+00:00", None)
+    assert not await view.wait_applied(2, timeout_s=0.05)
+    view.apply(2, resolved_from_older)
+    assert await view.wait_applied(2, timeout_s=0.05)
+    current = view.get("a")
+    assert current is not None
+    assert (current["status"], current["severity"], current["resolved_by"]) == ("resolved", "critical", "bob")
+    assert view.open_counts() == {}
+    assert view.updates_after(1) == [(2, current)]  # what live clients are sent is the merged alert

@@ -1,0 +1,88 @@
+"""The console's system strip: how fast events are accepted and how far the scorer lags, read from Kafka.
+
+The accepted rate is the growth of the touchpoints topic's end offsets between two probes; the scorer's
+lag is those end offsets minus the offsets its consumer group committed. Reading Kafka itself (rather
+than Prometheus) keeps the console working wherever the API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from services.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at: float  # monotonic seconds
+    accepted: int  # events ever written to the touchpoints topic (sum of end offsets)
+    scorer_lag: int | None  # None: the scorer's group has committed nothing yet
+
+
+@dataclass(slots=True)
+class SystemProbe:
+    settings: CommonSettings
+    interval_s: float = 5.0
+    previous: Sample | None = None
+    latest: Sample | None = None
+
+    def record(self, sample: Sample) -> None:
+        self.previous, self.latest = self.latest, sample
+
+    @property
+    def accepted_per_second(self) -> float | None:
+        if self.previous is None or self.latest is None or self.latest.at <= self.previous.at:
+            return None
+        return (self.latest.accepted - self.previous.accepted) / (self.latest.at - self.previous.at)
+
+    def snapshot(self) -> dict[str, float | int | None]:
+        rate = self.accepted_per_second
+        return {
+            "sampled_ago_s": None if self.latest is None else round(time.monotonic() - self.latest.at, 1),
+            "accepted_total": None if self.latest is None else self.latest.accepted,
+            "accepted_per_second": None if rate is None else round(rate, 1),
+            "scorer_lag": None if self.latest is None else self.latest.scorer_lag,
+        }
+
+    async def run(self) -> None:
+        """Sample forever; while Kafka is away the strip keeps its last figures (``sampled_ago_s`` grows)."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False
+            )
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+            try:
+                async with asyncio.timeout(10):
+                    await consumer.start()
+                    await admin.start()
+                while True:
+                    async with asyncio.timeout(10):
+                        self.record(await self._sample(consumer, admin))
+                    await asyncio.sleep(self.interval_s)
+            except (KafkaError, OSError, TimeoutError) as error:
+                log.warning("system probe lost Kafka; reconnecting", extra={"error": repr(error)})
+            finally:
+                with suppress(KafkaError):
+                    await admin.close()
+                await consumer.stop()
+            await asyncio.sleep(self.interval_s)
+
+    async def _sample(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> Sample:
+        topic = self.settings.topic_touchpoints
+        [described] = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in described.get("partitions", [])]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        committed = await admin.list_consumer_group_offsets(self.settings.scorer_app_id)
+        done = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
+        lag = sum(end - done.get(tp, 0) for tp, end in ends.items()) if done else None
+        return Sample(time.monotonic(), sum(ends.values()), lag)

@@ -1,0 +1,74 @@
+"""What operators do to alerts (acknowledge, resolve by hand) and how that meets the scorer's updates. Pure.
+
+Both the scorer and operators (through the API) publish whole alerts to the one ``alerts`` topic, so any
+consumer sees the latest full alert. They own different fields: the scorer owns the lifecycle (status,
+severity, evidence), operators own the acknowledgement and a resolution by hand. ``merge`` folds a record
+into what a view already holds by those rules, so neither side undoes the other whichever lands first,
+and every view replica, reading the same topic in the same order, ends up with the same alert.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+Alert = dict[str, Any]
+
+OPERATOR = "operator"  # the ``updated_by`` of a record an operator's action published
+MAX_NOTE = 500
+
+
+class Action(Enum):
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
+class ActionRefused(Exception):
+    """The action does not apply to the alert as it stands (the message says why)."""
+
+
+def act(alert: Alert, action: Action, by: str, at: str, note: str | None) -> Alert:
+    """The alert after an operator's action, as published; ActionRefused when it does not apply."""
+    if alert["status"] == "resolved":
+        who = f" by {alert['resolved_by']}" if alert.get("resolved_by") else ""
+        raise ActionRefused(f"alert {alert['alert_id']} is already resolved{who} (at {alert['resolved_at']})")
+    if action is Action.ACKNOWLEDGE and alert.get("acknowledged_at"):
+        raise ActionRefused(
+            f"alert {alert['alert_id']} was already acknowledged by {alert['acknowledged_by']} "
+            f"at {alert['acknowledged_at']}"
+        )
+    entry = {"action": action.value, "by": by, "at": at, "note": note}
+    changed = {**alert, "updated_by": OPERATOR, "actions": [*alert.get("actions", []), entry]}
+    if action is Action.ACKNOWLEDGE:
+        changed |= {"acknowledged_by": by, "acknowledged_at": at}
+    else:
+        changed |= {"status": "resolved", "resolved_at": at, "resolved_by": by}
+    return changed
+
+
+def merge(previous: Alert | None, update: Alert) -> Alert:
+    """The alert a view holds after ``update`` lands on ``previous`` (None: not seen, or no longer kept)."""
+    if previous is None:
+        return update
+    if update.get("updated_by") == OPERATOR:
+        # the operator's fields on top of the scorer's latest lifecycle
+        merged = {**previous, "actions": _union(previous.get("actions", []), update.get("actions", []))}
+        for name in ("acknowledged_by", "acknowledged_at"):
+            if update.get(name) and not previous.get(name):
+                merged[name] = update[name]
+        if update.get("resolved_by") and previous["status"] != "resolved":
+            merged |= {name: update[name] for name in ("status", "resolved_at", "resolved_by")}
+        return merged
+    # the scorer's update, keeping what operators did
+    merged = {**update}
+    for name in ("actions", "acknowledged_by", "acknowledged_at"):
+        if name in previous:
+            merged[name] = previous[name]
+    if previous.get("resolved_by"):
+        # resolved by hand stays resolved: the scorer's further updates add evidence, not a reopening
+        merged |= {name: previous[name] for name in ("status", "resolved_at", "resolved_by")}
+    return merged
+
+
+def _union(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [*old, *(entry for entry in new if entry not in old)]

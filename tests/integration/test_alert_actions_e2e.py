@@ -1,0 +1,94 @@
+"""Operators acknowledge and resolve alerts through the API; every replica and live client sees it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Keys, System
+from tests.integration.harness import free_port, start_service, wait_for
+from tests.integration.test_pipeline import touchpoint
+
+pytestmark = pytest.mark.integration
+
+
+def failed_donation(system: System, keys: Keys) -> dict[str, Any]:
+    """Send a donation.failed for a new donor; the transaction.failed alert it opened."""
+    donor = f"d-{uuid.uuid4().hex[:8]}"
+    event = touchpoint(donor, "donation.failed", amount=25, currency="USD")
+    answer = httpx.post(f"{system.ingest_url}/v1/events", json=event, headers=keys.header("ingest"))
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = httpx.get(
+            f"{system.api_url}/v1/alerts", params={"constituent_id": donor}, headers=keys.header("read")
+        ).json()["alerts"]
+        if found:
+            return found[0]  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"no alert for {donor}")
+
+
+def test_only_a_write_token_may_act_and_the_action_records_who_and_when(secured: System, keys: Keys) -> None:
+    alert = failed_donation(secured, keys)
+    ack = f"{secured.api_url}/v1/alerts/{alert['alert_id']}/ack"
+    assert httpx.post(ack).status_code == 401
+    refused = httpx.post(ack, headers=keys.header("read"))
+    assert refused.status_code == 403
+    assert "write token" in refused.json()["detail"]
+    assert httpx.get(
+        f"{secured.api_url}/v1/alerts/{alert['alert_id']}", headers=keys.header("write")
+    ).is_success
+
+    done = httpx.post(
+        ack, json={"operator": "Dana", "note": "calling the donor"}, headers=keys.header("write")
+    )
+    assert done.status_code == 200, done.text
+    acknowledged = done.json()
+    assert acknowledged["status"] == "open"
+    assert acknowledged["acknowledged_by"] == "Dana"
+    assert acknowledged["actions"][0]["note"] == "calling the donor"
+    again = httpx.post(ack, headers=keys.header("write"))
+    assert again.status_code == 409
+    assert "already acknowledged by Dana" in again.json()["detail"]
+
+    resolve = f"{secured.api_url}/v1/alerts/{alert['alert_id']}/resolve"
+    resolved = httpx.post(resolve, headers=keys.header("write")).json()
+    assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "on-call")  # the key's name
+    assert resolved["acknowledged_by"] == "Dana"
+    assert httpx.post(resolve, headers=keys.header("write")).status_code == 409
+    unknown = httpx.post(f"{secured.api_url}/v1/alerts/no-such-alert/ack", headers=keys.header("write"))
+    assert unknown.status_code == 404
+
+
+def test_another_replica_and_its_live_clients_see_the_acknowledgement(
+    secured: System, keys: Keys, tmp_path: Any
+) -> None:
+    alert = failed_donation(secured, keys)
+    port = free_port()
+    replica = start_service("api", {**secured.env, "MP_API_PORT": str(port)}, tmp_path)
+    other = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{other}/readyz", replica)
+        with httpx.stream(
+            "GET",
+            f"{other}/v1/alerts/stream",
+            params={"constituent_id": alert["constituent_id"]},
+            headers=keys.header("read"),
+            timeout=httpx.Timeout(10, read=30),
+        ) as stream:
+            acted = httpx.post(
+                f"{secured.api_url}/v1/alerts/{alert['alert_id']}/ack", headers=keys.header("write")
+            )
+            assert acted.status_code == 200
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and '"acknowledged_by":"on-call"' in line:
+                    break
+        seen = httpx.get(f"{other}/v1/alerts/{alert['alert_id']}", headers=keys.header("read")).json()
+        assert seen["acknowledged_by"] == "on-call"
+    finally:
+        replica.stop()

@@ -1,0 +1,119 @@
+"""The operations console in a real headless browser (Debian's chromium, driven by Playwright).
+
+Screenshots of each step are kept in test-artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.integration.conftest import Keys, System
+from tests.integration.harness import REPO_ROOT
+from tests.integration.test_pipeline import touchpoint
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (make browser)")
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        launched.close()
+
+
+def open_console(browser: Browser, system: System, key: str) -> Page:
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{system.api_url}/console/#key={key}")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15_000)
+    assert "key=" not in page.url, "the key must leave the address bar"
+    return page
+
+
+def send_failed_donation(system: System, keys: Keys) -> str:
+    donor = f"d-{uuid.uuid4().hex[:8]}"
+    for event in (
+        touchpoint(donor, "web.page_view"),
+        touchpoint(donor, "donation.failed", amount=75, currency="USD", error_code="card_declined"),
+    ):
+        answer = httpx.post(f"{system.ingest_url}/v1/events", json=event, headers=keys.header("ingest"))
+        assert answer.status_code == 202, answer.text
+    return donor
+
+
+def card(page: Page, donor: str) -> str:
+    return f"li.alert:has-text('{donor}')"
+
+
+def test_an_operator_sees_a_failed_donation_live_acknowledges_it_and_follows_the_donor(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    operator = open_console(browser, secured, keys.write)
+    colleague = open_console(browser, secured, keys.read)  # another client, read-only
+    operator.locator("#sign-in-open").click()
+    operator.get_by_label("Your name").fill("Dana Ops")
+    operator.get_by_role("button", name="Save").click()
+    expect(operator.locator("#connection")).to_contain_text("Live", timeout=15_000)
+
+    donor = send_failed_donation(secured, keys)
+    alert = operator.locator(card(operator, donor))
+    expect(alert).to_contain_text("Failed donation of 75 USD", timeout=15_000)
+    expect(alert).to_have_attribute("data-severity", "warning")
+    expect(operator.locator("#open-counts")).to_contain_text("transaction.failed")
+    operator.screenshot(path=ARTIFACTS / "1-alert-arrived.png")
+
+    alert.get_by_role("button", name="Acknowledge").focus()  # by keyboard
+    operator.keyboard.press("Enter")
+    expect(alert).to_contain_text("acknowledged by Dana Ops", timeout=10_000)
+    expect(operator.locator("#action-result")).to_contain_text("acknowledged")
+    alert_id = alert.get_attribute("data-alert-id")
+    seen = httpx.get(f"{secured.api_url}/v1/alerts/{alert_id}", headers=keys.header("read")).json()
+    assert seen["acknowledged_by"] == "Dana Ops"
+    expect(colleague.locator(card(colleague, donor))).to_contain_text(
+        "acknowledged by Dana Ops", timeout=10_000
+    )
+    operator.screenshot(path=ARTIFACTS / "2-acknowledged.png")
+
+    colleague.locator(card(colleague, donor)).get_by_role("button", name="Resolve").click()
+    expect(colleague.locator("#action-result")).to_contain_text("can read but not act")
+
+    alert.get_by_role("button", name=f"Journey of {donor}").click()
+    journey = operator.locator("#constituent")
+    expect(journey).to_be_visible()
+    expect(journey.locator("#timeline li")).to_have_count(2)
+    expect(journey.locator("#timeline")).to_contain_text("donation.failed")
+    expect(journey.locator("#timeline")).to_contain_text("web.page_view")
+    expect(journey.locator("#constituent-alerts")).to_contain_text("Failed donation of 75 USD")
+    expect(journey.locator("svg.chart polyline[data-series='overall']")).to_have_count(1)
+    expect(journey).to_contain_text("donation.failed")  # the explain table
+    assert f"#/constituent/{donor}" in operator.url
+    operator.screenshot(path=ARTIFACTS / "3-constituent-journey.png", full_page=True)
+
+
+def test_after_a_network_drop_the_page_says_so_and_resumes_without_missing_an_alert(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    page = open_console(browser, secured, keys.read)
+    secured.kill("api")
+    expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=15_000)
+    page.screenshot(path=ARTIFACTS / "4-connection-lost.png")
+    donor = send_failed_donation(secured, keys)  # an alert is published while the page is away
+    secured.start("api")
+    expect(page.locator("#connection")).to_contain_text("Live (reconnected", timeout=30_000)
+    expect(page.locator(card(page, donor))).to_contain_text("Failed donation", timeout=15_000)
+    page.screenshot(path=ARTIFACTS / "5-resumed.png")
