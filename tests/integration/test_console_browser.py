@@ -117,3 +117,41 @@ def test_after_a_network_drop_the_page_says_so_and_resumes_without_missing_an_al
     expect(page.locator("#connection")).to_contain_text("Live (reconnected", timeout=30_000)
     expect(page.locator(card(page, donor))).to_contain_text("Failed donation", timeout=15_000)
     page.screenshot(path=ARTIFACTS / "5-resumed.png")
+
+
+CONTRAST_OF_EVERY_TEXT = """() => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const rgba = (text) => text.match(/[\\d.]+/g).map(Number);
+  const background = (node) => {
+    for (; node; node = node.parentElement) {
+      const colour = rgba(getComputedStyle(node).backgroundColor);
+      if (colour.length === 3 || colour[3] > 0) return colour.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const node of document.querySelectorAll("body *")) {
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    if (!own || !node.checkVisibility() || node.closest(".visually-hidden")) continue;
+    const [a, b] = [luminance(rgba(getComputedStyle(node).color)), luminance(background(node))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) worst.push(`${node.tagName}.${node.className}: ${ratio.toFixed(2)}`);
+  }
+  return worst;
+}"""
+
+
+def test_every_text_is_readable_and_every_control_named(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    send_failed_donation(secured, keys)
+    page = open_console(browser, secured, keys.write)
+    expect(page.locator("li.alert").first).to_be_visible(timeout=15_000)
+    assert page.evaluate(CONTRAST_OF_EVERY_TEXT) == [], "text below WCAG AA contrast (4.5:1)"
+    for name in ("Kind", "Severity", "Source", "Status"):
+        expect(page.get_by_label(name, exact=True)).to_be_visible()
+    for button in page.get_by_role("button").all():
+        assert (button.text_content() or "").strip(), "a button without a name"
+    page.keyboard.press("Tab")  # the first stop is the skip link
+    expect(page.get_by_role("link", name="Skip to the alert feed")).to_be_focused()
