@@ -27,6 +27,7 @@ from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.http import add_common_routes
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
+from services.common.reachability import KafkaReachability
 from services.domain.alert_actions import Action, ActionRefused, act
 from services.domain.alert_rules import ALERT_KINDS
 from services.domain.scoring import (
@@ -87,8 +88,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
 
     probe = SystemProbe(settings)
+    kafka = KafkaReachability(settings)
     publisher = ReliableProducer(settings, timeout_s=settings.api_write_timeout_s, linger_ms=0)
-    background = [feeder.run(), probe.run()]
+    background = [feeder.run(), probe.run(), kafka.run()]
     if settings.api_alertmanager_url:
         public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
         forwarder = AlertmanagerForwarder(
@@ -128,11 +130,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     add_common_routes(app, "api")
 
-    @app.get("/readyz", tags=["operations"], summary="Ready once the views caught up with their topics")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Ready once the views caught up with their topics, and while Kafka answers",
+        description="503 while catching up, and while Kafka is unreachable (the views are then going "
+        "stale; the GET routes still answer from them).",
+    )
     async def readyz() -> JSONResponse:
-        if feeder.caught_up:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "catching up with Kafka"}, status_code=503)
+        if not feeder.caught_up:
+            return JSONResponse({"status": "catching up with Kafka"}, status_code=503)
+        if not kafka.reachable:
+            return JSONResponse({"status": "Kafka unreachable: views are not updating"}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     def current_view(published: dict[str, Any], now: float, detail: bool) -> dict[str, Any]:
         state = ConstituentState.from_dict(published)

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import CONSUMER_LAG
 from services.common.logs import json_logging_config
+from services.common.reachability import KafkaReachability
 from services.domain.dead_letters import dead_letter
 from services.domain.events import metric_labels
 from services.domain.handoffs import next_deadline
@@ -271,11 +272,21 @@ async def healthz(web: Any, request: Any) -> Any:
     return web.json({"status": "ok", "service": "scorer"})
 
 
+kafka = KafkaReachability(settings)
+
+
+@app.task
+async def watch_kafka() -> None:
+    await kafka.run()
+
+
 @app.page("/readyz")
 async def readyz(web: Any, request: Any) -> Any:
-    """Ready once partitions are assigned and tables recovered from their changelogs."""
+    """Ready once partitions are assigned and tables recovered from their changelogs, while Kafka answers."""
     if app.rebalancing or app.in_recovery or not app.consumer.assignment():
         return web.json({"status": "rebalancing or recovering state"}, status=503)
+    if not kafka.reachable:
+        return web.json({"status": "Kafka unreachable: scoring is paused"}, status=503)
     return web.json({"status": "ready"})
 
 
