@@ -27,6 +27,7 @@ SECONDS_PER_HOUR = 3600.0
 # Rolling windows the API reports; hourly buckets are kept for the longest of them.
 WINDOWS_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RETAINED_HOURS = max(WINDOWS_HOURS.values())
+HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
 
 
@@ -243,11 +244,16 @@ def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[fl
     Every event newer than the oldest kept touchpoint is in the timeline, so the decayed sum at an
     earlier instant t is the current sum minus the timeline's newer impacts, grown back by the decay
     from t to the reference time: exact, not sampled, and order-independent like the sums themselves.
+    Growing back is exact only while the factor stays small, so points more than
+    ``HISTORY_HALF_LIVES`` half-lives before the newest event are left out.
     """
+    oldest = state.reference_time - HISTORY_HALF_LIVES * model.half_life_hours * SECONDS_PER_HOUR
     totals = [sum(sums[i] for sums in state.contributions.values()) for i in range(3)]
     history: list[tuple[float, Scores]] = []
     for position in range(len(state.timeline) - 1, -1, -1):
         at = float(state.timeline[position][0])
+        if at < oldest:
+            break
         if position + 1 < len(state.timeline) and state.timeline[position + 1][0] == at:
             continue  # several touchpoints at one instant: one point, after all of them
         later = totals[:]

@@ -20,9 +20,11 @@ def test_schemathesis_finds_no_server_error(system: System, service: str, tmp_pa
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert binary, "schemathesis is not installed (it is a dev dependency)"
     url = system.url(service)
+    # one worker: CPython 3.11's ast module is not thread-safe (gh-106905), and hypothesis parses lambdas
+    # with it while describing strategies; two workers crashed schemathesis itself now and then
     result = subprocess.run(
         [binary, "run", f"{url}/openapi.json", "--url", url, "--checks", CHECKS, "--max-examples", "40",
-         "--phases", "examples,coverage,fuzzing", "--workers", "2", "--exclude-path-regex", "/stream$",
+         "--phases", "examples,coverage,fuzzing", "--workers", "1", "--exclude-path-regex", "/stream$",
          "--report-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

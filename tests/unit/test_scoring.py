@@ -244,3 +244,10 @@ def test_the_score_history_is_the_score_of_the_events_up_to_each_touchpoint(batc
         expected = scores_at(so_far, MODEL, at)
         for dimension in ("overall", *DIMENSIONS):
             assert math.isclose(getattr(scores, dimension), getattr(expected, dimension), abs_tol=1e-6)
+
+
+def test_the_score_history_leaves_out_touchpoints_too_old_to_rebuild_exactly() -> None:
+    ancient = -START  # the year 1970 minus 56 years of seconds: far beyond 20 half-lives
+    state = fold([(1, "donation.failed", ancient), (2, "web.page_view", 0.0), (3, "email.opened", 60.0)])
+    history = score_history(state, MODEL)
+    assert [at for at, _ in history] == [START, START + 60.0]
