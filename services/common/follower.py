@@ -39,6 +39,7 @@ class TopicFollower:
         self._handlers = handlers
         self._pending: dict[TopicPartition, int] | None = None  # end offsets still to reach
         self._next_offsets: dict[TopicPartition, int] = {}  # where to resume after a reconnect
+        self._skipped: dict[str, int] = {}  # per topic, for logging the 1st, 10th, 100th… only
 
     @property
     def caught_up(self) -> bool:
@@ -89,15 +90,20 @@ class TopicFollower:
                         TypeError,
                     ) as error:  # orjson.JSONDecodeError is a ValueError
                         RECORDS_SKIPPED.labels(self._service, tp.topic).inc()
-                        log.warning(
-                            "skipped an unreadable record",
-                            extra={
-                                "topic": tp.topic,
-                                "partition": tp.partition,
-                                "offset": record.offset,
-                                "error": str(error),
-                            },
-                        )
+                        skipped = self._skipped[tp.topic] = self._skipped.get(tp.topic, 0) + 1
+                        if (
+                            str(skipped).strip("0") == "1"
+                        ):  # 1, 10, 100, …: a topic of old records is no flood
+                            log.warning(
+                                "skipped an unreadable record",
+                                extra={
+                                    "topic": tp.topic,
+                                    "partition": tp.partition,
+                                    "offset": record.offset,
+                                    "error": str(error),
+                                    "skipped_so_far": skipped,
+                                },
+                            )
                 self._next_offsets[tp] = records[-1].offset + 1
             for tp in partitions:
                 highwater = consumer.highwater(tp)
