@@ -91,9 +91,7 @@ class TopicFollower:
                     ) as error:  # orjson.JSONDecodeError is a ValueError
                         RECORDS_SKIPPED.labels(self._service, tp.topic).inc()
                         skipped = self._skipped[tp.topic] = self._skipped.get(tp.topic, 0) + 1
-                        if (
-                            str(skipped).strip("0") == "1"
-                        ):  # 1, 10, 100, …: a topic of old records is no flood
+                        if _is_power_of_ten(skipped):  # a topic full of old records is no log flood
                             log.warning(
                                 "skipped an unreadable record",
                                 extra={
@@ -116,3 +114,7 @@ class TopicFollower:
                         del self._pending[tp]
                 if not self._pending:
                     log.info("caught up", extra={"topics": sorted(self._handlers)})
+
+
+def _is_power_of_ten(number: int) -> bool:
+    return str(number).rstrip("0") == "1"
