@@ -43,7 +43,7 @@ run: setup
 test: lint test-rules browser
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q
 
-# Fault tests that rebalance workers; not in `make test` yet (see docs/reliability.md)
+# Only the fault tests (also part of `make test`): killed workers, rebalancing, a broker outage
 test-faults: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m faults
 

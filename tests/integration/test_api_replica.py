@@ -14,7 +14,7 @@ from tests.integration.harness import free_port, start_service
 from tests.integration.test_pipeline import touchpoint
 from tests.integration.test_scoring_e2e import post_each
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_a_new_replica_serves_only_once_caught_up_and_resumes_streams_without_gaps(

@@ -15,7 +15,7 @@ from tests.integration.harness import KAFKA_SH, own_broker
 from tests.integration.test_pipeline import touchpoint
 from tests.integration.test_scoring_e2e import wait_for_counts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def send_until_accepted(url: str, event: dict[str, object], refusals: list[int]) -> None:

@@ -97,6 +97,7 @@ def test_the_same_events_in_another_order_and_with_duplicates_give_identical_sco
     assert forward == backward == duplicated
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_a_scorer_killed_mid_stream_loses_and_doubles_nothing(
     bootstrap: str, tmp_path: Path, store: str
