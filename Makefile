@@ -57,6 +57,7 @@ test-unit: setup
 
 # Benchmarks on a throwaway broker; figures in bench/results/<timestamp>.{json,md}. BENCH_ARGS="--events 200000"
 bench: setup
+	@deploy/tools/apt-ensure.sh wrk wrk
 	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse bench $(BENCH_ARGS)
 
 # Ten minutes of steady load on the whole system; memory, lag and errors in bench/results/soak-<timestamp>.md

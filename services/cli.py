@@ -230,7 +230,7 @@ def _bench(args: argparse.Namespace) -> None:
     selected = tuple(args.scenario) or SCENARIOS
     if unknown := set(selected) - set(SCENARIOS):
         raise SystemExit(f"unknown scenario {sorted(unknown)}: choose from {', '.join(SCENARIOS)}")
-    path = run(selected, args.events, args.constituents, args.ingest_seconds)
+    path = run(selected, args.events, args.constituents, args.ingest_seconds, args.api_constituents)
     print(f"figures written to {path} and {path.with_suffix('.md')}")
 
 
@@ -254,12 +254,17 @@ def main(argv: list[str] | None = None) -> None:
     bench = commands.add_parser(
         "bench", help="benchmarks on the broker MP_KAFKA_BOOTSTRAP names (make bench)"
     )
-    bench.add_argument("scenario", nargs="*", help="scorer and/or ingest (default: both)")
+    bench.add_argument("scenario", nargs="*", help="scorer, ingest and/or api (default: all three)")
     bench.add_argument("--events", type=int, default=1_000_000, help="events in the scorer topic (1,000,000)")
     bench.add_argument(
         "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"
     )
-    bench.add_argument("--ingest-seconds", type=float, default=20.0, help="seconds per ingest case (20)")
+    bench.add_argument(
+        "--ingest-seconds", type=float, default=20.0, help="seconds per ingest and per API case (20)"
+    )
+    bench.add_argument(
+        "--api-constituents", type=int, default=100_000, help="scores the API benchmark serves (100,000)"
+    )
     soak = commands.add_parser("soak", help="a bounded steady load on the whole system (make soak)")
     soak.add_argument("--minutes", type=float, default=10.0, help="how long (10)")
     soak.add_argument("--rate", type=float, default=500.0, help="events per second (500)")

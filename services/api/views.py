@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,16 +37,15 @@ class ScoreView:
     """The latest published state of every constituent (the compacted topic, replayed), indexed by score.
 
     The index orders constituents by their overall score as of their latest event, per role too, so the
-    at-risk list and the distribution are read from it, never by scanning everyone.
+    at-risk list and the distribution are read from it, never by scanning everyone. Each state is kept as
+    its record, compressed (zlib level 1: a few microseconds to read back), not as parsed objects: about
+    a tenth of the memory, which is what lets one replica hold millions of people.
     """
 
     def __init__(self) -> None:
-        self._states: dict[str, dict[str, Any]] = {}
+        self._records: dict[str, bytes] = {}
+        self._indexed: dict[str, tuple[float, tuple[str, ...]]] = {}  # overall score, roles
         self._by_score: defaultdict[str, SortedList] = defaultdict(SortedList)
-
-    @staticmethod
-    def _entry(state: dict[str, Any]) -> tuple[float, str]:
-        return (state["scores"]["overall"], state["constituent_id"])
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Fold one record of the compacted topic; raise ValueError for one this version cannot read."""
@@ -57,18 +57,23 @@ class ScoreView:
         ):
             raise ValueError(f"not a score record of this version: {sorted(state)[:8]}…")
         constituent_id = key.decode()
-        previous = self._states.pop(constituent_id, None)
+        previous = self._indexed.pop(constituent_id, None)
+        self._records.pop(constituent_id, None)
         if previous is not None:
-            for index in (EVERYONE, *previous["roles"]):
-                self._by_score[index].discard(self._entry(previous))
-        if state is None:
+            score, roles = previous
+            for index in (EVERYONE, *roles):
+                self._by_score[index].discard((score, constituent_id))
+        if state is None or value is None:
             return
-        self._states[constituent_id] = state
-        for index in (EVERYONE, *state["roles"]):
-            self._by_score[index].add(self._entry(state))
+        score, roles = state["scores"]["overall"], tuple(state["roles"])
+        self._records[constituent_id] = zlib.compress(value, 1)
+        self._indexed[constituent_id] = (score, roles)
+        for index in (EVERYONE, *roles):
+            self._by_score[index].add((score, constituent_id))
 
     def get(self, constituent_id: str) -> dict[str, Any] | None:
-        return self._states.get(constituent_id)
+        record = self._records.get(constituent_id)
+        return None if record is None else orjson.loads(zlib.decompress(record))  # type: ignore[no-any-return]
 
     def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
@@ -77,7 +82,7 @@ class ScoreView:
         index = self._by_score.get(role or EVERYONE, SortedList())
         upper = None if max_score is None else (max_score, "\U0010ffff")
         entries: Iterator[tuple[float, str]] = index.irange(maximum=upper, reverse=not ascending)
-        return [self._states[constituent_id] for _, constituent_id in islice(entries, limit)]
+        return [orjson.loads(zlib.decompress(self._records[c])) for _, c in islice(entries, limit)]
 
     def histogram(self, edges: list[float]) -> list[int]:
         """How many constituents score within each [edges[i], edges[i+1]) (the last bin includes its end)."""
@@ -86,7 +91,7 @@ class ScoreView:
         return [upper - lower for lower, upper in pairwise(positions)]
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self._records)
 
 
 @dataclass(frozen=True, slots=True)

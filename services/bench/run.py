@@ -16,11 +16,13 @@ import orjson
 from services.bench import scenarios
 from services.common.settings import REPO_ROOT, CommonSettings
 
-SCENARIOS = ("scorer", "ingest")
+SCENARIOS = ("scorer", "ingest", "api")
 RESULTS = REPO_ROOT / "bench" / "results"
 
 
-def run(selected: tuple[str, ...], events: int, constituents: int, ingest_seconds: float) -> Path:
+def run(
+    selected: tuple[str, ...], events: int, constituents: int, ingest_seconds: float, api_constituents: int
+) -> Path:
     settings = CommonSettings()
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
@@ -62,6 +64,12 @@ def run(selected: tuple[str, ...], events: int, constituents: int, ingest_second
             ),
             "single-event POSTs, 64 connections": scenarios.ingest_load(settings, 1, ingest_seconds, 64),
         }
+    if "api" in selected:
+        print(
+            f"a new API replica over {api_constituents:,} scores; GETs for {ingest_seconds:g} s each",
+            flush=True,
+        )
+        results["api"] = scenarios.api_serving(settings, api_constituents, ingest_seconds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = RESULTS / f"{stamp}.json"
@@ -107,4 +115,26 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
             )
         lines.append("")
+    if "api" in results:
+        api = results["api"]
+        lines += [
+            f"## API over {api['population']:,} constituents (wrk in another process, 64 connections)",
+            "",
+            "| case | requests/s | p50 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name in ("by id", "at-risk list (50)"):
+            figures = api[name]
+            lines.append(
+                f"| {name} | {figures['requests_per_s']:,} | {figures['p50_ms']} | {figures['p99_ms']} | "
+                f"{figures['errors']} |"
+            )
+        lines += [
+            "",
+            f"Ready (caught up) in {api['loaded_ready_s']} s, beside {api['empty_ready_s']} s over an empty "
+            f"topic; resident memory {api['loaded_rss_bytes'] / 2**20:.0f} MiB against "
+            f"{api['empty_rss_bytes'] / 2**20:.0f} MiB empty: **{api['rss_bytes_per_constituent']:,} B per "
+            "constituent**.",
+            "",
+        ]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tqdm import tqdm
 
 from services.bench.data import events
+from services.common.config_files import load_scoring_model
 from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
+from services.domain.scoring import ConstituentState, apply_event
+from services.scorer.processing import score_record
 
 Figures = dict[str, Any]
 
@@ -46,6 +50,12 @@ async def _create_topic(settings: CommonSettings, name: str) -> None:
 
 async def prefill(settings: CommonSettings, topic: str, count: int, constituents: int) -> Figures:
     """Write ``count`` events to a new topic; the producer's rate is a figure of its own."""
+    return await produce(settings, topic, events(count, constituents), count, "prefill")
+
+
+async def produce(
+    settings: CommonSettings, topic: str, records: Iterable[tuple[bytes, bytes]], count: int, label: str
+) -> Figures:
     await _create_topic(settings, topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -58,9 +68,7 @@ async def prefill(settings: CommonSettings, topic: str, count: int, constituents
     started = time.perf_counter()
     try:
         pending = []
-        for key, value in tqdm(
-            events(count, constituents), total=count, desc="prefill", unit="ev", leave=False
-        ):
+        for key, value in tqdm(records, total=count, desc=label, unit="rec", leave=False):
             pending.append(await producer.send(topic, value=value, key=key))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
@@ -255,3 +263,103 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
         return {"p50_ms": 0.0, "p99_ms": 0.0}
     cuts = statistics.quantiles(latencies, n=100)
     return {"p50_ms": round(cuts[49] * 1000, 2), "p99_ms": round(cuts[98] * 1000, 2)}
+
+
+API_POPULATION_PREFIX = "b-"
+WRK_SCRIPTS = Path(__file__).parent / "wrk"
+ONE_TOUCH_EACH = (
+    "web.page_view",
+    "email.opened",
+    "donation.succeeded",
+    "event.registered",
+    "donation.failed",
+)
+
+
+def published_states(population: int) -> Iterator[tuple[bytes, bytes]]:
+    """What the scorer would publish for ``population`` people with five touchpoints each."""
+    model = load_scoring_model(CommonSettings().scoring_config)
+    now = time.time()
+    for n in range(population):
+        state = ConstituentState(f"{API_POPULATION_PREFIX}{n:07d}")
+        for step, event_type in enumerate(ONE_TOUCH_EACH[: 1 + n % len(ONE_TOUCH_EACH)]):
+            event = {"event_id": f"{n}-{step}", "type": event_type, "source": event_type.split(".")[0]}
+            apply_event(state, event, now - 3600 + step * 60, model)
+        yield state.constituent_id.encode(), orjson.dumps(score_record(state, model, now))
+
+
+def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.Popen[bytes], str, float]:
+    """An API over ``scores_topic``; with the seconds it took to be ready (caught up)."""
+    port = free_port()
+    suffix = uuid.uuid4().hex[:6]
+    env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env |= {
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_API_PORT": str(port),
+        "MP_TOPIC_SCORES": scores_topic,
+        "MP_TOPIC_ALERTS": f"bench-alerts-{suffix}",
+        "MP_TOPIC_DEAD_LETTERS": f"bench-dlq-{suffix}",
+        "MP_LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(f"{url}/readyz", process, timeout_s=600)
+    return process, url, time.perf_counter() - started
+
+
+def wrk(url: str, seconds: float, connections: int, script: str | None, population: int) -> Figures:
+    """Closed-loop load from wrk (C, another process): requests/s and latency percentiles."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    if script:
+        command += ["-s", str(WRK_SCRIPTS / script)]
+    result = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60,
+        env={**os.environ, "POPULATION": str(population)},
+    )  # fmt: skip
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency_ms(percent: str) -> float:
+        value, scale = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", result.stdout, re.M).groups()  # type: ignore[union-attr]
+        return round(float(value) * unit[scale], 2)
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    return {
+        "connections": connections,
+        "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))),  # type: ignore[union-attr]
+        "p50_ms": latency_ms("50"),
+        "p99_ms": latency_ms("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def api_serving(settings: CommonSettings, population: int, seconds: float) -> Figures:
+    """A new API replica over ``population`` published scores: ready time, memory, and GET latency."""
+    scores_topic = f"bench-api-scores-{uuid.uuid4().hex[:6]}"
+    empty_topic = f"bench-api-empty-{uuid.uuid4().hex[:6]}"
+    asyncio.run(produce(settings, scores_topic, published_states(population), population, "scores"))
+    asyncio.run(_create_topic(settings, empty_topic))
+    figures: Figures = {"population": population}
+    for name, topic in (("empty", empty_topic), ("loaded", scores_topic)):
+        process, url, ready_s = _start_api(settings, topic)
+        try:
+            figures[f"{name}_ready_s"] = round(ready_s, 2)
+            figures[f"{name}_rss_bytes"] = rss_bytes(process.pid)
+            if name == "loaded":
+                path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
+                assert httpx.get(path).status_code == 200, "the benchmark population is not served"
+                figures["by id"] = wrk(url, seconds, 64, "constituent.lua", population)
+                figures["at-risk list (50)"] = wrk(
+                    f"{url}/v1/constituents?limit=50", seconds, 64, None, population
+                )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]
+    figures["rss_bytes_per_constituent"] = round(grown / population)
+    return figures

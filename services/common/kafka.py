@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -14,7 +15,18 @@ from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
-Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+
+class Record(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None  # None: a tombstone
+    partition: int | None = None  # None: chosen from the key by Kafka's default partitioner
+
+
+class Written(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
 
 
 class KafkaUnavailable(Exception):
@@ -90,21 +102,21 @@ class ReliableProducer:
                 self._producer = producer
             return self._producer
 
-    async def send_all(self, records: list[Record]) -> list[int]:
-        """Send records, wait until Kafka acknowledged every one; their offsets, or KafkaUnavailable."""
+    async def send_all(self, records: list[Record]) -> list[Written]:
+        """Send records, wait until Kafka acknowledged every one; where each landed, or KafkaUnavailable."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 producer = await self._connected()
                 futures = [
-                    await producer.send(topic, value=value, key=key, headers=headers)
-                    for topic, key, value, headers in records
+                    await producer.send(topic, value=value, key=key, partition=partition)
+                    for topic, key, value, partition in records
                 ]
                 written = await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as error:
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}"
             ) from error
-        return [metadata.offset for metadata in written]
+        return [Written(metadata.topic, metadata.partition, metadata.offset) for metadata in written]
 
     async def is_connected(self) -> bool:
         """Whether Kafka answers a metadata request right now."""

@@ -117,12 +117,12 @@ class IngestContext:
 
     async def commit(self, outcome: Outcome) -> JSONResponse | None:
         """Write accepted events and dead letters; a 503 response when Kafka did not acknowledge them."""
-        records: list[Record] = [
-            (self.settings.topic_touchpoints, event["constituent_id"].encode(), orjson.dumps(event), [])
+        records = [
+            Record(self.settings.topic_touchpoints, event["constituent_id"].encode(), orjson.dumps(event))
             for event in outcome.accepted
         ]
         records += [
-            (self.settings.topic_dead_letters, None, orjson.dumps(letter), []) for letter in outcome.dead
+            Record(self.settings.topic_dead_letters, None, orjson.dumps(letter)) for letter in outcome.dead
         ]
         if not records:
             return None
@@ -158,8 +158,8 @@ class IngestContext:
         )
 
     async def write_links(self, links: dict[str, str]) -> None:
-        records: list[Record] = [
-            (self.settings.topic_identities, key.encode(), orjson.dumps({"constituent_id": target}), [])
+        records = [
+            Record(self.settings.topic_identities, key.encode(), orjson.dumps({"constituent_id": target}))
             for key, target in links.items()
         ]
         await self.producer.send_all(records)

@@ -8,6 +8,8 @@ streams go quiet, so deadlines fire and spikes clear without new events.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import weakref
 from collections import Counter as Tally
@@ -16,10 +18,12 @@ from typing import Any
 import faust
 import orjson
 from faust.streams import _current_event
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import CONSUMER_LAG
+from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
 from services.domain.dead_letters import dead_letter
@@ -30,6 +34,7 @@ from services.domain.spikes import SpikeState
 from services.scorer.processing import BatchProcessor, Incoming, score_record
 from services.scorer.settings import ScorerSettings
 
+log = logging.getLogger(__name__)
 settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
@@ -99,9 +104,7 @@ app = faust.App(
 scorer_inputs = app.topic(settings.topic_touchpoints, settings.ticks_topic, key_type=bytes, value_type=bytes)
 ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
-scores_topic = app.topic(settings.topic_scores, key_type=bytes, value_type=bytes)
-alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
-dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
+publisher = ReliableProducer(settings, timeout_s=30)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
 states = app.Table(
     "constituent-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
@@ -114,6 +117,7 @@ spike_states = app.Table(
     "spike-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
 )
 TABLE_KEYS.set_function(lambda: len(states))
+tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines)}
 ticks_sent: dict[bytes, float] = {}  # key → when; not sent again until processed or 30 s passed
 spike_counts_arrived: dict[bytes, float] = {}
 
@@ -123,24 +127,56 @@ def _load_state(constituent_id: str) -> ConstituentState | None:
     return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
 
-def _write(table: Any, key: bytes, value: bytes | None, source_event: Any) -> None:
-    """Write (or delete, for None) a table key as if while processing ``source_event``.
+def _write(table: Any, key: bytes, value: bytes | None, source_event: Any) -> Record:
+    """Write (or delete, for None) a table key in its store; the changelog record, for ``_publish``.
 
-    Faust picks the changelog partition, and the RocksDB store its partition database, from the stream's
-    "current event", which a batch from take_events() does not set; setting it per key keeps both right.
+    Faust's own table write sends each changelog record through its per-message producer path, which
+    cost more than the scoring (docs/performance.md), so the store is written directly and the changelog
+    record goes out with the batch's other records. Recovery is still Faust's: it rebuilds the store from
+    the same changelog topic. The changelog partition is the source event's, and the RocksDB store picks
+    its partition database from the stream's "current event", which take_events() does not set.
     """
     token = _current_event.set(weakref.ref(source_event))
     try:
         if value is None:
-            table.pop(key, None)
+            table.data.pop(key, None)
         else:
-            table[key] = value
+            table.data[key] = value
     finally:
         _current_event.reset(token)
+    return Record(table.changelog_topic_name, key, value, source_event.message.partition)
 
 
-async def _publish_alert(alert: dict[str, Any], fact_time: float) -> None:
-    await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
+async def _publish(records: list[Record]) -> None:
+    """Send and wait until Kafka has every record (retrying while it is away), before the batch that
+    produced them is acknowledged. One plain producer for all of them: Faust's per-message send path cost
+    more than the scoring itself (docs/performance.md)."""
+    if not records:
+        return
+    while True:
+        try:
+            written = await publisher.send_all(records)
+            break
+        except KafkaUnavailable as error:
+            log.warning("could not publish; retrying", extra={"error": str(error), "records": len(records)})
+            await asyncio.sleep(1)
+    # what Faust's own changelog callback does: a RocksDB store remembers how far its changelog is
+    # already applied, so that a restart replays only what came after
+    newest: dict[tuple[str, int], int] = {}
+    for where in written:
+        key = (where.topic, where.partition)
+        newest[key] = max(newest.get(key, -1), where.offset)
+    for (topic, partition), offset in newest.items():
+        table = tables_by_changelog.get(topic)
+        if table is not None:
+            table.data.set_persisted_offset(TP(topic, partition), offset)
+
+
+def _alert_record(alert: dict[str, Any]) -> Record:
+    return Record(settings.topic_alerts, alert["alert_id"].encode(), orjson.dumps(alert))
+
+
+def _count_alert(alert: dict[str, Any], fact_time: float) -> None:
     ALERTS.labels(alert["kind"], alert["severity"], alert["status"]).inc()
     ALERT_DELAY.labels(alert["kind"]).observe(max(0.0, time.time() - fact_time))
 
@@ -159,10 +195,11 @@ async def score(stream: Any) -> None:
                 records.append(Incoming(event.message.partition, event.key, event.value))
         result = processor.process(records, _load_state, now, due)
         source_events = {event.key: event for event in batch}
+        outgoing: list[Record] = []
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
-            _write(states, key, orjson.dumps(state.to_dict()), source_events[key])
-            await scores_topic.send(key=key, value=orjson.dumps(score_record(state, model, now)))
+            outgoing.append(_write(states, key, orjson.dumps(state.to_dict()), source_events[key]))
+            outgoing.append(Record(settings.topic_scores, key, orjson.dumps(score_record(state, model, now))))
             deadline = next_deadline(state.handoffs)
             wanted = None
             if deadline is not None:
@@ -170,9 +207,8 @@ async def score(stream: Any) -> None:
                 entry = {"deadline": deadline, "partition": result.partitions[constituent_id], "rules": owed}
                 wanted = orjson.dumps(entry)
             if deadlines.get(key) != wanted:
-                _write(deadlines, key, wanted, source_events[key])
-        for alert, fact_time in result.alerts:
-            await _publish_alert(alert, fact_time)
+                outgoing.append(_write(deadlines, key, wanted, source_events[key]))
+        outgoing += [_alert_record(alert) for alert, _ in result.alerts]
         for (rule_index, spike_key, bucket), partial in result.spike_counts.items():
             counts = {
                 "rule": rule_index,
@@ -181,7 +217,7 @@ async def score(stream: Any) -> None:
                 "failures": partial.failures,
                 "evidence": partial.evidence,
             }
-            await spike_counts_topic.send(key=spike_key.encode(), value=orjson.dumps(counts))
+            outgoing.append(Record(settings.spike_counts_topic, spike_key.encode(), orjson.dumps(counts)))
         for dead in result.dead_letters:
             letter = dead_letter(
                 source="touchpoints",
@@ -191,8 +227,11 @@ async def score(stream: Any) -> None:
                 service="scorer",
                 at=now,
             )
-            await dead_letters_topic.send(value=orjson.dumps(letter))
+            outgoing.append(Record(settings.topic_dead_letters, None, orjson.dumps(letter)))
             DEAD_LETTERS.labels(dead.code).inc()
+        await _publish(outgoing)
+        for alert, fact_time in result.alerts:
+            _count_alert(alert, fact_time)
         ALERTS_SUPPRESSED.inc(result.suppressed_alerts)
         for event_time in result.event_times:
             EVENT_TIME_LAG.observe(max(0.0, now - event_time))
@@ -251,8 +290,8 @@ async def detect_spikes(stream: Any) -> None:
         alert = state.evaluate(rules.spikes[state.rule_index])
         spike_states[event.key] = orjson.dumps(state.to_dict())
         if alert is not None:
-            fact_time = state.window_end
-            await _publish_alert(alert, fact_time)
+            await _publish([_alert_record(alert)])
+            _count_alert(alert, state.window_end)
 
 
 @app.timer(interval=rules.time.timer_interval_seconds * 5)

@@ -6,6 +6,7 @@ const KEY_STORE = "mission-pulse.key"; // sessionStorage: the key lives as long 
 const NAME_STORE = "mission-pulse.operator"; // localStorage: the operator's name
 const FAILURES = new Set(["donation.failed", "email.bounced", "email.complained", "web.error", "web.login_failed"]);
 const SHOWN = 300; // alerts rendered at most
+const KEPT = 2000; // alerts held in the page; beyond, the oldest resolved ones are forgotten
 const STALL_MS = 40000; // no byte (not even a keep-alive) for this long: the stream is dead, reconnect
 const SERIES = [
   ["overall", "#1b1f24"], ["content", "#0b57d0"], ["operations", "#a50e0e"], ["principles", "#1e6b2f"],
@@ -119,6 +120,12 @@ function restartStream() {
 function remember(alert, fresh) {
   const known = state.alerts.has(alert.alert_id);
   state.alerts.set(alert.alert_id, alert);
+  if (state.alerts.size > KEPT) {
+    for (const [id, old] of state.alerts) {
+      if (state.alerts.size <= KEPT) break;
+      if (old.status === "resolved") state.alerts.delete(id);
+    }
+  }
   if (fresh && !known) {
     state.fresh.add(alert.alert_id);
     if (alert.severity === "critical") announce(`New critical alert: ${alert.title}`);
