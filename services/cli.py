@@ -254,13 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     bench = commands.add_parser(
         "bench", help="benchmarks on the broker MP_KAFKA_BOOTSTRAP names (make bench)"
     )
-    bench.add_argument("scenario", nargs="*", help="scorer, ingest and/or api (default: all three)")
+    bench.add_argument("scenario", nargs="*", help="scorer, ingest, e2e and/or api (default: all)")
     bench.add_argument("--events", type=int, default=1_000_000, help="events in the scorer topic (1,000,000)")
     bench.add_argument(
         "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"
     )
     bench.add_argument(
-        "--ingest-seconds", type=float, default=20.0, help="seconds per ingest and per API case (20)"
+        "--ingest-seconds", type=float, default=20.0, help="seconds per ingest, end-to-end and API case (20)"
     )
     bench.add_argument(
         "--api-constituents", type=int, default=100_000, help="scores the API benchmark serves (100,000)"

@@ -1,4 +1,6 @@
-"""A load generator for ingest, in its own process: `python -m services.bench.load URL BATCH SECONDS CONNS`.
+"""A load generator for ingest, in its own process: `python -m services.bench.load URL BATCH SECONDS CONNS
+[RATE]`. Without RATE each connection sends as fast as answers come (closed loop); with RATE (events/s)
+the connections pace themselves to that steady rate.
 
 Prints one JSON object: requests, events, events/s, requests/s, p50/p99 latency, errors.
 """
@@ -16,7 +18,7 @@ from services.bench.data import events
 from services.bench.scenarios import percentiles
 
 
-async def main(url: str, batch: int, seconds: float, connections: int) -> None:
+async def main(url: str, batch: int, seconds: float, connections: int, rate: float | None) -> None:
     source = events(10_000_000, 100_000, seed=7)
     latencies: list[float] = []
     errors = 0
@@ -25,9 +27,14 @@ async def main(url: str, batch: int, seconds: float, connections: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
+        async def worker(number: int) -> None:
             nonlocal errors, sent
+            interval = connections * batch / rate if rate else 0.0
+            next_at = time.perf_counter() + number * interval / connections
             while time.perf_counter() < stop:
+                if interval:
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                    next_at += interval
                 body = b"[" + b",".join(value for _, value in (next(source) for _ in range(batch))) + b"]"
                 started = time.perf_counter()
                 response = await client.post(
@@ -40,7 +47,7 @@ async def main(url: str, batch: int, seconds: float, connections: int) -> None:
                     errors += 1
 
         began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        await asyncio.gather(*(worker(number) for number in range(connections)))
         elapsed = time.perf_counter() - began
     print(
         orjson.dumps(
@@ -59,4 +66,5 @@ async def main(url: str, batch: int, seconds: float, connections: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+    rate = float(sys.argv[5]) if len(sys.argv) > 5 else None
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), rate))

@@ -16,7 +16,8 @@ import orjson
 from services.bench import scenarios
 from services.common.settings import REPO_ROOT, CommonSettings
 
-SCENARIOS = ("scorer", "ingest", "api")
+SCENARIOS = ("scorer", "ingest", "e2e", "api")
+E2E_RATES = (1000, 5000)
 RESULTS = REPO_ROOT / "bench" / "results"
 
 
@@ -64,6 +65,10 @@ def run(
             ),
             "single-event POSTs, 64 connections": scenarios.ingest_load(settings, 1, ingest_seconds, 64),
         }
+    if "e2e" in selected:
+        rates = " and ".join(f"{rate:,}" for rate in E2E_RATES)
+        print(f"end to end at {rates} events/s, {ingest_seconds:g} s each", flush=True)
+        results["e2e"] = scenarios.end_to_end(settings, E2E_RATES, ingest_seconds)
     if "api" in selected:
         print(
             f"a new API replica over {api_constituents:,} scores; GETs for {ingest_seconds:g} s each",
@@ -92,14 +97,16 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Scorer throughput (one worker, same topic, same run)",
             "",
-            "| consumer | events/s | × plain loop | × broker | memory per constituent |",
-            "|---|---:|---:|---:|---:|",
+            "| consumer | events/s | × plain loop | × broker | memory per constituent | restart → ready |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for name, figures in results["scorer"].items():
             per = figures.get("rss_bytes_per_constituent")
+            restart = figures.get("restart_ready_s")
+            restarted = f"{restart} s ({figures['restart_constituents']:,} constituents)" if restart else ""
             lines.append(
                 f"| {name} | {figures['events_per_s']:,} | {figures['vs_plain_loop']} | "
-                f"{figures['vs_broker']} | {f'{per:,} B' if per else ''} |"
+                f"{figures['vs_broker']} | {f'{per:,} B' if per else ''} | {restarted} |"
             )
         lines.append("")
     if "ingest" in results:
@@ -114,6 +121,23 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {figures['events_per_s']:,} | {figures['requests_per_s']:,} | "
                 f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
             )
+        lines.append("")
+    if "e2e" in results:
+        lines += [
+            "## End to end (ingest, scorer and API under steady background load)",
+            "",
+            "| load | path | samples | p50 ms | p95 ms | p99 ms |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for load, measured in results["e2e"].items():
+            achieved = measured["background load"]["events_per_s"]
+            for path in ("accepted → score at the API", "donation.failed → alert on SSE"):
+                row = measured[path]
+                missing = f" ({row['missing']} missing)" if row.get("missing") else ""
+                lines.append(
+                    f"| {load} (achieved {achieved:,}) | {path} | {row['samples']}{missing} | "
+                    f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} |"
+                )
         lines.append("")
     if "api" in results:
         api = results["api"]

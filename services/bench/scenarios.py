@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,12 +175,7 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
         "MP_SCORER_STORE": store,
         "MP_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "scorer"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _service("scorer", env)
     seen = 0.0
     started = finished = None
     try:
@@ -205,10 +201,9 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
             )
             rss = rss_bytes(process.pid)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        _stop(process)
     seconds = (finished or 0) - (started or 0)
-    return {
+    figures: Figures = {
         "events": int(seen),
         "seconds": round(seconds, 2),
         "events_per_s": round(seen / seconds),
@@ -216,6 +211,35 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
         "rss_bytes": rss,
         "rss_bytes_per_constituent": round(rss / keys) if keys else None,
     }
+    # recovery: the same worker restarted, ready once its state is rebuilt (memory) or caught up (RocksDB)
+    restarted = time.perf_counter()
+    process = _service("scorer", env)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=900)
+        figures["restart_ready_s"] = round(time.perf_counter() - restarted, 1)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        figures["restart_constituents"] = int(metric_total(text, "mp_scorer_table_keys"))
+    finally:
+        _stop(process)
+    return figures
+
+
+def _service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def ingest_load(settings: CommonSettings, batch: int, seconds: float, connections: int) -> Figures:
@@ -228,12 +252,7 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
         "MP_IDENTITY_SECRET": "bench",
         "MP_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "ingest"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _service("ingest", env)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=60)
         load = subprocess.run(
@@ -252,17 +271,16 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
             timeout=seconds + 120,
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        _stop(process)
     figures: Figures = orjson.loads(load.stdout)
     return figures
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
     if len(latencies) < 2:
-        return {"p50_ms": 0.0, "p99_ms": 0.0}
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
     cuts = statistics.quantiles(latencies, n=100)
-    return {"p50_ms": round(cuts[49] * 1000, 2), "p99_ms": round(cuts[98] * 1000, 2)}
+    return {f"p{n}_ms": round(cuts[n - 1] * 1000, 2) for n in (50, 95, 99)}
 
 
 API_POPULATION_PREFIX = "b-"
@@ -302,12 +320,7 @@ def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.
         "MP_LOG_LEVEL": "WARNING",
     }
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _service("api", env)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{url}/readyz", process, timeout_s=600)
     return process, url, time.perf_counter() - started
@@ -358,8 +371,110 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
                     f"{url}/v1/constituents?limit=50", seconds, 64, None, population
                 )
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            _stop(process)
     grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]
     figures["rss_bytes_per_constituent"] = round(grown / population)
     return figures
+
+
+def end_to_end(settings: CommonSettings, rates: tuple[int, ...], seconds: float) -> Figures:
+    """Ingest, scorer and API together under steady background load: accepted → score visible at the
+    API, and donation.failed accepted → its alert on the SSE stream, for marker events sent meanwhile."""
+    suffix = uuid.uuid4().hex[:6]
+    ports = {name: free_port() for name in ("ingest", "scorer", "api")}
+    env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env |= {
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_INGEST_PORT": str(ports["ingest"]),
+        "MP_SCORER_WEB_PORT": str(ports["scorer"]),
+        "MP_API_PORT": str(ports["api"]),
+        "MP_SCORER_APP_ID": f"bench-e2e-{suffix}",
+        "MP_SCORER_DATA_DIR": tempfile.mkdtemp(prefix="bench-e2e-"),
+        "MP_IDENTITY_SECRET": "bench",
+        "MP_LOG_LEVEL": "WARNING",
+        **{
+            f"MP_TOPIC_{name.upper()}": f"bench-e2e-{name}-{suffix}"
+            for name in ("touchpoints", "scores", "alerts", "dead_letters", "identities")
+        },
+    }
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    processes = [_service(name, env) for name in ports]
+    figures: Figures = {}
+    try:
+        for name, process in zip(ports, processes, strict=True):
+            wait_until_ready(f"{urls[name]}/readyz", process, timeout_s=120)
+        for rate in rates:
+            command = [sys.executable, "-m", "services.bench.load", urls["ingest"], "50", str(seconds), "8"]
+            load = subprocess.Popen([*command, str(rate)], stdout=subprocess.PIPE, text=True, env=env)
+            measured = asyncio.run(_markers(urls["ingest"], urls["api"], seconds, f"{suffix}-{rate}"))
+            background, _ = load.communicate(timeout=seconds + 120)
+            figures[f"{rate:,} events/s"] = {"background load": orjson.loads(background), **measured}
+    finally:
+        for process in processes:
+            _stop(process)
+    return figures
+
+
+async def _markers(ingest: str, api: str, seconds: float, tag: str) -> Figures:
+    """Every 100 ms a page view of a new person (polled at the API until scored) and, every 500 ms, a
+    failed donation of another (awaited on the SSE stream); latencies from ingest's 202."""
+    to_score: list[float] = []
+    to_alert: list[float] = []
+    awaited: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def listen() -> None:
+            params = {"kind": "transaction.failed"}
+            async with client.stream("GET", f"{api}/v1/alerts/stream", params=params, timeout=None) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: "):
+                        constituent = orjson.loads(line[6:]).get("constituent_id")
+                        if constituent in awaited:
+                            to_alert.append(time.perf_counter() - awaited.pop(constituent))
+
+        async def scored(constituent: str) -> None:
+            event = _marker(constituent, "web.page_view")
+            assert (await client.post(f"{ingest}/v1/events", json=event)).status_code == 202
+            accepted = time.perf_counter()
+            while (await client.get(f"{api}/v1/constituents/{constituent}")).status_code != 200:
+                await asyncio.sleep(0.002)
+            to_score.append(time.perf_counter() - accepted)
+
+        async def alerted(constituent: str) -> None:
+            event = _marker(constituent, "donation.failed")
+            assert (await client.post(f"{ingest}/v1/events", json=event)).status_code == 202
+            awaited[constituent] = time.perf_counter()
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(0.5)  # connected
+        markers = []
+        for n in range(int(seconds * 10)):
+            markers.append(asyncio.create_task(scored(f"e2e-{tag}-{n}")))
+            if n % 5 == 0:
+                markers.append(asyncio.create_task(alerted(f"e2e-{tag}-failed-{n}")))
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(asyncio.gather(*markers), timeout=120)
+        for _ in range(600):  # alerts a storm budget suppressed never come: count them as missing
+            if not awaited:
+                break
+            await asyncio.sleep(0.1)
+        listener.cancel()
+    return {
+        "accepted → score at the API": {"samples": len(to_score), **percentiles(to_score)},
+        "donation.failed → alert on SSE": {
+            "samples": len(to_alert),
+            "missing": len(awaited),
+            **percentiles(to_alert),
+        },
+    }
+
+
+def _marker(constituent: str, event_type: str) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "source": event_type.split(".")[0],
+        "type": event_type,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "constituent_id": constituent,
+        "attributes": {"amount": 10, "currency": "USD"} if event_type == "donation.failed" else {},
+    }
