@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from services.bench.data import events
 from services.common.config_files import load_scoring_model
+from services.common.kafka import Record, records_by_partition
 from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.scoring import ConstituentState, apply_event
@@ -49,14 +51,28 @@ async def _create_topic(settings: CommonSettings, name: str) -> None:
         await admin.close()
 
 
-async def prefill(settings: CommonSettings, topic: str, count: int, constituents: int) -> Figures:
-    """Write ``count`` events to a new topic; the producer's rate is a figure of its own."""
-    return await produce(settings, topic, events(count, constituents), count, "prefill")
+async def prefill(
+    settings: CommonSettings, topic: str, count: int, constituents: int, grouped: bool
+) -> Figures:
+    """Write ``count`` events to a new topic, one per record or ``grouped`` as ingest writes a request of
+    1000 (a JSON array per partition); the producer's rate is a figure of its own."""
+    keyed = events(count, constituents)
+    if grouped:
+        records = [
+            record
+            for request in iter(lambda: list(islice(keyed, 1000)), [])
+            for record in records_by_partition(topic, request, settings.topic_partitions)
+        ]
+    else:
+        records = [Record(topic, key, value) for key, value in keyed]
+    figures = await produce(settings, topic, records, len(records), "prefill")
+    return {**figures, "events": count, "events_per_s": round(count / figures["seconds"])}
 
 
 async def produce(
-    settings: CommonSettings, topic: str, records: Iterable[tuple[bytes, bytes]], count: int, label: str
+    settings: CommonSettings, topic: str, records: Iterable[Record], count: int, label: str
 ) -> Figures:
+    """Write ``count`` records to a new topic."""
     await _create_topic(settings, topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -69,8 +85,10 @@ async def produce(
     started = time.perf_counter()
     try:
         pending = []
-        for key, value in tqdm(records, total=count, desc=label, unit="rec", leave=False):
-            pending.append(await producer.send(topic, value=value, key=key))
+        for record in tqdm(records, total=count, desc=label, unit="rec", leave=False):
+            pending.append(
+                await producer.send(topic, value=record.value, key=record.key, partition=record.partition)
+            )
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -78,7 +96,7 @@ async def produce(
     finally:
         await producer.stop()
     seconds = time.perf_counter() - started
-    return {"events": count, "seconds": round(seconds, 2), "events_per_s": round(count / seconds)}
+    return {"records": count, "seconds": round(seconds, 2), "records_per_s": round(count / seconds)}
 
 
 async def plain_consume(settings: CommonSettings, topic: str, count: int) -> Figures:
@@ -100,11 +118,13 @@ async def plain_consume(settings: CommonSettings, topic: str, count: int) -> Fig
                 for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
                     if started is None:
                         started = time.perf_counter()
+                    before = seen
                     for record in records:
-                        event = orjson.loads(record.value)
-                        counts[event["constituent_id"]] = counts.get(event["constituent_id"], 0) + 1
-                    seen += len(records)
-                    bar.update(len(records))
+                        decoded = orjson.loads(record.value)
+                        for event in decoded if isinstance(decoded, list) else [decoded]:
+                            counts[event["constituent_id"]] = counts.get(event["constituent_id"], 0) + 1
+                            seen += 1
+                    bar.update(seen - before)
     finally:
         await consumer.stop()
     seconds = time.perf_counter() - (started or time.perf_counter())
@@ -116,8 +136,9 @@ async def plain_consume(settings: CommonSettings, topic: str, count: int) -> Fig
     }
 
 
-def broker_consume(settings: CommonSettings, topic: str, count: int) -> Figures:
-    """The broker's ceiling: kafka-consumer-perf-test from the broker's own jars."""
+def broker_consume(settings: CommonSettings, topic: str, records: int, events: int) -> Figures:
+    """The broker's ceiling: kafka-consumer-perf-test from the broker's own jars (it counts records; the
+    events they hold are the same multiple of them)."""
     libs = os.environ.get("KAFKA_LIBS_DIR", str(REPO_ROOT / ".kafka" / "libs"))
     command = [
         "java",
@@ -130,7 +151,7 @@ def broker_consume(settings: CommonSettings, topic: str, count: int) -> Figures:
         "--topic",
         topic,
         "--messages",
-        str(count),
+        str(records),
         "--group",
         f"bench-perf-{uuid.uuid4().hex[:6]}",
         "--timeout",
@@ -141,10 +162,12 @@ def broker_consume(settings: CommonSettings, topic: str, count: int) -> Figures:
     row = dict(
         zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=False)
     )
+    consumed = int(row["data.consumed.in.nMsg"])
     return {
-        "events": int(row["data.consumed.in.nMsg"]),
+        "records": consumed,
+        "events": round(consumed * events / records),
         "seconds": round(float(row["fetch.time.ms"]) / 1000, 2),
-        "events_per_s": round(float(row["fetch.nMsg.sec"])),
+        "events_per_s": round(float(row["fetch.nMsg.sec"]) * events / records),
     }
 
 
@@ -178,6 +201,7 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
     process = _service("scorer", env)
     seen = 0.0
     started = finished = None
+    baseline = 0  # RSS when the first events were scored: the interpreter, Faust and empty tables
     try:
         with tqdm(total=count, desc=f"scorer ({store})", unit="ev", leave=False) as bar:
             deadline = time.monotonic() + 1800
@@ -192,6 +216,7 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
                 now_seen = metric_total(text, "mp_scorer_events_total")
                 if now_seen and started is None:
                     started = time.perf_counter()
+                    baseline = rss_bytes(process.pid)
                 bar.update(now_seen - seen)
                 seen = now_seen
                 time.sleep(0.5)
@@ -209,7 +234,8 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
         "events_per_s": round(seen / seconds),
         "constituents": int(keys),
         "rss_bytes": rss,
-        "rss_bytes_per_constituent": round(rss / keys) if keys else None,
+        "rss_bytes_at_start": baseline,
+        "rss_bytes_per_constituent": round((rss - baseline) / keys) if keys else None,
     }
     # recovery: the same worker restarted, ready once its state is rebuilt (memory) or caught up (RocksDB)
     restarted = time.perf_counter()
@@ -294,7 +320,7 @@ ONE_TOUCH_EACH = (
 )
 
 
-def published_states(population: int) -> Iterator[tuple[bytes, bytes]]:
+def published_states(population: int, topic: str) -> Iterator[Record]:
     """What the scorer would publish for ``population`` people with five touchpoints each."""
     model = load_scoring_model(CommonSettings().scoring_config)
     now = time.time()
@@ -303,7 +329,7 @@ def published_states(population: int) -> Iterator[tuple[bytes, bytes]]:
         for step, event_type in enumerate(ONE_TOUCH_EACH[: 1 + n % len(ONE_TOUCH_EACH)]):
             event = {"event_id": f"{n}-{step}", "type": event_type, "source": event_type.split(".")[0]}
             apply_event(state, event, now - 3600 + step * 60, model)
-        yield state.constituent_id.encode(), orjson.dumps(score_record(state, model, now))
+        yield Record(topic, state.constituent_id.encode(), orjson.dumps(score_record(state, model, now)))
 
 
 def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.Popen[bytes], str, float]:
@@ -355,7 +381,8 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
     """A new API replica over ``population`` published scores: ready time, memory, and GET latency."""
     scores_topic = f"bench-api-scores-{uuid.uuid4().hex[:6]}"
     empty_topic = f"bench-api-empty-{uuid.uuid4().hex[:6]}"
-    asyncio.run(produce(settings, scores_topic, published_states(population), population, "scores"))
+    states = published_states(population, scores_topic)
+    asyncio.run(produce(settings, scores_topic, states, population, "scores"))
     asyncio.run(_create_topic(settings, empty_topic))
     figures: Figures = {"population": population}
     for name, topic in (("empty", empty_topic), ("loaded", scores_topic)):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from services.common.settings import CommonSettings
 
@@ -73,6 +76,43 @@ async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: 
         await admin.close()
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a keyed record (murmur2, as in the Java client)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+MAX_RECORD_BYTES = 256 * 1024  # well under the broker's 1 MiB message limit
+
+
+def records_by_partition(
+    topic: str, keyed: Iterable[tuple[bytes, bytes]], partitions: int, max_bytes: int = MAX_RECORD_BYTES
+) -> list[Record]:
+    """JSON values of many keys as few records as possible: a JSON array per partition (and per
+    ``max_bytes``), without a key, each value in the partition its own key would have chosen."""
+    by_partition: dict[int, list[bytes]] = defaultdict(list)
+    for key, value in keyed:
+        by_partition[partition_for(key, partitions)].append(value)
+    return [
+        Record(topic, None, b"[" + b",".join(chunk) + b"]", partition)
+        for partition, values in by_partition.items()
+        for chunk in _chunks(values, max_bytes)
+    ]
+
+
+def _chunks(values: list[bytes], limit: int) -> Iterator[list[bytes]]:
+    """Consecutive runs of ``values`` whose JSON array takes at most ``limit`` bytes (or one value)."""
+    chunk: list[bytes] = []
+    size = 1  # the JSON array's bytes so far: "[", then each value with its "," or the closing "]"
+    for value in values:
+        if chunk and size + len(value) + 1 > limit:
+            yield chunk
+            chunk, size = [], 1
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        yield chunk
+
+
 class ReliableProducer:
     """An idempotent ``acks=all`` producer that (re)connects lazily and fails fast when Kafka is away."""
 
@@ -117,6 +157,17 @@ class ReliableProducer:
                 f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}"
             ) from error
         return [Written(metadata.topic, metadata.partition, metadata.offset) for metadata in written]
+
+    async def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has (from the producer's metadata), or KafkaUnavailable."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                producer = await self._connected()
+                return len(await producer.partitions_for(topic))
+        except (TimeoutError, KafkaError) as error:
+            raise KafkaUnavailable(
+                f"no metadata for {topic} within {self._timeout_s:g}s: {error!r}"
+            ) from error
 
     async def is_connected(self) -> bool:
         """Whether Kafka answers a metadata request right now."""

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
 from services.common.follower import TopicFollower
-from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
+from services.common.kafka import KafkaUnavailable, Record, ReliableProducer, records_by_partition
 from services.domain.dead_letters import ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
@@ -117,17 +117,15 @@ class IngestContext:
 
     async def commit(self, outcome: Outcome) -> JSONResponse | None:
         """Write accepted events and dead letters; a 503 response when Kafka did not acknowledge them."""
-        records = [
-            Record(self.settings.topic_touchpoints, event["constituent_id"].encode(), orjson.dumps(event))
-            for event in outcome.accepted
-        ]
-        records += [
-            Record(self.settings.topic_dead_letters, None, orjson.dumps(letter)) for letter in outcome.dead
-        ]
-        if not records:
+        if not outcome.accepted and not outcome.dead:
             return None
         started = time.perf_counter()
         try:
+            records = await self.touchpoint_records(outcome.accepted)
+            records += [
+                Record(self.settings.topic_dead_letters, None, orjson.dumps(letter))
+                for letter in outcome.dead
+            ]
             await self.producer.send_all(records)
         except KafkaUnavailable as error:
             if outcome.accepted:
@@ -138,6 +136,18 @@ class IngestContext:
         for letter in outcome.dead:
             DEAD_LETTERS.labels(letter["reason_code"]).inc()
         return None
+
+    async def touchpoint_records(self, events: list[dict[str, Any]]) -> list[Record]:
+        """A request's events as few records as possible: those of one partition together, as a JSON array.
+
+        Each constituent's events land in the partition their key would have chosen, so the scorer keeps one
+        writer per constituent; per record, Faust's per-message cost is paid once instead of per event.
+        """
+        topic = self.settings.topic_touchpoints
+        if len(events) <= 1:
+            return [Record(topic, event["constituent_id"].encode(), orjson.dumps(event)) for event in events]
+        keyed = [(event["constituent_id"].encode(), orjson.dumps(event)) for event in events]
+        return records_by_partition(topic, keyed, await self.producer.partitions(topic))
 
     async def refuse_whole(
         self, source: str, code: ReasonCode, status: int, reason: str, raw: bytes

@@ -193,12 +193,15 @@ async def score(stream: Any) -> None:
                 ticks_sent.pop(event.key, None)
             else:
                 records.append(Incoming(event.message.partition, event.key, event.value))
-        result = processor.process(records, _load_state, now, due)
-        source_events = {event.key: event for event in batch}
+        partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
+        result = processor.process(records, _load_state, now, due, partitions)
+        # any event of a partition tells the stores which partition a write belongs to
+        source_events = {event.message.partition: event for event in batch}
         outgoing: list[Record] = []
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
-            outgoing.append(_write(states, key, orjson.dumps(state.to_dict()), source_events[key]))
+            source_event = source_events[result.partitions[constituent_id]]
+            outgoing.append(_write(states, key, orjson.dumps(state.to_dict()), source_event))
             outgoing.append(Record(settings.topic_scores, key, orjson.dumps(score_record(state, model, now))))
             deadline = next_deadline(state.handoffs)
             wanted = None
@@ -207,7 +210,7 @@ async def score(stream: Any) -> None:
                 entry = {"deadline": deadline, "partition": result.partitions[constituent_id], "rules": owed}
                 wanted = orjson.dumps(entry)
             if deadlines.get(key) != wanted:
-                outgoing.append(_write(deadlines, key, wanted, source_events[key]))
+                outgoing.append(_write(deadlines, key, wanted, source_event))
         outgoing += [_alert_record(alert) for alert, _ in result.alerts]
         for (rule_index, spike_key, bucket), partial in result.spike_counts.items():
             counts = {

@@ -2,8 +2,10 @@
 
 Pure: no I/O. The Faust agent hands over a whole batch so that each constituent's state is read and
 written once per batch, however many of its events the batch holds (the per-write cost is Faust's
-bottleneck). A record holds one event (a JSON object) or several (a JSON array) of the constituent its
-key names: the key decides the partition, and so which worker holds that constituent's state.
+bottleneck). A record holds one event (a JSON object) of the constituent its key names, or several (a JSON
+array, as ingest writes a request's events): keyed by one constituent, or without a key, of constituents
+that all belong in the record's partition by the default partitioner. The partition decides which worker
+holds a constituent's state, so an event in the wrong one is dead-lettered rather than scored apart.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from services.common.kafka import partition_for
 from services.domain import handoffs
 from services.domain.alert_rules import AlertRules
 from services.domain.alerts import Alert, note_score, on_transaction, score_alert_update
@@ -100,9 +103,11 @@ class BatchProcessor:
         load_state: Callable[[str], ConstituentState | None],
         now: float,
         due: Iterable[tuple[int, str]] = (),
+        partitions: int | None = None,
     ) -> BatchResult:
         """Fold ``records``, then look at every touched constituent's hand-off deadlines, and at those of
-        ``due`` (partition, constituent id) pairs the deadline timer named."""
+        ``due`` (partition, constituent id) pairs the deadline timer named. ``partitions``: how many the
+        touchpoints topic has, to check where the events of records without a key belong."""
         result = BatchResult()
         loaded: dict[str, ConstituentState] = {}
         latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
@@ -119,7 +124,7 @@ class BatchProcessor:
             return loaded[constituent_id]
 
         for record in records:
-            for event, event_time in self._events(record, result, now):
+            for event, event_time in self._events(record, result, now, partitions):
                 constituent_id = event["constituent_id"]
                 state = state_of(constituent_id, event_time, record.partition)
                 outcome = apply_event(state, event, event_time, self.model)
@@ -160,7 +165,7 @@ class BatchProcessor:
         return result
 
     def _events(
-        self, record: Incoming, result: BatchResult, now: float
+        self, record: Incoming, result: BatchResult, now: float, partitions: int | None
     ) -> list[tuple[dict[str, Any], float]]:
         """The valid events of a record with their event times; the rest become dead letters."""
         try:
@@ -172,6 +177,13 @@ class BatchProcessor:
         for event in events:
             code: ReasonCode = "not_touchpoint"
             problem = touchpoint_problem(event, record.key)
+            if problem is None and record.key is None and partitions:
+                belongs = partition_for(event["constituent_id"].encode(), partitions)
+                if belongs != record.partition:
+                    constituent = event["constituent_id"]
+                    problem = (
+                        f"constituent {constituent!r} belongs in partition {belongs}, not {record.partition}"
+                    )
             if problem is None:
                 try:
                     event_time = occurred_at_epoch(event)

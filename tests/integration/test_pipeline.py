@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from services.common.kafka import partition_for
 from tests.integration.conftest import System
 
 pytestmark = pytest.mark.integration
@@ -166,3 +168,47 @@ async def test_a_reconnecting_stream_client_resumes_after_its_last_event_id(syst
             async with asyncio.timeout(20):
                 alert = await read_alerts(resumed, second["constituent_id"])
     assert alert["evidence"] == [second["event_id"]]
+
+
+async def test_a_batch_is_written_as_one_record_per_partition_and_every_event_is_scored(
+    system: System,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    people = [f"b-{tag}-{n}" for n in range(40)]
+    batch = [touchpoint(person, "web.page_view") for person in people for _ in range(3)]
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{system.ingest_url}/v1/events", json=batch)
+        assert answer.status_code == 202 and answer.json()["accepted"] == 120
+
+        async def all_scored() -> bool:
+            for person in people:
+                view = await client.get(f"{system.api_url}/v1/constituents/{person}")
+                if view.status_code != 200 or view.json()["events"] != 3:
+                    return False
+            return True
+
+        await eventually(all_scored, timeout_s=60)
+
+    consumer = AIOKafkaConsumer(
+        system.env.get("MP_TOPIC_TOUCHPOINTS", "touchpoints"),
+        bootstrap_servers=system.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    ours: list[tuple[int, bytes | None, Any]] = []
+    try:
+        async with asyncio.timeout(30):
+            while sum(len(events) for _, _, events in ours) < len(batch):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        decoded = orjson.loads(record.value)
+                        events = decoded if isinstance(decoded, list) else [decoded]
+                        if any(tag in event["constituent_id"] for event in events):
+                            ours.append((record.partition, record.key, events))
+    finally:
+        await consumer.stop()
+    assert len(ours) <= 8, "more than one record per partition for one request"
+    for partition, key, events in ours:
+        assert key is None
+        assert {partition_for(e["constituent_id"].encode(), 8) for e in events} == {partition}

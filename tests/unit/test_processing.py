@@ -5,6 +5,7 @@ from typing import Any
 
 import orjson
 
+from services.common.kafka import partition_for
 from services.domain.alert_rules import AlertRules
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel
 from services.scorer.processing import BatchProcessor, BatchResult, Incoming, score_record
@@ -68,6 +69,19 @@ def test_one_record_may_carry_several_events() -> None:
     several = orjson.dumps([touchpoint("e1", "web.page_view"), touchpoint("e2", "email.opened")])
     result = process_batch([Incoming(0, b"c-1", several)], nobody)
     assert result.changed["c-1"].events == 2
+
+
+def test_a_record_without_a_key_carries_the_events_of_its_partition_and_only_those() -> None:
+    people = [f"c-{n}" for n in range(40)]
+    home = {person: partition_for(person.encode(), 8) for person in people}
+    value = orjson.dumps([touchpoint(f"e-{person}", "web.page_view", person) for person in people])
+    result = BatchProcessor(MODEL, RULES).process([Incoming(3, None, value)], nobody, NOW, partitions=8)
+    assert sorted(result.changed) == sorted(person for person in people if home[person] == 3)
+    strays = [person for person in people if home[person] != 3]
+    assert len(result.dead_letters) == len(strays) > 0
+    assert f"constituent {strays[0]!r} belongs in partition {home[strays[0]]}, not 3" in {
+        letter.reason for letter in result.dead_letters
+    }
 
 
 def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> None:
