@@ -81,7 +81,9 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
         )
         stores = ("memory://", "rocksdb://") if grouped else ("memory://",)
         for store in stores:
-            scorer[f"scorer ({store}), {label}"] = scenarios.scorer_consume(settings, topic, events, store)
+            scorer[f"scorer ({store}), {label}"] = scenarios.scorer_consume(
+                settings, topic, events, store, restart=grouped
+            )
     plain = scorer["python ceiling, grouped as ingest writes (plain aiokafka loop)"]["events_per_s"]
     broker = scorer["broker ceiling, grouped as ingest writes (kafka-consumer-perf-test)"]["events_per_s"]
     for figures in scorer.values():

@@ -180,8 +180,11 @@ def rss_bytes(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
 
 
-def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str) -> Figures:
-    """One scorer worker (full model, alert rules, changelog-backed table) over the pre-filled topic."""
+def scorer_consume(
+    settings: CommonSettings, topic: str, count: int, store: str, restart: bool = True
+) -> Figures:
+    """One scorer worker (full model, alert rules, changelog-backed table) over the pre-filled topic;
+    with ``restart``, then the time the same worker takes to be ready again."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="bench-scorer-")
     suffix = uuid.uuid4().hex[:6]
@@ -237,6 +240,8 @@ def scorer_consume(settings: CommonSettings, topic: str, count: int, store: str)
         "rss_bytes_at_start": baseline,
         "rss_bytes_per_constituent": round((rss - baseline) / keys) if keys else None,
     }
+    if not restart:
+        return figures
     # recovery: the same worker restarted, ready once its state is rebuilt (memory) or caught up (RocksDB)
     restarted = time.perf_counter()
     process = _service("scorer", env)
