@@ -9,6 +9,7 @@ from services.common.kafka import partition_for
 from services.domain.alert_rules import AlertRules
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel
 from services.scorer.processing import BatchProcessor, BatchResult, Incoming, score_record
+from services.simulator.traffic import JourneyMaker
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "config"
 MODEL = ScoringModel.from_toml((CONFIG / "scoring.toml").read_text())
@@ -175,3 +176,29 @@ def test_the_published_record_carries_scores_but_not_internal_memory() -> None:
     assert not {"recent_event_ids", "handoffs", "failed_transaction"} & published.keys()
     assert published["scores"]["operations"] < MODEL.baseline
     assert published["updated_at"] == NOW
+
+
+def test_a_constituents_state_stops_growing_once_its_bounded_memories_are_full() -> None:
+    """What keeps a long-running scorer's memory bounded: remembered event ids, hand-offs and the timeline
+    are capped; counts are keyed by source and type, hourly buckets by hour (all within one here)."""
+    maker = JourneyMaker(5, 1, run_id="bounded")  # one person, every journey of the simulator
+    processor = BatchProcessor(MODEL, RULES)
+    stored: dict[str, bytes] = {}
+
+    def load(constituent_id: str) -> ConstituentState | None:
+        raw = stored.get(constituent_id)
+        return None if raw is None else ConstituentState.from_dict(orjson.loads(raw))
+
+    sizes = []
+    for round_number in range(60):
+        events = [event for _ in range(20) for _, event in maker.next_journey(NOW - 1800 + round_number)]
+        person = events[0]["constituent_id"]
+        for gift in range(3):  # gifts whose receipts never come: hand-offs pile up to their cap
+            unreceipted = touchpoint(f"gift-{round_number}-{gift}", "donation.succeeded", person, amount=5)
+            events.append({**unreceipted, "correlation_id": f"pay-{round_number}-{gift}"})
+        batch = [Incoming(0, person.encode(), orjson.dumps(event)) for event in events]
+        for constituent_id, state in processor.process(batch, load, NOW).changed.items():
+            stored[constituent_id] = orjson.dumps(state.to_dict())
+        sizes.append(sum(len(value) for value in stored.values()))
+    assert sizes[-1] > sizes[0], "the journeys should have filled the state first"
+    assert max(sizes[30:]) <= sizes[29] * 1.05, f"still growing: {sizes[29]} → {sizes[-1]} bytes"
