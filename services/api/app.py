@@ -171,7 +171,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "counts": {"lifetime": lifetime_counts(state), **rolling_counts(state, model, now)},
             "explain": explain(state, model, now),
             "timeline": [
-                {"occurred_at": _iso(at), "source": source, "type": kind, "event_id": event_id}
+                {
+                    "occurred_at": _iso(at),
+                    "source": source,
+                    "type": kind,
+                    "event_id": event_id,
+                    "failure": kind in model.failure_types,
+                }
                 for at, source, kind, event_id in reversed(state.timeline)
             ],
             "history": [{"at": _iso(at), **past.to_dict()} for at, past in score_history(state, model)]

@@ -4,7 +4,6 @@
 
 const KEY_STORE = "mission-pulse.key"; // sessionStorage: the key lives as long as the tab
 const NAME_STORE = "mission-pulse.operator"; // localStorage: the operator's name
-const FAILURES = new Set(["donation.failed", "email.bounced", "email.complained", "web.error", "web.login_failed"]);
 const SHOWN = 300; // alerts rendered at most
 const KEPT = 2000; // alerts held in the page; beyond, the oldest resolved ones are forgotten
 const STALL_MS = 40000; // no byte (not even a keep-alive) for this long: the stream is dead, reconnect
@@ -380,7 +379,7 @@ function renderConstituent(person) {
         el("li", {},
           el("time", { datetime: touch.occurred_at }, when(touch.occurred_at)),
           el("span", {}, touch.source),
-          el("span", { class: FAILURES.has(touch.type) ? "failure" : null }, touch.type))),
+          el("span", { class: touch.failure ? "failure" : null }, touch.type))),
     ),
     el("h3", { class: "section" }, "What moves the score"),
     explainTable(person.explain),
