@@ -26,13 +26,11 @@ SAMPLE_EVERY_S = 10.0
 BATCH = 100
 
 
-def _start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", name],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    with (logs / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", name], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def soak(minutes: float, rate: float, constituents: int) -> Path:
@@ -43,13 +41,16 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MP_IDENTITY_SECRET": "soak",
-        "MP_LOG_LEVEL": "WARNING",
+        "MP_LOG_LEVEL": "INFO",  # kept: rebalances and recoveries are logged at INFO
         "MP_INGEST_PORT": str(ports["ingest"]),
         "MP_SCORER_WEB_PORT": str(ports["scorer"]),
         "MP_API_PORT": str(ports["api"]),
         "MP_SCORER_DATA_DIR": tempfile.mkdtemp(prefix="soak-"),
     }
-    processes = {name: _start(name, env) for name in ("ingest", "scorer", "api")}
+    logs = RESULTS / time.strftime("soak-%Y%m%dT%H%M%SZ-logs", time.gmtime())
+    logs.mkdir(parents=True)
+    print(f"service logs in {logs}", flush=True)
+    processes = {name: _start(name, env, logs) for name in ("ingest", "scorer", "api")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     samples: list[dict[str, Any]] = []
     sent = errors = 0
