@@ -375,7 +375,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         "/v1/system",
         dependencies=protected,
         tags=["operations"],
-        summary="The console's system strip: accepted events/s, scorer lag, open alerts, dead letters",
+        summary="The console's system strip: records/s into Kafka, scorer lag in records, open alerts",
     )
     async def system() -> dict[str, Any]:
         return {

@@ -1,7 +1,8 @@
-"""The console's system strip: how fast events are accepted and how far the scorer lags, read from Kafka.
+"""The console's system strip: how fast touchpoints reach Kafka and how far the scorer lags, read from Kafka.
 
-The accepted rate is the growth of the touchpoints topic's end offsets between two probes; the scorer's
-lag is those end offsets minus the offsets its consumer group committed. Reading Kafka itself (rather
+Both count **records**, which is what offsets count: the growth of the touchpoints topic's end offsets
+between two probes, and those end offsets minus the offsets the scorer's group committed. Ingest writes a
+request's events as one record per partition, so a record may hold many events. Reading Kafka itself (rather
 than Prometheus) keeps the console working wherever the API does.
 """
 
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Sample:
     at: float  # monotonic seconds
-    accepted: int  # events ever written to the touchpoints topic (sum of end offsets)
-    scorer_lag: int | None  # None: the scorer's group has committed nothing yet
+    records: int  # records ever written to the touchpoints topic (sum of end offsets)
+    scorer_lag: int | None  # records; None: the scorer's group has committed nothing yet
 
 
 @dataclass(slots=True)
@@ -40,18 +41,18 @@ class SystemProbe:
         self.previous, self.latest = self.latest, sample
 
     @property
-    def accepted_per_second(self) -> float | None:
+    def records_per_second(self) -> float | None:
         if self.previous is None or self.latest is None or self.latest.at <= self.previous.at:
             return None
-        return (self.latest.accepted - self.previous.accepted) / (self.latest.at - self.previous.at)
+        return (self.latest.records - self.previous.records) / (self.latest.at - self.previous.at)
 
     def snapshot(self) -> dict[str, float | int | None]:
-        rate = self.accepted_per_second
+        rate = self.records_per_second
         return {
             "sampled_ago_s": None if self.latest is None else round(time.monotonic() - self.latest.at, 1),
-            "accepted_total": None if self.latest is None else self.latest.accepted,
-            "accepted_per_second": None if rate is None else round(rate, 1),
-            "scorer_lag": None if self.latest is None else self.latest.scorer_lag,
+            "touchpoint_records_total": None if self.latest is None else self.latest.records,
+            "touchpoint_records_per_second": None if rate is None else round(rate, 1),
+            "scorer_lag_records": None if self.latest is None else self.latest.scorer_lag,
         }
 
     async def run(self) -> None:

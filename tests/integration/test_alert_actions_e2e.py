@@ -65,6 +65,20 @@ def test_only_a_write_token_may_act_and_the_action_records_who_and_when(secured:
     assert unknown.status_code == 404
 
 
+def test_the_system_strip_counts_records_into_kafka_and_open_alerts(secured: System, keys: Keys) -> None:
+    failed_donation(secured, keys)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        system = httpx.get(f"{secured.api_url}/v1/system", headers=keys.header("read")).json()
+        if system["touchpoint_records_total"] and system["scorer_lag_records"] is not None:
+            break
+        time.sleep(1)
+    assert system["touchpoint_records_total"] >= 1, system
+    assert system["scorer_lag_records"] >= 0
+    assert system["open_alerts"].get("transaction.failed", 0) >= 1
+    assert system["population"] >= 1 and system["api_caught_up"] is True
+
+
 def test_another_replica_and_its_live_clients_see_the_acknowledgement(
     secured: System, keys: Keys, tmp_path: Any
 ) -> None:

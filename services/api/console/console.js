@@ -474,8 +474,9 @@ async function refreshSide() {
       el("td", { class: "number" }, person.score),
       el("td", {}, person.roles.join(", ")))));
     const open = Object.values(system.open_alerts).reduce((sum, n) => sum + n, 0);
-    $("sys-rate").textContent = system.accepted_per_second === null ? "–" : `${system.accepted_per_second} events/s`;
-    $("sys-lag").textContent = system.scorer_lag === null ? "–" : `${system.scorer_lag} events`;
+    const rate = system.touchpoint_records_per_second;
+    $("sys-rate").textContent = rate === null ? "–" : `${rate} records/s`;
+    $("sys-lag").textContent = system.scorer_lag_records === null ? "–" : `${system.scorer_lag_records} records`;
     $("sys-open").textContent = String(open);
     $("sys-population").textContent = String(system.population);
     $("sys-dlq").textContent = String(system.dead_letters);
