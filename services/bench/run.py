@@ -151,14 +151,16 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             f"## API over {api['population']:,} constituents (wrk in another process, 64 connections)",
             "",
-            "| case | requests/s | p50 ms | p99 ms | errors |",
-            "|---|---:|---:|---:|---:|",
+            "| case | load | requests/s | p50 ms | p99 ms | errors |",
+            "|---|---|---:|---:|---:|---:|",
         ]
-        for name in ("by id", "at-risk list (50)"):
+        for name in ("by id", "by id, paced", "at-risk list (50)", "at-risk list (50), paced"):
             figures = api[name]
+            asked = figures["asked_requests_per_s"]
+            load = "closed loop" if asked is None else f"paced at ~{asked:,}/s"
             lines.append(
-                f"| {name} | {figures['requests_per_s']:,} | {figures['p50_ms']} | {figures['p99_ms']} | "
-                f"{figures['errors']} |"
+                f"| {name.removesuffix(', paced')} | {load} | {figures['requests_per_s']:,} | "
+                f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
             )
         lines += [
             "",

@@ -315,7 +315,9 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 API_POPULATION_PREFIX = "b-"
-WRK_SCRIPTS = Path(__file__).parent / "wrk"
+WRK_SCRIPT = Path(__file__).parent / "wrk" / "get.lua"
+# requests/s asked of the API besides the closed loop: below saturation, so latency is service time
+PACED_RATES = {"by id": 1000, "at-risk list (50)": 200}
 ONE_TOUCH_EACH = (
     "web.page_view",
     "email.opened",
@@ -357,15 +359,19 @@ def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.
     return process, url, time.perf_counter() - started
 
 
-def wrk(url: str, seconds: float, connections: int, script: str | None, population: int) -> Figures:
-    """Closed-loop load from wrk (C, another process): requests/s and latency percentiles."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
-    if script:
-        command += ["-s", str(WRK_SCRIPTS / script)]
+def wrk(url: str, seconds: float, connections: int, population: int | None, rate: int | None) -> Figures:
+    """Load from wrk (C, another process): requests/s and latency percentiles. Without ``rate`` a closed
+    loop (as fast as answers come: the saturation point, where latency is mostly queueing); with it each
+    connection waits between requests so that together they ask for about ``rate`` requests/s."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(WRK_SCRIPT)]
+    env = dict(os.environ)
+    if population is not None:
+        env["POPULATION"] = str(population)
+    if rate is not None:
+        env["DELAY_MS"] = str(round(connections / rate * 1000))
     result = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60,
-        env={**os.environ, "POPULATION": str(population)},
-    )  # fmt: skip
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60, env=env
+    )
     unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
     def latency_ms(percent: str) -> float:
@@ -375,6 +381,7 @@ def wrk(url: str, seconds: float, connections: int, script: str | None, populati
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
     return {
         "connections": connections,
+        "asked_requests_per_s": rate,
         "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))),  # type: ignore[union-attr]
         "p50_ms": latency_ms("50"),
         "p99_ms": latency_ms("99"),
@@ -398,10 +405,12 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
             if name == "loaded":
                 path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
                 assert httpx.get(path).status_code == 200, "the benchmark population is not served"
-                figures["by id"] = wrk(url, seconds, 64, "constituent.lua", population)
-                figures["at-risk list (50)"] = wrk(
-                    f"{url}/v1/constituents?limit=50", seconds, 64, None, population
-                )
+                for case, case_url, ids in (
+                    ("by id", url, population),
+                    ("at-risk list (50)", f"{url}/v1/constituents?limit=50", None),
+                ):
+                    figures[case] = wrk(case_url, seconds, 64, ids, None)
+                    figures[f"{case}, paced"] = wrk(case_url, seconds, 64, ids, PACED_RATES[case])
         finally:
             _stop(process)
     grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]

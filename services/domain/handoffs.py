@@ -20,6 +20,7 @@ KEPT_FOR_SECONDS = 3600.0  # a kept hand-off can still be broken by a bounce thi
 BROKEN_KEPT_FOR_SECONDS = 7 * 86400.0  # a late follow-up within this long still resolves a broken one
 MAX_HANDOFFS = 50  # per constituent; the oldest go first
 MAX_EARLY_FOLLOW_UPS = 20
+BOUNCE_TYPE = "email.bounced"  # breaks a hand-off whose follow-up is an email.sent
 
 
 def _iso_of(handoff: Handoff, key: str) -> str | None:
@@ -61,6 +62,12 @@ def _deadline_text(rule: HandoffRule) -> str:
     return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
 
 
+def event_types(rules: tuple[HandoffRule, ...]) -> frozenset[str]:
+    """The event types ``on_event`` can act on: triggers, follow-ups, and bounces of e-mail follow-ups."""
+    types = {rule.trigger.type for rule in rules} | {rule.follow_up.type for rule in rules}
+    return frozenset(types | ({BOUNCE_TYPE} if "email.sent" in types else set()))
+
+
 def on_event(
     handoffs: list[Handoff],
     early_follow_ups: list[dict[str, Any]],
@@ -70,11 +77,12 @@ def on_event(
 ) -> list[Alert]:
     """Update a constituent's hand-offs for one event; return the alert updates it causes."""
     alerts: list[Alert] = []
+    event_type = event["type"]
     for rule in rules:
+        if event_type not in (rule.trigger.type, rule.follow_up.type, BOUNCE_TYPE):
+            continue
         is_follow_up = rule.follow_up.matches(event)
-        is_bounce = rule.follow_up.type == "email.sent" and rule.follow_up.matches(
-            event, as_type="email.bounced"
-        )
+        is_bounce = rule.follow_up.type == "email.sent" and rule.follow_up.matches(event, as_type=BOUNCE_TYPE)
         if is_follow_up or is_bounce:
             candidates = [h for h in handoffs if h["rule"] == rule.name and _correlated(rule, h, event)]
             if is_bounce:

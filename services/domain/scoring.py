@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -86,6 +87,12 @@ class ScoringModel(StrictModel):
     @classmethod
     def from_toml(cls, text: str, origin: str = "scoring config") -> ScoringModel:
         return parse_toml(cls, text, origin)
+
+    @cached_property
+    def roles_by_type(self) -> dict[str, tuple[RoleRule, ...]]:
+        """The role rules an event of each type could match: most events match none, cheaply."""
+        types = {rule.type for rule in self.roles}
+        return {t: tuple(rule for rule in self.roles if rule.type == t) for t in types}
 
     def decay(self, seconds: float) -> float:
         """The factor an impact keeps after ``seconds`` of event time."""
@@ -182,7 +189,7 @@ def apply_event(
     _count(state, f"{source}{KEY_SEPARATOR}{event_type}", event_time)
     state.last_touch[source] = max(state.last_touch.get(source, 0.0), event_time)
     _remember(state, [event_time, source, event_type, event_id], model.timeline_length)
-    for rule in model.roles:
+    for rule in model.roles_by_type.get(event_type, ()):
         if rule.role not in state.roles and rule.matches(event):
             state.roles.append(rule.role)
             state.roles.sort()
@@ -227,15 +234,22 @@ def _remember(state: ConstituentState, touch: list[Any], length: int) -> None:
 
 def scores_at(state: ConstituentState, model: ScoringModel, at: float) -> Scores:
     """The scores as they stand at instant ``at`` (never earlier than the newest scored event)."""
-    factor = model.decay(max(0.0, at - state.reference_time))
-    totals = [sum(sums[i] for sums in state.contributions.values()) * factor for i in range(3)]
-    return _scores_from_totals(model, totals)
+    content = operations = principles = 0.0
+    for sums in state.contributions.values():
+        content += sums[0]
+        operations += sums[1]
+        principles += sums[2]
+    factor = model.decay(max(0.0, at - state.reference_time)) if state.contributions else 1.0
+    return _scores_from_totals(model, [content * factor, operations * factor, principles * factor])
 
 
 def _scores_from_totals(model: ScoringModel, totals: list[float]) -> Scores:
-    by_dimension = {d: model.dimension_score(total) for d, total in zip(DIMENSIONS, totals, strict=True)}
-    overall = sum(getattr(model.weights, d) * by_dimension[d] for d in DIMENSIONS)
-    return Scores(overall=overall, **by_dimension)
+    content = model.dimension_score(totals[0])
+    operations = model.dimension_score(totals[1])
+    principles = model.dimension_score(totals[2])
+    weights = model.weights
+    overall = weights.content * content + weights.operations * operations + weights.principles * principles
+    return Scores(overall, content, operations, principles)
 
 
 def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[float, Scores]]:

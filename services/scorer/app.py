@@ -13,6 +13,9 @@ import logging
 import time
 import weakref
 from collections import Counter as Tally
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import faust
@@ -122,8 +125,26 @@ ticks_sent: dict[bytes, float] = {}  # key → when; not sent again until proces
 spike_counts_arrived: dict[bytes, float] = {}
 
 
-def _load_state(constituent_id: str) -> ConstituentState | None:
-    stored = states.get(constituent_id.encode())
+@contextmanager
+def _in_partition_of(source_event: Any) -> Iterator[None]:
+    """Table stores pick a key's partition (its RocksDB database) from the stream's "current event",
+    which take_events() does not set; without it a read looks in every partition's database."""
+    token = _current_event.set(weakref.ref(source_event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def _read(table: Any, key: bytes, source_event: Any) -> bytes | None:
+    with _in_partition_of(source_event):
+        return table.data.get(key)  # type: ignore[no-any-return]
+
+
+def _load_state(
+    source_events: dict[int, Any], constituent_id: str, partition: int
+) -> ConstituentState | None:
+    stored = _read(states, constituent_id.encode(), source_events[partition])
     return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
 
@@ -133,17 +154,13 @@ def _write(table: Any, key: bytes, value: bytes | None, source_event: Any) -> Re
     Faust's own table write sends each changelog record through its per-message producer path, which
     cost more than the scoring (docs/performance.md), so the store is written directly and the changelog
     record goes out with the batch's other records. Recovery is still Faust's: it rebuilds the store from
-    the same changelog topic. The changelog partition is the source event's, and the RocksDB store picks
-    its partition database from the stream's "current event", which take_events() does not set.
+    the same changelog topic, in the source event's partition.
     """
-    token = _current_event.set(weakref.ref(source_event))
-    try:
+    with _in_partition_of(source_event):
         if value is None:
             table.data.pop(key, None)
         else:
             table.data[key] = value
-    finally:
-        _current_event.reset(token)
     return Record(table.changelog_topic_name, key, value, source_event.message.partition)
 
 
@@ -193,10 +210,10 @@ async def score(stream: Any) -> None:
                 ticks_sent.pop(event.key, None)
             else:
                 records.append(Incoming(event.message.partition, event.key, event.value))
-        partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
-        result = processor.process(records, _load_state, now, due, partitions)
-        # any event of a partition tells the stores which partition a write belongs to
+        # any event of a partition tells the stores which partition a key belongs to
         source_events = {event.message.partition: event for event in batch}
+        partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
+        result = processor.process(records, partial(_load_state, source_events), now, due, partitions)
         outgoing: list[Record] = []
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
@@ -209,16 +226,16 @@ async def score(stream: Any) -> None:
                 owed = Tally(h["rule"] for h in state.handoffs if h["status"] == "pending")
                 entry = {"deadline": deadline, "partition": result.partitions[constituent_id], "rules": owed}
                 wanted = orjson.dumps(entry)
-            if deadlines.get(key) != wanted:
+            if _read(deadlines, key, source_event) != wanted:
                 outgoing.append(_write(deadlines, key, wanted, source_event))
         outgoing += [_alert_record(alert) for alert, _ in result.alerts]
-        for (rule_index, spike_key, bucket), partial in result.spike_counts.items():
+        for (rule_index, spike_key, bucket), counted in result.spike_counts.items():
             counts = {
                 "rule": rule_index,
                 "bucket": bucket,
-                "attempts": partial.attempts,
-                "failures": partial.failures,
-                "evidence": partial.evidence,
+                "attempts": counted.attempts,
+                "failures": counted.failures,
+                "evidence": counted.evidence,
             }
             outgoing.append(Record(settings.spike_counts_topic, spike_key.encode(), orjson.dumps(counts)))
         for dead in result.dead_letters:

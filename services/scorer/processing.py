@@ -96,11 +96,12 @@ class BatchProcessor:
         self.watermarks = Watermarks(rules.time.allowed_lateness_seconds, rules.time.idle_seconds)
         self._opened: Counter[tuple[int, int]] = Counter()  # (partition, event minute) → alerts opened
         self._budget = rules.storm.max_constituent_alerts_per_partition_minute
+        self._handoff_types = handoffs.event_types(rules.handoffs)
 
     def process(
         self,
         records: Iterable[Incoming],
-        load_state: Callable[[str], ConstituentState | None],
+        load_state: Callable[[str, int], ConstituentState | None],
         now: float,
         due: Iterable[tuple[int, str]] = (),
         partitions: int | None = None,
@@ -116,7 +117,8 @@ class BatchProcessor:
         def state_of(constituent_id: str, at: float, partition: int) -> ConstituentState:
             result.partitions.setdefault(constituent_id, partition)
             if constituent_id not in loaded:
-                state = load_state(constituent_id) or ConstituentState(constituent_id=constituent_id)
+                stored = load_state(constituent_id, partition)
+                state = stored or ConstituentState(constituent_id=constituent_id)
                 # note the score before this batch, so that a drop within the batch shows
                 seen_at = state.reference_time if state.events else at
                 note_score(state, seen_at, scores_at(state, self.model, seen_at).overall, self.model)
@@ -223,8 +225,10 @@ class BatchProcessor:
         result: BatchResult,
     ) -> None:
         may_open = self._opened[(partition, int(event_time // 60))] < self._budget
-        alerts = handoffs.on_event(
-            state.handoffs, state.early_follow_ups, event, event_time, self.rules.handoffs
+        alerts = (
+            handoffs.on_event(state.handoffs, state.early_follow_ups, event, event_time, self.rules.handoffs)
+            if event["type"] in self._handoff_types
+            else []
         )
         transaction = on_transaction(state, event, event_time, self.rules.failed_transactions, may_open)
         if transaction is not None:

@@ -91,7 +91,7 @@ def test_one_two_three_workers_joining_and_leaving_give_the_same_state(
     assert owed == set(broken)
     assert all(len(ids) == 1 for ids in broken.values()), broken
     records = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
-    expected = BatchProcessor(MODEL, RULES).process(records, lambda _: None, time.time())
+    expected = BatchProcessor(MODEL, RULES).process(records, lambda *_: None, time.time())
     for person in people:
         published = score_record(expected.changed[person], MODEL, 0.0)
         for dimension, value in published["scores"].items():

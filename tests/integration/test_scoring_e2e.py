@@ -128,7 +128,7 @@ def test_a_scorer_killed_mid_stream_loses_and_doubles_nothing(
         views = wait_for_counts(system, {p: 25 for p in people}, timeout_s=90)
 
     records = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
-    expected = BatchProcessor(MODEL, RULES).process(records, lambda _: None, time.time())
+    expected = BatchProcessor(MODEL, RULES).process(records, lambda *_: None, time.time())
     for person in people:
         published = score_record(expected.changed[person], MODEL, 0.0)
         for dimension, value in published["scores"].items():

@@ -58,7 +58,7 @@ class Worker:
         self.published: list[dict[str, Any]] = []
         self.suppressed = 0
 
-    def load(self, constituent_id: str) -> ConstituentState | None:
+    def load(self, constituent_id: str, partition: int) -> ConstituentState | None:
         stored = self.table.get(constituent_id)
         return None if stored is None else ConstituentState.from_dict(orjson.loads(orjson.dumps(stored)))
 

@@ -44,24 +44,24 @@ def alerts_of(result: BatchResult, kind: str | None = None) -> list[dict[str, An
     return [alert for alert, _ in result.alerts if kind is None or alert["kind"] == kind]
 
 
-def nobody(_: str) -> ConstituentState | None:
+def nobody(constituent_id: str, partition: int) -> ConstituentState | None:
     return None
 
 
 def test_each_constituent_is_loaded_once_and_changed_once_per_batch() -> None:
-    loads: list[str] = []
+    loads: list[tuple[str, int]] = []
 
-    def load(constituent_id: str) -> ConstituentState | None:
-        loads.append(constituent_id)
+    def load(constituent_id: str, partition: int) -> ConstituentState | None:
+        loads.append((constituent_id, partition))
         return None
 
     batch = [
         record("e1", "web.page_view"),
         record("e2", "email.opened"),
-        record("e3", "web.page_view", "c-2"),
+        Incoming(5, b"c-2", orjson.dumps(touchpoint("e3", "web.page_view", "c-2"))),
     ]
     result = process_batch(batch, load)
-    assert loads == ["c-1", "c-2"]
+    assert loads == [("c-1", 0), ("c-2", 5)]  # with the partition that holds each state
     assert sorted(result.changed) == ["c-1", "c-2"]
     assert result.changed["c-1"].events == 2
 
@@ -94,7 +94,7 @@ def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> Non
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
     stored = ConstituentState(constituent_id="c-1", recent_event_ids=["e0"], events=1)
     batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
-    result = process_batch(batch, lambda _: stored)
+    result = process_batch(batch, lambda *_: stored)
     assert result.changed["c-1"].events == 2
     assert result.outcomes[("web", "web.page_view", Outcome.DUPLICATE)] == 2
 
@@ -158,13 +158,13 @@ def test_a_score_drop_opens_one_alert_per_crossing_and_resolves_on_recovery() ->
         ]
     ):
         occurred = f"2026-11-18T10:{minute:02d}:00Z"
-        result = process_batch([record(f"e{n}", event_type, occurred_at=occurred)], lambda _: state)
+        result = process_batch([record(f"e{n}", event_type, occurred_at=occurred)], lambda *_: state)
         kinds += [(a["kind"], a["status"]) for a in alerts_of(result, "score.dropped")]
     assert kinds == [("score.dropped", "open")]  # opened by the third failure; the fourth opens no second
     recovery = [
         record(f"r{n}", "donation.succeeded", occurred_at=f"2026-11-18T11:{n:02d}:00Z") for n in range(6)
     ]
-    result = process_batch(recovery, lambda _: state)
+    result = process_batch(recovery, lambda *_: state)
     [resolved] = alerts_of(result, "score.dropped")
     assert resolved["status"] == "resolved"
     assert resolved["opened_at"] == "2026-11-18T10:03:00Z"
@@ -185,7 +185,7 @@ def test_a_constituents_state_stops_growing_once_its_bounded_memories_are_full()
     processor = BatchProcessor(MODEL, RULES)
     stored: dict[str, bytes] = {}
 
-    def load(constituent_id: str) -> ConstituentState | None:
+    def load(constituent_id: str, partition: int) -> ConstituentState | None:
         raw = stored.get(constituent_id)
         return None if raw is None else ConstituentState.from_dict(orjson.loads(raw))
 
