@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_DURATION = Histogram(
     "mp_http_request_duration_seconds",
@@ -17,29 +16,41 @@ REQUEST_DURATION = Histogram(
 )
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+class RequestTimer:
+    """Latency per route template, as plain ASGI middleware: Starlette's ``@app.middleware("http")`` costs
+    a task and a memory stream per request, a good part of a hot GET (docs/performance.md). Streams are left
+    out: they last as long as the client stays."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, note_status)
+        finally:
+            route = str(getattr(scope.get("route"), "path", "unmatched"))  # set by the router on a match
+            if not route.endswith("/stream"):
+                REQUEST_DURATION.labels(self.service, route, scope["method"], str(status)).observe(
+                    time.perf_counter() - started
+                )
 
 
 def add_common_routes(app: FastAPI, service: str) -> None:
-    """Latency middleware (streams excluded: they last as long as the client stays), /metrics, /healthz."""
-
-    @app.middleware("http")
-    async def time_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(app, request)
-        if not route.endswith("/stream"):
-            REQUEST_DURATION.labels(service, route, request.method, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
-        return response
+    """Latency middleware, /metrics, /healthz."""
+    app.add_middleware(RequestTimer, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
