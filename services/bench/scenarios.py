@@ -285,26 +285,21 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
     }
     process = _service("ingest", env)
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=60)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(f"{url}/readyz", process, timeout_s=60)
+        if batch == 1:  # wrk: a Python client would saturate before the service does
+            figures = wrk(url, seconds, connections, "post.lua")
+            return {**figures, "batch": 1, "events_per_s": figures["requests_per_s"]}
         load = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.bench.load",
-                f"http://127.0.0.1:{port}",
-                str(batch),
-                str(seconds),
-                str(connections),
-            ],
+            [sys.executable, "-m", "services.bench.load", url, str(batch), str(seconds), str(connections)],
             capture_output=True,
             text=True,
             check=True,
             timeout=seconds + 120,
         )
+        return orjson.loads(load.stdout)  # type: ignore[no-any-return]
     finally:
         _stop(process)
-    figures: Figures = orjson.loads(load.stdout)
-    return figures
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -315,7 +310,7 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 API_POPULATION_PREFIX = "b-"
-WRK_SCRIPT = Path(__file__).parent / "wrk" / "get.lua"
+WRK_SCRIPTS = Path(__file__).parent / "wrk"
 # requests/s asked of the API besides the closed loop: below saturation, so latency is service time
 PACED_RATES = {"by id": 1000, "at-risk list (50)": 200}
 ONE_TOUCH_EACH = (
@@ -359,14 +354,28 @@ def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.
     return process, url, time.perf_counter() - started
 
 
-def wrk(url: str, seconds: float, connections: int, population: int | None, rate: int | None) -> Figures:
-    """Load from wrk (C, another process): requests/s and latency percentiles. Without ``rate`` a closed
-    loop (as fast as answers come: the saturation point, where latency is mostly queueing); with it each
-    connection waits between requests so that together they ask for about ``rate`` requests/s."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(WRK_SCRIPT)]
-    env = dict(os.environ)
-    if population is not None:
-        env["POPULATION"] = str(population)
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    script: str,
+    rate: int | None = None,
+    script_env: dict[str, str] | None = None,
+) -> Figures:
+    """Load from wrk (C, another process) with one of the scripts in wrk/: requests/s and latency
+    percentiles. Without ``rate`` a closed loop (as fast as answers come: the saturation point, where
+    latency is mostly queueing); with it each connection waits between requests so that together they
+    ask for about ``rate`` requests/s (get.lua)."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPTS / script),
+    ]
+    env = {**os.environ, **(script_env or {})}
     if rate is not None:
         env["DELAY_MS"] = str(round(connections / rate * 1000))
     result = subprocess.run(
@@ -378,14 +387,15 @@ def wrk(url: str, seconds: float, connections: int, population: int | None, rate
         value, scale = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", result.stdout, re.M).groups()  # type: ignore[union-attr]
         return round(float(value) * unit[scale], 2)
 
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", result.stdout)
     return {
         "connections": connections,
         "asked_requests_per_s": rate,
         "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))),  # type: ignore[union-attr]
         "p50_ms": latency_ms("50"),
         "p99_ms": latency_ms("99"),
-        "errors": int(errors.group(1)) if errors else 0,
+        "errors": sum(int(found.group(1)) for found in (failed, timeouts) if found),
     }
 
 
@@ -406,11 +416,12 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
                 path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
                 assert httpx.get(path).status_code == 200, "the benchmark population is not served"
                 for case, case_url, ids in (
-                    ("by id", url, population),
-                    ("at-risk list (50)", f"{url}/v1/constituents?limit=50", None),
+                    ("by id", url, {"POPULATION": str(population)}),
+                    ("at-risk list (50)", f"{url}/v1/constituents?limit=50", {}),
                 ):
-                    figures[case] = wrk(case_url, seconds, 64, ids, None)
-                    figures[f"{case}, paced"] = wrk(case_url, seconds, 64, ids, PACED_RATES[case])
+                    figures[case] = wrk(case_url, seconds, 64, "get.lua", None, ids)
+                    rate = PACED_RATES[case]
+                    figures[f"{case}, paced"] = wrk(case_url, seconds, 64, "get.lua", rate, ids)
         finally:
             _stop(process)
     grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]

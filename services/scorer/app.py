@@ -13,9 +13,6 @@ import logging
 import time
 import weakref
 from collections import Counter as Tally
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 import faust
@@ -125,43 +122,42 @@ ticks_sent: dict[bytes, float] = {}  # key → when; not sent again until proces
 spike_counts_arrived: dict[bytes, float] = {}
 
 
-@contextmanager
-def _in_partition_of(source_event: Any) -> Iterator[None]:
-    """Table stores pick a key's partition (its RocksDB database) from the stream's "current event",
-    which take_events() does not set; without it a read looks in every partition's database."""
-    token = _current_event.set(weakref.ref(source_event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def _read(table: Any, key: bytes, source_event: Any) -> bytes | None:
-    with _in_partition_of(source_event):
-        return table.data.get(key)  # type: ignore[no-any-return]
-
-
-def _load_state(
-    source_events: dict[int, Any], constituent_id: str, partition: int
-) -> ConstituentState | None:
-    stored = _read(states, constituent_id.encode(), source_events[partition])
-    return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
-
-
-def _write(table: Any, key: bytes, value: bytes | None, source_event: Any) -> Record:
-    """Write (or delete, for None) a table key in its store; the changelog record, for ``_publish``.
+class BatchStores:
+    """A batch's reads and writes of the table stores, each in the partition its key lives in.
 
     Faust's own table write sends each changelog record through its per-message producer path, which
-    cost more than the scoring (docs/performance.md), so the store is written directly and the changelog
-    record goes out with the batch's other records. Recovery is still Faust's: it rebuilds the store from
-    the same changelog topic, in the source event's partition.
+    cost more than the scoring (docs/performance.md), so the scorer writes the store directly and sends
+    the changelog record with the batch's other records. Recovery is still Faust's: it rebuilds the store
+    from the same changelog topic. Stores pick a key's partition (its RocksDB database) from the stream's
+    "current event", which take_events() does not set (without it a read looks in every partition's
+    database), so each read and write sets it to an event of the key's partition.
     """
-    with _in_partition_of(source_event):
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
-    return Record(table.changelog_topic_name, key, value, source_event.message.partition)
+
+    def __init__(self, batch: list[Any]) -> None:
+        self._event_of = {event.message.partition: weakref.ref(event) for event in batch}
+
+    def read(self, table: Any, key: bytes, partition: int) -> bytes | None:
+        token = _current_event.set(self._event_of[partition])
+        try:
+            return table.data.get(key)  # type: ignore[no-any-return]
+        finally:
+            _current_event.reset(token)
+
+    def write(self, table: Any, key: bytes, value: bytes | None, partition: int) -> Record:
+        """Write (or delete, for None) a key in its store; the changelog record, for ``_publish``."""
+        token = _current_event.set(self._event_of[partition])
+        try:
+            if value is None:
+                table.data.pop(key, None)
+            else:
+                table.data[key] = value
+        finally:
+            _current_event.reset(token)
+        return Record(table.changelog_topic_name, key, value, partition)
+
+    def load_state(self, constituent_id: str, partition: int) -> ConstituentState | None:
+        stored = self.read(states, constituent_id.encode(), partition)
+        return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
 
 async def _publish(records: list[Record]) -> None:
@@ -210,24 +206,23 @@ async def score(stream: Any) -> None:
                 ticks_sent.pop(event.key, None)
             else:
                 records.append(Incoming(event.message.partition, event.key, event.value))
-        # any event of a partition tells the stores which partition a key belongs to
-        source_events = {event.message.partition: event for event in batch}
+        stores = BatchStores(batch)
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
-        result = processor.process(records, partial(_load_state, source_events), now, due, partitions)
+        result = processor.process(records, stores.load_state, now, due, partitions)
         outgoing: list[Record] = []
         for constituent_id, state in result.changed.items():
             key = constituent_id.encode()
-            source_event = source_events[result.partitions[constituent_id]]
-            outgoing.append(_write(states, key, orjson.dumps(state.to_dict()), source_event))
+            partition = result.partitions[constituent_id]
+            outgoing.append(stores.write(states, key, orjson.dumps(state.to_dict()), partition))
             outgoing.append(Record(settings.topic_scores, key, orjson.dumps(score_record(state, model, now))))
             deadline = next_deadline(state.handoffs)
             wanted = None
             if deadline is not None:
                 owed = Tally(h["rule"] for h in state.handoffs if h["status"] == "pending")
-                entry = {"deadline": deadline, "partition": result.partitions[constituent_id], "rules": owed}
+                entry = {"deadline": deadline, "partition": partition, "rules": owed}
                 wanted = orjson.dumps(entry)
-            if _read(deadlines, key, source_event) != wanted:
-                outgoing.append(_write(deadlines, key, wanted, source_event))
+            if stores.read(deadlines, key, partition) != wanted:
+                outgoing.append(stores.write(deadlines, key, wanted, partition))
         outgoing += [_alert_record(alert) for alert, _ in result.alerts]
         for (rule_index, spike_key, bucket), counted in result.spike_counts.items():
             counts = {
