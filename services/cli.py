@@ -16,6 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import digest
+from services.common.gc_tuning import tune_garbage_collection
 from services.common.logs import configure_logging
 from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
@@ -43,6 +44,7 @@ def _serve(service: str) -> None:
         api_settings = ApiSettings()
         configure_logging("api", api_settings.log_level)
         app, host, port = create_api(api_settings), api_settings.api_host, api_settings.api_port
+    tune_garbage_collection(CommonSettings().gc_young_threshold)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -162,12 +162,11 @@ def markdown(results: dict[str, Any]) -> str:
             "| case | load | requests/s | p50 ms | p99 ms | errors |",
             "|---|---|---:|---:|---:|---:|",
         ]
-        for name in ("by id", "by id, paced", "at-risk list (50)", "at-risk list (50), paced"):
-            figures = api[name]
+        for name, figures in api["requests"].items():
             asked = figures["asked_requests_per_s"]
             load = "closed loop" if asked is None else f"paced at ~{asked:,}/s"
             lines.append(
-                f"| {name.removesuffix(', paced')} | {load} | {figures['requests_per_s']:,} | "
+                f"| {name.split(', paced')[0]} | {load} | {figures['requests_per_s']:,} | "
                 f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
             )
         lines += [

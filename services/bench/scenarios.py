@@ -274,7 +274,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def ingest_load(settings: CommonSettings, batch: int, seconds: float, connections: int) -> Figures:
-    """Ingest under a load generator in another process: events/s and request latency percentiles."""
+    """Ingest under a load generator in another process: events/s and request latency percentiles.
+    Single events come from wrk (a Python client would saturate before the service does), batches of
+    generated traffic from services/bench/load.py."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
     env |= {
@@ -287,8 +289,8 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(f"{url}/readyz", process, timeout_s=60)
-        if batch == 1:  # wrk: a Python client would saturate before the service does
-            figures = wrk(url, seconds, connections, "post.lua")
+        if batch == 1:
+            figures = wrk(url, seconds, connections, None, {"TOUCHPOINTS": "1"})
             return {**figures, "batch": 1, "events_per_s": figures["requests_per_s"]}
         load = subprocess.run(
             [sys.executable, "-m", "services.bench.load", url, str(batch), str(seconds), str(connections)],
@@ -310,9 +312,9 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 API_POPULATION_PREFIX = "b-"
-WRK_SCRIPTS = Path(__file__).parent / "wrk"
-# requests/s asked of the API besides the closed loop: below saturation, so latency is service time
-PACED_RATES = {"by id": 1000, "at-risk list (50)": 200}
+WRK_SCRIPT = Path(__file__).parent / "wrk" / "requests.lua"
+# requests/s asked besides the closed loop: below saturation, so latency is mostly service time
+PACED_RATES = {"by id": (1000, 2000), "at-risk list (50)": (200,)}
 ONE_TOUCH_EACH = (
     "web.page_view",
     "email.opened",
@@ -358,14 +360,13 @@ def wrk(
     url: str,
     seconds: float,
     connections: int,
-    script: str,
     rate: int | None = None,
     script_env: dict[str, str] | None = None,
 ) -> Figures:
-    """Load from wrk (C, another process) with one of the scripts in wrk/: requests/s and latency
-    percentiles. Without ``rate`` a closed loop (as fast as answers come: the saturation point, where
-    latency is mostly queueing); with it each connection waits between requests so that together they
-    ask for about ``rate`` requests/s (get.lua)."""
+    """Load from wrk (C, another process; wrk/requests.lua says what ``script_env`` chooses): requests/s
+    and latency percentiles. Without ``rate`` a closed loop (as fast as answers come: the saturation
+    point, where latency is mostly queueing); with it each connection waits between requests so that
+    together they ask for about ``rate`` requests/s."""
     command = [
         "wrk",
         "-t1",
@@ -373,7 +374,7 @@ def wrk(
         f"-d{seconds:g}s",
         "--latency",
         "-s",
-        str(WRK_SCRIPTS / script),
+        str(WRK_SCRIPT),
     ]
     env = {**os.environ, **(script_env or {})}
     if rate is not None:
@@ -415,13 +416,14 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
             if name == "loaded":
                 path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
                 assert httpx.get(path).status_code == 200, "the benchmark population is not served"
+                requests = figures["requests"] = {}
                 for case, case_url, ids in (
                     ("by id", url, {"POPULATION": str(population)}),
                     ("at-risk list (50)", f"{url}/v1/constituents?limit=50", {}),
                 ):
-                    figures[case] = wrk(case_url, seconds, 64, "get.lua", None, ids)
-                    rate = PACED_RATES[case]
-                    figures[f"{case}, paced"] = wrk(case_url, seconds, 64, "get.lua", rate, ids)
+                    requests[case] = wrk(case_url, seconds, 64, None, ids)
+                    for rate in PACED_RATES[case]:
+                        requests[f"{case}, paced at {rate}/s"] = wrk(case_url, seconds, 64, rate, ids)
         finally:
             _stop(process)
     grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]

@@ -34,3 +34,8 @@ class CommonSettings(BaseSettings):
     )
     auth_config: Path | None = Field(None, description="API keys and read tokens (TOML of SHA-256 digests)")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=100,
+        description="Allocations between young-generation garbage collections (CPython's default: 700)",
+    )

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import CONSUMER_LAG
+from services.common.gc_tuning import tune_garbage_collection
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
@@ -327,6 +328,12 @@ async def healthz(web: Any, request: Any) -> Any:
 
 
 kafka = KafkaReachability(settings)
+
+
+@app.task
+async def collect_garbage_less_often() -> None:
+    """Once the worker has started (so that what start-up allocated is frozen out of collections)."""
+    tune_garbage_collection(settings.gc_young_threshold)
 
 
 @app.task
