@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from services.api.alertmanager import AlertmanagerForwarder
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
-from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView
+from services.api.views import AlertFilter, AlertView, DeadLetterView, ScoreView, preset_dictionary
 from services.common.auth import Gate, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
@@ -74,7 +74,7 @@ class OperatorAction(BaseModel):
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     model = load_scoring_model(settings.scoring_config)
-    scores = ScoreView()
+    scores = ScoreView(preset_dictionary(model))
     alerts = AlertView(settings.api_alerts_kept)
     dead_letters = DeadLetterView(settings.api_alerts_kept)
     feeder = TopicFollower(

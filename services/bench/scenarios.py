@@ -30,8 +30,7 @@ from services.common.config_files import load_scoring_model
 from services.common.kafka import Record, records_by_partition
 from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
-from services.domain.scoring import ConstituentState, apply_event
-from services.scorer.processing import score_record
+from services.domain.scoring import ConstituentState, apply_event, score_record
 
 Figures = dict[str, Any]
 

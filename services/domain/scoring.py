@@ -29,6 +29,15 @@ SECONDS_PER_HOUR = 3600.0
 WINDOWS_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RETAINED_HOURS = max(WINDOWS_HOURS.values())
 HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
+# what the scorer keeps for itself: not published to constituent-scores
+INTERNAL_FIELDS = (
+    "recent_event_ids",
+    "score_peaks",
+    "score_alerts_opened",
+    "failed_transaction",
+    "handoffs",
+    "early_follow_ups",
+)
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
 
 
@@ -327,3 +336,13 @@ def _by_source_and_type(counts: Iterable[tuple[str, int]]) -> dict[str, dict[str
         by_source[source] += count
         by_type[event_type] += count
     return {"by_source": dict(by_source), "by_type": dict(by_type)}
+
+
+def score_record(state: ConstituentState, model: ScoringModel, updated_at: float) -> dict[str, Any]:
+    """What the scorer publishes to ``constituent-scores`` for one constituent (what the API serves)."""
+    published = state.to_dict()
+    for internal in INTERNAL_FIELDS:
+        del published[internal]
+    published["scores"] = scores_at(state, model, state.reference_time).to_dict()
+    published["updated_at"] = updated_at
+    return published

@@ -30,9 +30,9 @@ from services.common.reachability import KafkaReachability
 from services.domain.dead_letters import dead_letter
 from services.domain.events import metric_labels
 from services.domain.handoffs import next_deadline
-from services.domain.scoring import ConstituentState
+from services.domain.scoring import ConstituentState, score_record
 from services.domain.spikes import SpikeState
-from services.scorer.processing import BatchProcessor, Incoming, score_record
+from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import ScorerSettings
 
 log = logging.getLogger(__name__)

@@ -29,14 +29,6 @@ from services.domain.watermarks import Watermarks
 
 REQUIRED_TEXT_FIELDS = ("event_id", "source", "type", "occurred_at", "constituent_id")
 STORM_MINUTES_KEPT = 1000  # per-partition-minute alert budgets remembered
-INTERNAL_FIELDS = (
-    "recent_event_ids",
-    "score_peaks",
-    "score_alerts_opened",
-    "failed_transaction",
-    "handoffs",
-    "early_follow_ups",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,13 +255,3 @@ class BatchProcessor:
 def _deadline_of(alert: Alert, state: ConstituentState) -> float:
     trigger = alert["evidence"][0]
     return next((h["deadline"] for h in state.handoffs if h["trigger_event_id"] == trigger), 0.0)
-
-
-def score_record(state: ConstituentState, model: ScoringModel, updated_at: float) -> dict[str, Any]:
-    """What the scorer publishes to ``constituent-scores`` for one constituent."""
-    published = state.to_dict()
-    for internal in INTERNAL_FIELDS:
-        del published[internal]
-    published["scores"] = scores_at(state, model, state.reference_time).to_dict()
-    published["updated_at"] = updated_at
-    return published

@@ -11,7 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from services.scorer.processing import BatchProcessor, Incoming, score_record
+from services.domain.scoring import score_record
+from services.scorer.processing import BatchProcessor, Incoming
 from tests.integration.conftest import isolated_topics, launch
 from tests.integration.harness import Service, free_port, start_service, wait_for
 from tests.integration.test_alerts_e2e import fast_rules

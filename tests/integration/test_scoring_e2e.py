@@ -15,7 +15,8 @@ import pytest
 
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.settings import CommonSettings
-from services.scorer.processing import BatchProcessor, Incoming, score_record
+from services.domain.scoring import score_record
+from services.scorer.processing import BatchProcessor, Incoming
 from tests.integration.conftest import System, isolated_topics, launch
 
 pytestmark = pytest.mark.integration

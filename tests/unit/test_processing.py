@@ -7,8 +7,8 @@ import orjson
 
 from services.common.kafka import partition_for
 from services.domain.alert_rules import AlertRules
-from services.domain.scoring import ConstituentState, Outcome, ScoringModel
-from services.scorer.processing import BatchProcessor, BatchResult, Incoming, score_record
+from services.domain.scoring import ConstituentState, Outcome, ScoringModel, score_record
+from services.scorer.processing import BatchProcessor, BatchResult, Incoming
 from services.simulator.traffic import JourneyMaker
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "config"

@@ -6,8 +6,11 @@ from typing import Any
 import orjson
 import pytest
 
-from services.api.views import AlertFilter, AlertView, ScoreView
+from services.api.views import AlertFilter, AlertView, ScoreView, preset_dictionary
+from services.common.config_files import load_scoring_model
+from services.common.settings import CommonSettings
 from services.domain.alert_actions import Action, act
+from services.domain.scoring import ConstituentState, apply_event, score_record
 
 
 def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, object]:
@@ -41,6 +44,20 @@ def test_a_record_the_view_cannot_read_is_refused_and_changes_nothing() -> None:
         with pytest.raises(ValueError):
             view.apply(b"c-1", unreadable)
     assert view.get("c-1")["scores"]["overall"] == 40  # type: ignore[index]
+
+
+def test_records_are_kept_smaller_with_the_preset_dictionary_and_read_back_unchanged() -> None:
+    model = load_scoring_model(CommonSettings().scoring_config)
+    state = ConstituentState("c-00042")
+    for n, event_type in enumerate(("web.page_view", "donation.succeeded", "email.sent", "email.opened")):
+        event = {"event_id": f"e{n}", "type": event_type, "source": event_type.split(".")[0]}
+        apply_event(state, event, 1_795_000_000.0 + n * 60, model)
+    record = orjson.dumps(score_record(state, model, 1_795_000_300.0))
+    plain, preset = ScoreView(), ScoreView(preset_dictionary(model))
+    for view in (plain, preset):
+        view.apply(b"c-00042", record)
+        assert view.get("c-00042") == orjson.loads(record)
+    assert len(preset._records["c-00042"]) < 0.8 * len(plain._records["c-00042"])
 
 
 def test_the_score_view_keeps_the_latest_value_and_honours_tombstones() -> None:
