@@ -83,6 +83,9 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
             scenarios.plain_consume(settings, topic, events)
         )
         if grouped:
+            scorer[f"pure processing (no Kafka), {label}"] = scenarios.pure_processing(
+                events, constituents, settings.topic_partitions
+            )
             for store in ("memory://", "rocksdb://"):
                 scorer[f"scorer ({store}), {label}"] = scenarios.scorer_consume(
                     settings, topic, events, store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import signal
@@ -26,11 +27,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tqdm import tqdm
 
 from services.bench.data import events
-from services.common.config_files import load_scoring_model
+from services.common.config_files import load_alert_rules, load_scoring_model
+from services.common.gc_tuning import tune_garbage_collection
 from services.common.kafka import Record, records_by_partition
 from services.common.readiness import wait_until_ready
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.scoring import ConstituentState, apply_event, score_record
+from services.scorer.processing import BatchProcessor, Incoming
 
 Figures = dict[str, Any]
 
@@ -66,6 +69,45 @@ async def prefill(
         records = [Record(topic, key, value) for key, value in keyed]
     figures = await produce(settings, topic, records, len(records), "prefill")
     return {**figures, "events": count, "events_per_s": round(count / figures["seconds"])}
+
+
+def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
+    """The scorer's processing alone, without Kafka or Faust: the same events grouped as ingest writes
+    them, folded request by request into a dict standing in for the table, states and score records
+    serialised as the scorer does, garbage collection tuned as in the scorer. Only that is timed, not
+    making the events: the ceiling of the scoring itself."""
+    settings = CommonSettings()
+    model = load_scoring_model(settings.scoring_config)
+    processor = BatchProcessor(model, load_alert_rules(settings.alerts_config))
+    table: dict[str, bytes] = {}
+
+    def load_state(constituent_id: str, partition: int) -> ConstituentState | None:
+        stored = table.get(constituent_id)
+        return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
+
+    keyed = events(count, constituents)
+    spent = 0.0
+    before = gc.get_threshold()
+    tune_garbage_collection(settings.gc_young_threshold)
+    try:
+        with tqdm(total=count, desc="pure processing", unit="ev", leave=False) as bar:
+            for request in iter(lambda: list(islice(keyed, 1000)), []):
+                grouped = records_by_partition("touchpoints", request, partitions)
+                records = [
+                    Incoming(record.partition or 0, None, record.value) for record in grouped if record.value
+                ]
+                started = time.perf_counter()
+                now = time.time()
+                result = processor.process(records, load_state, now, (), partitions)
+                for constituent_id, state in result.changed.items():
+                    table[constituent_id] = orjson.dumps(state.to_dict())
+                    orjson.dumps(score_record(state, model, now))
+                spent += time.perf_counter() - started
+                bar.update(len(request))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    return {"events": count, "seconds": round(spent, 2), "events_per_s": round(count / spent)}
 
 
 async def produce(
