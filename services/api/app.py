@@ -123,7 +123,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         auth.write_tokens if auth else None, "write token", too_weak=auth.read_tokens if auth else ()
     )
 
-    def read_token(request: Request) -> None:
+    # Dependencies are coroutines: FastAPI runs a plain function in a worker thread, which cost more
+    # than answering the request itself (docs/performance.md).
+    async def read_token(request: Request) -> None:
         tokens.check(request)
 
     protected = [Depends(read_token)]
@@ -410,7 +412,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
-def alert_filter(
+async def alert_filter(
     status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=64, description="e.g. transaction.failed")] = None,
     severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
