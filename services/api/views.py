@@ -80,8 +80,8 @@ class ScoreView:
                 self._by_score[index].discard((score, constituent_id))
         if state is None or value is None:
             return
-        roles = tuple(state["roles"])
-        score, roles = state["scores"]["overall"], self._role_sets.setdefault(roles, roles)
+        score, roles = state["scores"]["overall"], tuple(state["roles"])
+        roles = self._role_sets.setdefault(roles, roles)
         self._records[constituent_id] = self._compress(value)
         self._indexed[constituent_id] = (score, roles)
         for index in (EVERYONE, *roles):
