@@ -103,6 +103,14 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
     return scorer
 
 
+def _table(title: str, header: str, rows: list[str], text_columns: int = 1) -> list[str]:
+    """A Markdown section: a title, a table whose first ``text_columns`` are text, the rest figures
+    (right-aligned)."""
+    columns = header.count("|") - 1
+    alignment = "|" + "---|" * text_columns + "---:|" * (columns - text_columns)
+    return [f"## {title}", "", header, alignment, *rows, ""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# Benchmark {results['started_at']}",
@@ -112,68 +120,65 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     if "scorer" in results:
-        lines += [
-            "## Scorer throughput (one worker, same topic, same run)",
-            "",
-            "| consumer | events/s | × plain loop | × broker | memory per constituent | restart → ready |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
+        rows = []
         for name, figures in results["scorer"].items():
             per = figures.get("rss_bytes_per_constituent")
             restart = figures.get("restart_ready_s")
             restarted = f"{restart} s ({figures['restart_constituents']:,} constituents)" if restart else ""
-            lines.append(
+            rows.append(
                 f"| {name} | {figures['events_per_s']:,} | {figures['vs_plain_loop']} | "
                 f"{figures['vs_broker']} | {f'{per:,} B' if per else ''} | {restarted} |"
             )
-        lines.append("")
+        lines += _table(
+            "Scorer throughput (one worker, same topic, same run)",
+            "| consumer | events/s | × plain loop | × broker | memory per constituent | restart → ready |",
+            rows,
+        )
     if "ingest" in results:
-        lines += [
-            "## Ingest (load generator in another process, acks=all)",
-            "",
+        rows = [
+            f"| {name} | {figures['events_per_s']:,} | {figures['requests_per_s']:,} | "
+            f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
+            for name, figures in results["ingest"].items()
+        ]
+        lines += _table(
+            "Ingest (load generator in another process, acks=all)",
             "| case | events/s | requests/s | p50 ms | p99 ms | errors |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name, figures in results["ingest"].items():
-            lines.append(
-                f"| {name} | {figures['events_per_s']:,} | {figures['requests_per_s']:,} | "
-                f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
-            )
-        lines.append("")
+            rows,
+        )
     if "e2e" in results:
-        lines += [
-            "## End to end (ingest, scorer and API under steady background load)",
-            "",
-            "| load | path | samples | p50 ms | p95 ms | p99 ms |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
+        rows = []
         for load, measured in results["e2e"].items():
             achieved = measured["background load"]["events_per_s"]
             for path in ("accepted → score at the API", "donation.failed → alert on SSE"):
                 row = measured[path]
                 missing = f" ({row['missing']} missing)" if row.get("missing") else ""
-                lines.append(
+                rows.append(
                     f"| {load} (achieved {achieved:,}) | {path} | {row['samples']}{missing} | "
                     f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} |"
                 )
-        lines.append("")
+        lines += _table(
+            "End to end (ingest, scorer and API under steady background load)",
+            "| load | path | samples | p50 ms | p95 ms | p99 ms |",
+            rows,
+            text_columns=2,
+        )
     if "api" in results:
         api = results["api"]
-        lines += [
-            f"## API over {api['population']:,} constituents (wrk in another process, 64 connections)",
-            "",
-            "| case | load | requests/s | p50 ms | p99 ms | errors |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
+        rows = []
         for name, figures in api["requests"].items():
             asked = figures["asked_requests_per_s"]
             load = "closed loop" if asked is None else f"paced at ~{asked:,}/s"
-            lines.append(
+            rows.append(
                 f"| {name.split(', paced')[0]} | {load} | {figures['requests_per_s']:,} | "
                 f"{figures['p50_ms']} | {figures['p99_ms']} | {figures['errors']} |"
             )
+        lines += _table(
+            f"API over {api['population']:,} constituents (wrk in another process, 64 connections)",
+            "| case | load | requests/s | p50 ms | p99 ms | errors |",
+            rows,
+            text_columns=2,
+        )
         lines += [
-            "",
             f"Ready (caught up) in {api['loaded_ready_s']} s, beside {api['empty_ready_s']} s over an empty "
             f"topic; resident memory {api['loaded_rss_bytes'] / 2**20:.0f} MiB against "
             f"{api['empty_rss_bytes'] / 2**20:.0f} MiB empty: **{api['rss_bytes_per_constituent']:,} B per "

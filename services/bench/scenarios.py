@@ -53,6 +53,14 @@ async def _create_topic(settings: CommonSettings, name: str) -> None:
         await admin.close()
 
 
+REQUEST_EVENTS = 1000  # events per ingest request when the benchmark groups them as ingest does
+
+
+def as_requests(keyed: Iterator[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, bytes]]]:
+    """The events as ingest receives them in batched POSTs: lists of ``REQUEST_EVENTS``."""
+    return iter(lambda: list(islice(keyed, REQUEST_EVENTS)), [])
+
+
 async def prefill(
     settings: CommonSettings, topic: str, count: int, constituents: int, grouped: bool
 ) -> Figures:
@@ -62,7 +70,7 @@ async def prefill(
     if grouped:
         records = [
             record
-            for request in iter(lambda: list(islice(keyed, 1000)), [])
+            for request in as_requests(keyed)
             for record in records_by_partition(topic, request, settings.topic_partitions)
         ]
     else:
@@ -91,7 +99,7 @@ def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
     tune_garbage_collection(settings.gc_young_threshold)
     try:
         with tqdm(total=count, desc="pure processing", unit="ev", leave=False) as bar:
-            for request in iter(lambda: list(islice(keyed, 1000)), []):
+            for request in as_requests(keyed):
                 grouped = records_by_partition("touchpoints", request, partitions)
                 records = [
                     Incoming(record.partition or 0, None, record.value) for record in grouped if record.value
