@@ -18,13 +18,14 @@ import httpx
 from prometheus_client import Counter
 
 from services.api.views import AlertFilter, AlertView
+from services.domain.alerts.model import Alert
 
 log = logging.getLogger(__name__)
 _OPEN = AlertFilter(status="open")
 POSTS = Counter("mp_alertmanager_posts_total", "Batches forwarded to Alertmanager, by outcome.", ["outcome"])
 
 
-def to_alertmanager(alert: dict[str, Any], api_url: str) -> dict[str, Any]:
+def to_alertmanager(alert: Alert, api_url: str) -> dict[str, Any]:
     """One alert in Alertmanager's v2 shape. Pure."""
     kind = alert["kind"]
     labels = {
@@ -62,7 +63,7 @@ class AlertmanagerForwarder:
         self._ready = ready
         self._resend_s = resend_s
 
-    async def _post(self, client: httpx.AsyncClient, alerts: list[dict[str, Any]]) -> None:
+    async def _post(self, client: httpx.AsyncClient, alerts: list[Alert]) -> None:
         if not alerts:
             return
         try:

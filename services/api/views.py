@@ -14,8 +14,10 @@ from typing import Any
 import orjson
 from sortedcontainers import SortedList
 
-from services.domain.alert_actions import merge
-from services.domain.scoring import ConstituentState, ScoringModel, apply_event, score_record
+from services.domain.alerts.actions import merge
+from services.domain.alerts.model import Alert
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, ScoringModel, apply_event
 
 EVERYONE = ""  # the index of all constituents, beside one index per role
 REQUIRED_FIELDS = frozenset(
@@ -89,7 +91,7 @@ class ScoreView:
 
     def get(self, constituent_id: str) -> dict[str, Any] | None:
         record = self._records.get(constituent_id)
-        return None if record is None else orjson.loads(self._decompress(record))  # type: ignore[no-any-return]
+        return None if record is None else orjson.loads(self._decompress(record))
 
     def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
@@ -128,19 +130,16 @@ class AlertFilter:
     constituent_id: str | None = None
     since: datetime | None = None
 
-    def matches(self, alert: dict[str, Any]) -> bool:
+    def matches(self, alert: Alert) -> bool:
         if self.since is not None:
             latest = alert.get("resolved_at") or alert.get("opened_at")
             if latest is None or datetime.fromisoformat(latest) < self.since:
                 return False
-        return all(
-            wanted is None or alert.get(name) == wanted
-            for name, wanted in (
-                ("status", self.status),
-                ("kind", self.kind),
-                ("severity", self.severity),
-                ("constituent_id", self.constituent_id),
-            )
+        return (
+            (self.status is None or alert.get("status") == self.status)
+            and (self.kind is None or alert.get("kind") == self.kind)
+            and (self.severity is None or alert.get("severity") == self.severity)
+            and (self.constituent_id is None or alert.get("constituent_id") == self.constituent_id)
         )
 
 
@@ -155,10 +154,10 @@ class AlertView:
     """
 
     def __init__(self, kept: int) -> None:
-        self._current: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._updates: deque[tuple[int, dict[str, Any]]] = deque(maxlen=kept)
+        self._current: OrderedDict[str, Alert] = OrderedDict()
+        self._updates: deque[tuple[int, Alert]] = deque(maxlen=kept)
         self._kept = kept
-        self._subscribers: set[asyncio.Queue[tuple[int, dict[str, Any]]]] = set()
+        self._subscribers: set[asyncio.Queue[tuple[int, Alert]]] = set()
         self._open_by_kind: Counter[str] = Counter()
         self.applied_offset = -1  # of the newest record folded in
 
@@ -172,7 +171,7 @@ class AlertView:
             return False
         return True
 
-    def apply(self, offset: int, record: dict[str, Any]) -> None:
+    def apply(self, offset: int, record: Alert) -> None:
         alert_id = record["alert_id"]
         previous = self._current.pop(alert_id, None)
         alert = merge(previous, record)
@@ -190,7 +189,7 @@ class AlertView:
             else:
                 queue.put_nowait((offset, alert))
 
-    def _count(self, alert: dict[str, Any] | None, change: int) -> None:
+    def _count(self, alert: Alert | None, change: int) -> None:
         if alert is not None and alert["status"] == "open":
             self._open_by_kind[alert["kind"]] += change
 
@@ -200,28 +199,26 @@ class AlertView:
     def open_counts(self) -> dict[str, int]:
         return {kind: count for kind, count in sorted(self._open_by_kind.items()) if count > 0}
 
-    def get(self, alert_id: str) -> dict[str, Any] | None:
+    def get(self, alert_id: str) -> Alert | None:
         return self._current.get(alert_id)
 
-    def newest(self, limit: int, wanted: AlertFilter = EVERYTHING) -> list[dict[str, Any]]:
+    def newest(self, limit: int, wanted: AlertFilter = EVERYTHING) -> list[Alert]:
         """Most recently updated first."""
         matching = (alert for alert in reversed(self._current.values()) if wanted.matches(alert))
         return list(islice(matching, limit))
 
-    def updates_after(
-        self, offset: int, wanted: AlertFilter = EVERYTHING
-    ) -> list[tuple[int, dict[str, Any]]]:
+    def updates_after(self, offset: int, wanted: AlertFilter = EVERYTHING) -> list[tuple[int, Alert]]:
         return [(o, alert) for o, alert in self._updates if o > offset and wanted.matches(alert)]
 
-    def subscribe(self) -> asyncio.Queue[tuple[int, dict[str, Any]]]:
-        queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=1000)
+    def subscribe(self) -> asyncio.Queue[tuple[int, Alert]]:
+        queue: asyncio.Queue[tuple[int, Alert]] = asyncio.Queue(maxsize=1000)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[tuple[int, dict[str, Any]]]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[tuple[int, Alert]]) -> None:
         self._subscribers.discard(queue)
 
-    def is_subscribed(self, queue: asyncio.Queue[tuple[int, dict[str, Any]]]) -> bool:
+    def is_subscribed(self, queue: asyncio.Queue[tuple[int, Alert]]) -> bool:
         return queue in self._subscribers
 
     @property

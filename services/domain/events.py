@@ -38,7 +38,7 @@ def _fast_validator() -> Callable[[object], object]:
     check jsonschema uses. The schema only uses keywords whose meaning draft-07 shares with 2020-12."""
     schema = orjson.loads(SCHEMA_PATH.read_bytes())
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(schema, formats={"date-time": validate_rfc3339})  # type: ignore[no-any-return]
+    return fastjsonschema.compile(schema, formats={"date-time": validate_rfc3339})
 
 
 def _describe(error: ValidationError) -> str:

@@ -18,13 +18,15 @@ from typing import Any
 import orjson
 
 from services.common.kafka import partition_for
-from services.domain import handoffs
-from services.domain.alert_rules import AlertRules
-from services.domain.alerts import Alert, note_score, on_transaction, score_alert_update
+from services.domain.alerts import handoffs
+from services.domain.alerts.model import Alert
+from services.domain.alerts.rules import AlertRules
+from services.domain.alerts.score_drops import note_score, score_alert_update
+from services.domain.alerts.spikes import PartialCounts, count_attempts
+from services.domain.alerts.transactions import on_transaction
 from services.domain.dead_letters import ReasonCode
 from services.domain.events import occurred_at_epoch
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
-from services.domain.spikes import PartialCounts, count_attempts
 from services.domain.watermarks import Watermarks
 
 REQUIRED_TEXT_FIELDS = ("event_id", "source", "type", "occurred_at", "constituent_id")

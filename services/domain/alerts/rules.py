@@ -1,23 +1,11 @@
-"""The alert rule configuration (deploy/config/alerts.toml), validated, and alert ids. Pure: no I/O."""
+"""The alert rule configuration (deploy/config/alerts.toml), validated. Pure: no I/O."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Literal
-
 from pydantic import Field, model_validator
 
+from services.domain.alerts.model import Severity
 from services.domain.config import EventMatch, StrictModel, parse_toml
-
-
-def derive_alert_id(prefix: str, *parts: str) -> str:
-    """A stable id from what identifies the alert, so a replay updates the same alert, never a new one."""
-    return f"{prefix}-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-
-
-ALERT_KINDS = ("transaction.failed", "failure.spike", "handoff.broken", "score.dropped")
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 
 
 class TimeRules(StrictModel):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.domain.alert_rules import SpikeRule, derive_alert_id
+from services.domain.alerts.model import Alert, derive_alert_id, new_alert
+from services.domain.alerts.rules import SpikeRule
 
 BUCKET_SECONDS = 10
 MAX_EVIDENCE = 5
@@ -63,10 +64,10 @@ class SpikeState:
     buckets: dict[str, list[int]] = field(default_factory=dict)  # bucket start → [attempts, failures]
     evidence: list[str] = field(default_factory=list)
     window_end: float = 0.0
-    open_alert: dict[str, Any] | None = None
+    open_alert: Alert | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpikeState:
@@ -83,7 +84,7 @@ class SpikeState:
         """Move the window's end forward without counts (the source went quiet)."""
         self.window_end = max(self.window_end, to)
 
-    def evaluate(self, rule: SpikeRule) -> dict[str, Any] | None:
+    def evaluate(self, rule: SpikeRule) -> Alert | None:
         """The alert update the window calls for now, if any (open on crossing, resolve on clearing)."""
         window_start = self.window_end - rule.window_minutes * 60
         for stale in [b for b in self.buckets if int(b) + BUCKET_SECONDS <= window_start]:
@@ -95,25 +96,23 @@ class SpikeState:
         window = f"{rule.window_minutes:g} min"
         at = datetime.fromtimestamp(self.window_end, UTC).isoformat()
         if spiking and self.open_alert is None:
-            self.open_alert = {
-                "alert_id": derive_alert_id("spike", self.key, str(self.window_end)),
-                "kind": "failure.spike",
-                "severity": "critical",
-                "status": "open",
-                "constituent_id": None,
-                "source": rule.source,
-                "departments": [],
-                "title": f"{self.key}: {rate:.0%} of attempts failing",
-                "detail": f"{failures} of {attempts} {rule.source} attempts failed in the last {window} "
+            self.open_alert = new_alert(
+                alert_id=derive_alert_id("spike", self.key, str(self.window_end)),
+                kind="failure.spike",
+                severity="critical",
+                constituent_id=None,
+                source=rule.source,
+                departments=[],
+                title=f"{self.key}: {rate:.0%} of attempts failing",
+                detail=f"{failures} of {attempts} {rule.source} attempts failed in the last {window} "
                 f"(threshold {rule.min_failure_rate:.0%} of at least {rule.min_attempts}).",
-                "evidence": list(self.evidence),
-                "rule": f"spike:{self.key}",
-                "opened_at": at,
-                "resolved_at": None,
-            }
+                evidence=list(self.evidence),
+                rule=f"spike:{self.key}",
+                opened_at=at,
+            )
             return self.open_alert
         if not spiking and self.open_alert is not None:
-            resolved = {
+            resolved: Alert = {
                 **self.open_alert,
                 "status": "resolved",
                 "resolved_at": at,

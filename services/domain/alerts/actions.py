@@ -10,9 +10,8 @@ and every view replica, reading the same topic in the same order, ends up with t
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
-Alert = dict[str, Any]
+from services.domain.alerts.model import Alert, OperatorEntry
 
 OPERATOR = "operator"  # the ``updated_by`` of a record an operator's action published
 MAX_NOTE = 500
@@ -37,12 +36,12 @@ def act(alert: Alert, action: Action, by: str, at: str, note: str | None) -> Ale
             f"alert {alert['alert_id']} was already acknowledged by {alert['acknowledged_by']} "
             f"at {alert['acknowledged_at']}"
         )
-    entry = {"action": action.value, "by": by, "at": at, "note": note}
-    changed = {**alert, "updated_by": OPERATOR, "actions": [*alert.get("actions", []), entry]}
+    entry: OperatorEntry = {"action": action.value, "by": by, "at": at, "note": note}
+    changed: Alert = {**alert, "updated_by": OPERATOR, "actions": [*alert.get("actions", []), entry]}
     if action is Action.ACKNOWLEDGE:
-        changed |= {"acknowledged_by": by, "acknowledged_at": at}
+        changed["acknowledged_by"], changed["acknowledged_at"] = by, at
     else:
-        changed |= {"status": "resolved", "resolved_at": at, "resolved_by": by}
+        changed["status"], changed["resolved_at"], changed["resolved_by"] = "resolved", at, by
     return changed
 
 
@@ -52,23 +51,32 @@ def merge(previous: Alert | None, update: Alert) -> Alert:
         return update
     if update.get("updated_by") == OPERATOR:
         # the operator's fields on top of the scorer's latest lifecycle
-        merged = {**previous, "actions": _union(previous.get("actions", []), update.get("actions", []))}
-        for name in ("acknowledged_by", "acknowledged_at"):
-            if update.get(name) and not previous.get(name):
-                merged[name] = update[name]
-        if update.get("resolved_by") and previous["status"] != "resolved":
-            merged |= {name: update[name] for name in ("status", "resolved_at", "resolved_by")}
+        merged: Alert = {
+            **previous,
+            "actions": _union(previous.get("actions", []), update.get("actions", [])),
+        }
+        if (acknowledged_by := update.get("acknowledged_by")) and not previous.get("acknowledged_by"):
+            merged["acknowledged_by"] = acknowledged_by
+        if (acknowledged_at := update.get("acknowledged_at")) and not previous.get("acknowledged_at"):
+            merged["acknowledged_at"] = acknowledged_at
+        if (resolved_by := update.get("resolved_by")) and previous["status"] != "resolved":
+            merged["status"], merged["resolved_at"] = update["status"], update["resolved_at"]
+            merged["resolved_by"] = resolved_by
         return merged
     # the scorer's update, keeping what operators did
     merged = {**update}
-    for name in ("actions", "acknowledged_by", "acknowledged_at"):
-        if name in previous:
-            merged[name] = previous[name]
-    if previous.get("resolved_by"):
+    if "actions" in previous:
+        merged["actions"] = previous["actions"]
+    if "acknowledged_by" in previous:
+        merged["acknowledged_by"] = previous["acknowledged_by"]
+    if "acknowledged_at" in previous:
+        merged["acknowledged_at"] = previous["acknowledged_at"]
+    if by_hand := previous.get("resolved_by"):
         # resolved by hand stays resolved: the scorer's further updates add evidence, not a reopening
-        merged |= {name: previous[name] for name in ("status", "resolved_at", "resolved_by")}
+        merged["status"], merged["resolved_at"] = previous["status"], previous["resolved_at"]
+        merged["resolved_by"] = by_hand
     return merged
 
 
-def _union(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _union(old: list[OperatorEntry], new: list[OperatorEntry]) -> list[OperatorEntry]:
     return [*old, *(entry for entry in new if entry not in old)]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.domain.alert_rules import HandoffRule, derive_alert_id
+from services.domain.alerts.model import Alert, Status, derive_alert_id, new_alert
+from services.domain.alerts.rules import HandoffRule
 
-Alert = dict[str, Any]
 Handoff = dict[str, Any]
 KEPT_FOR_SECONDS = 3600.0  # a kept hand-off can still be broken by a bounce this long after it was kept
 BROKEN_KEPT_FOR_SECONDS = 7 * 86400.0  # a late follow-up within this long still resolves a broken one
@@ -28,23 +28,23 @@ def _iso_of(handoff: Handoff, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _alert(rule: HandoffRule, handoff: Handoff, status: str, detail: str, evidence: list[str]) -> Alert:
+def _alert(rule: HandoffRule, handoff: Handoff, status: Status, detail: str, evidence: list[str]) -> Alert:
     source_department, target_department = rule.departments
-    return {
-        "alert_id": derive_alert_id("handoff", rule.name, handoff["trigger_event_id"]),
-        "kind": "handoff.broken",
-        "severity": rule.severity,
-        "status": status,
-        "constituent_id": handoff["constituent_id"],
-        "source": handoff["source"],
-        "departments": [source_department, target_department],
-        "title": f"{rule.name}: {rule.follow_up.type} {_describe(rule.follow_up.attributes)}missing",
-        "detail": detail,
-        "evidence": evidence,
-        "rule": f"handoff:{rule.name}",
-        "opened_at": _iso_of(handoff, "broken_at_iso"),
-        "resolved_at": _iso_of(handoff, "resolved_at_iso"),
-    }
+    return new_alert(
+        alert_id=derive_alert_id("handoff", rule.name, handoff["trigger_event_id"]),
+        kind="handoff.broken",
+        severity=rule.severity,
+        status=status,
+        constituent_id=handoff["constituent_id"],
+        source=handoff["source"],
+        departments=[source_department, target_department],
+        title=f"{rule.name}: {rule.follow_up.type} {_describe(rule.follow_up.attributes)}missing",
+        detail=detail,
+        evidence=evidence,
+        rule=f"handoff:{rule.name}",
+        opened_at=_iso_of(handoff, "broken_at_iso"),
+        resolved_at=_iso_of(handoff, "resolved_at_iso"),
+    )
 
 
 def _describe(attributes: dict[str, Any]) -> str:
