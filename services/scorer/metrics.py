@@ -1,0 +1,95 @@
+"""The scorer's Prometheus metrics (docs/metrics.md), and how a processed batch is counted in them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.follower import CONSUMER_LAG
+from services.domain.alerts.model import Alert
+from services.domain.events import metric_labels
+from services.scorer.processing import BatchResult
+
+EVENTS = Counter(
+    "mp_scorer_events_total",
+    "Touchpoints folded into scores, by source, type and outcome (scored, duplicate, unknown_type).",
+    ["source", "type", "outcome"],
+)
+EVENT_TIME_LAG = Histogram(
+    "mp_scorer_event_time_lag_seconds",
+    "Wall-clock time when scored minus the event's occurred_at.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400),
+)
+ALERTS = Counter(
+    "mp_scorer_alerts_published_total",
+    "Alert updates published, by kind, severity and status (open, resolved).",
+    ["kind", "severity", "status"],
+)
+ALERT_DELAY = Histogram(
+    "mp_scorer_alert_delay_seconds",
+    "Wall-clock time from the triggering fact (failure event, passed deadline) to the alert's publication.",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+ALERTS_SUPPRESSED = Counter(
+    "mp_scorer_alerts_suppressed_total", "Per-constituent alerts not opened because a storm used the budget."
+)
+HANDOFFS_PENDING = Gauge(
+    "mp_scorer_handoffs_pending", "Constituents owed a hand-off follow-up on this worker, by rule.", ["rule"]
+)
+DEAD_LETTERS = Counter(
+    "mp_scorer_dead_letters_total",
+    "Records the scorer could not score, dead-lettered, by reason.",
+    ["reason_code"],
+)
+BATCH_SIZE = Histogram(
+    "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
+)
+TABLE_KEYS = Gauge("mp_scorer_table_keys", "Constituents held in this worker's state table.")
+INGEST_TO_SCORE = Histogram(
+    "mp_scorer_ingest_to_score_seconds",
+    "From the record's Kafka timestamp (written by ingest) to its score being published.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def count_alert(alert: Alert, fact_time: float) -> None:
+    """An alert update published, ``fact_time`` being when what caused it happened."""
+    ALERTS.labels(alert["kind"], alert["severity"], alert["status"]).inc()
+    ALERT_DELAY.labels(alert["kind"]).observe(max(0.0, time.time() - fact_time))
+
+
+def count_batch(result: BatchResult, records: int, now: float) -> None:
+    """A batch of ``records`` (touchpoints and ticks) processed at ``now`` and published."""
+    for alert, fact_time in result.alerts:
+        count_alert(alert, fact_time)
+    for dead in result.dead_letters:
+        DEAD_LETTERS.labels(dead.code).inc()
+    ALERTS_SUPPRESSED.inc(result.suppressed_alerts)
+    for event_time in result.event_times:
+        EVENT_TIME_LAG.observe(max(0.0, now - event_time))
+    for (source, event_type, outcome), count in result.outcomes.items():
+        labels = metric_labels({"source": source, "type": event_type})
+        EVENTS.labels(*labels, outcome.value).inc(count)
+    BATCH_SIZE.observe(records)
+
+
+def observe_published(
+    batch: list[Any], touchpoints_topic: str, highwater: Callable[[Any], int | None]
+) -> None:
+    """Once a batch of Faust events is published: each touchpoint record's time from ingest's write
+    (its Kafka timestamp) to its score, and the lag each partition is left with."""
+    published = time.time()
+    newest: dict[Any, int] = {}
+    for event in batch:
+        message = event.message
+        newest[message.tp] = max(newest.get(message.tp, -1), message.offset)
+        if message.topic == touchpoints_topic and message.timestamp:
+            INGEST_TO_SCORE.observe(max(0.0, published - message.timestamp))
+    for tp, offset in newest.items():
+        end = highwater(tp)
+        if end is not None:
+            CONSUMER_LAG.labels("scorer", tp.topic, str(tp.partition)).set(max(0, end - offset - 1))

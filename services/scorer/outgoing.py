@@ -1,0 +1,100 @@
+"""What a processed batch sends: table writes and the records for the scores, alerts, spike counts and
+dead-letter topics. Pure: the Faust agent writes the stores and publishes what this returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from services.common.kafka import Record
+from services.domain.alerts.handoffs import next_deadline
+from services.domain.alerts.model import Alert
+from services.domain.dead_letters import dead_letter
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, ScoringModel
+from services.scorer.processing import BatchResult
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Where the scorer publishes."""
+
+    scores: str
+    alerts: str
+    spike_counts: str
+    dead_letters: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreWrite:
+    """A key to write in a table's store (None: delete it), in the partition its state lives in."""
+
+    key: bytes
+    value: bytes | None
+    partition: int
+
+
+@dataclass(slots=True)
+class Outgoing:
+    states: list[StoreWrite] = field(default_factory=list)  # constituent-state table
+    deadlines: list[StoreWrite] = field(default_factory=list)  # handoff-deadlines table: changes only
+    records: list[Record] = field(default_factory=list)  # scores, alerts, spike counts, dead letters
+
+
+def alert_record(alert: Alert, topic: str) -> Record:
+    return Record(topic, alert["alert_id"].encode(), orjson.dumps(alert))
+
+
+def deadline_entry(state: ConstituentState, partition: int) -> bytes | None:
+    """What the deadline timer reads for a constituent owed a hand-off: the earliest deadline, the
+    partition to send its tick to, and the pending hand-offs by rule (a gauge). None: owed nothing."""
+    deadline = next_deadline(state.handoffs)
+    if deadline is None:
+        return None
+    owed = Counter(h["rule"] for h in state.handoffs if h["status"] == "pending")
+    return orjson.dumps({"deadline": deadline, "partition": partition, "rules": owed})
+
+
+def outgoing(
+    result: BatchResult,
+    topics: Topics,
+    model: ScoringModel,
+    now: float,
+    stored_deadline: Callable[[bytes, int], bytes | None],
+) -> Outgoing:
+    """Everything ``result`` changes: each changed state and its score record; its deadline entry when
+    it differs from ``stored_deadline(key, partition)``; every alert, partial spike count and dead letter."""
+    out = Outgoing()
+    for constituent_id, state in result.changed.items():
+        key = constituent_id.encode()
+        partition = result.partitions[constituent_id]
+        out.states.append(StoreWrite(key, orjson.dumps(state.to_dict()), partition))
+        out.records.append(Record(topics.scores, key, orjson.dumps(score_record(state, model, now))))
+        wanted = deadline_entry(state, partition)
+        if stored_deadline(key, partition) != wanted:
+            out.deadlines.append(StoreWrite(key, wanted, partition))
+    out.records += [alert_record(alert, topics.alerts) for alert, _ in result.alerts]
+    for (rule_index, spike_key, bucket), counted in result.spike_counts.items():
+        counts = {
+            "rule": rule_index,
+            "bucket": bucket,
+            "attempts": counted.attempts,
+            "failures": counted.failures,
+            "evidence": counted.evidence,
+        }
+        out.records.append(Record(topics.spike_counts, spike_key.encode(), orjson.dumps(counts)))
+    for dead in result.dead_letters:
+        letter = dead_letter(
+            source="touchpoints",
+            reason_code=dead.code,
+            reason=dead.reason,
+            raw=dead.raw,
+            service="scorer",
+            at=now,
+        )
+        out.records.append(Record(topics.dead_letters, None, orjson.dumps(letter)))
+    return out

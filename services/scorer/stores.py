@@ -1,0 +1,123 @@
+"""Every use of faust-streaming's internals in one place: the scorer's direct access to its table stores.
+
+Faust's own table write sends each changelog record through its per-message producer path, which cost more
+than the scoring (docs/performance.md), so the scorer reads and writes the stores under its tables
+(``table.data``) itself and sends the changelog records with the batch's other records. Recovery stays
+Faust's: it rebuilds the store from the same changelog topic. That leans on three things Faust does not
+promise, checked by ``check_faust_internals`` (at start-up and in tests/unit/scorer/test_stores.py), and
+pinned by the version range in pyproject.toml:
+
+- a store picks a key's partition (its RocksDB database) from the stream's "current event", the private
+  context variable ``faust.streams._current_event``, which ``take_events()`` leaves unset: without it a
+  read probes every partition's database and a RocksDB write fails an assertion;
+- ``table.data`` is the store, a mutable mapping of bytes to bytes;
+- ``store.set_persisted_offset`` records how far a RocksDB store has applied its changelog, which Faust's
+  own changelog callback does after each write: without it a restart replays the whole changelog.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Any
+
+import faust
+import faust.streams
+import orjson
+from faust.stores import base, memory
+from faust.types import TP
+
+from services.common.kafka import Record, Written
+from services.domain.scoring import ConstituentState
+
+SUPPORTED_FAUST = ((0, 15, 3), (0, 16, 0))  # [from, to): as pinned in pyproject.toml
+
+
+class FaustInternalsChanged(RuntimeError):
+    """faust-streaming no longer works the way the scorer's direct store access relies on."""
+
+
+def check_faust_internals() -> None:
+    """Raise FaustInternalsChanged, naming each difference, unless every internal used here is as expected."""
+    problems = []
+    version = tuple(int(part) for part in faust.__version__.split(".")[:3])
+    low, high = SUPPORTED_FAUST
+    if not low <= version < high:
+        problems.append(f"faust-streaming {faust.__version__} is outside the pinned range {low}-{high}")
+    variable = getattr(faust.streams, "_current_event", None)
+    if not isinstance(variable, ContextVar):
+        problems.append("faust.streams._current_event is no longer a ContextVar")
+    elif "_current_event" not in inspect.getsource(faust.streams.current_event):
+        problems.append("faust.streams.current_event() no longer reads _current_event")
+    if not callable(getattr(base.Store, "set_persisted_offset", None)):
+        problems.append("faust's Store has no set_persisted_offset")
+    for method in ("get", "pop", "__setitem__"):
+        if not callable(getattr(memory.Store, method, None)):
+            problems.append(f"faust's memory Store has no {method}")
+    try:
+        from faust.stores import rocksdb
+    except ImportError:  # RocksDB is optional; without it only the memory store is checked
+        rocksdb = None
+    if rocksdb is not None:
+        for method in ("_get", "_set"):
+            if "current_event()" not in inspect.getsource(getattr(rocksdb.Store, method)):
+                problems.append(f"faust's RocksDB Store.{method} no longer picks the partition by event")
+    if problems:
+        raise FaustInternalsChanged(
+            "the scorer's direct table access (services/scorer/stores.py) needs review: "
+            + "; ".join(problems)
+        )
+
+
+class BatchStores:
+    """A batch's reads and writes of the table stores, each in the partition its key lives in.
+
+    ``batch`` holds Faust events (one per partition is enough): each read and write sets the stream's
+    current event to one of the key's partition, so that the store looks in that partition's database.
+    """
+
+    def __init__(self, batch: Iterable[Any]) -> None:
+        self._event_of = {event.message.partition: weakref.ref(event) for event in batch}
+
+    def read(self, table: Any, key: bytes, partition: int) -> bytes | None:
+        token = faust.streams._current_event.set(self._event_of[partition])
+        try:
+            return table.data.get(key)  # type: ignore[no-any-return]
+        finally:
+            faust.streams._current_event.reset(token)
+
+    def write(self, table: Any, key: bytes, value: bytes | None, partition: int) -> Record:
+        """Write (or delete, for None) a key in its store; the changelog record to publish with the batch."""
+        token = faust.streams._current_event.set(self._event_of[partition])
+        try:
+            if value is None:
+                table.data.pop(key, None)
+            else:
+                table.data[key] = value
+        finally:
+            faust.streams._current_event.reset(token)
+        return Record(table.changelog_topic_name, key, value, partition)
+
+    def state_loader(self, table: Any) -> Callable[[str, int], ConstituentState | None]:
+        """How the batch processor reads a constituent's stored state from ``table``."""
+
+        def load(constituent_id: str, partition: int) -> ConstituentState | None:
+            stored = self.read(table, constituent_id.encode(), partition)
+            return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
+
+        return load
+
+
+def note_persisted_offsets(tables_by_changelog: dict[str, Any], written: Iterable[Written]) -> None:
+    """What Faust's own changelog callback does: a RocksDB store remembers how far its changelog is
+    already applied, so that a restart replays only what came after."""
+    newest: dict[tuple[str, int], int] = {}
+    for where in written:
+        key = (where.topic, where.partition)
+        newest[key] = max(newest.get(key, -1), where.offset)
+    for (topic, partition), offset in newest.items():
+        table = tables_by_changelog.get(topic)
+        if table is not None:
+            table.data.set_persisted_offset(TP(topic, partition), offset)

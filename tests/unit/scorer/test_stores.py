@@ -1,0 +1,66 @@
+"""The scorer's direct use of Faust's table stores: it fails loudly when faust-streaming changes what it
+relies on, and a key written through it lands in (and is read from) its own partition's store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+
+from services.common.kafka import Written
+from services.scorer.stores import BatchStores, check_faust_internals, note_persisted_offsets
+
+
+class Message:
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+
+
+class Event:
+    """What BatchStores needs of a Faust event: its message's partition (and a weak reference to it)."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = Message(partition)
+
+
+def test_the_installed_faust_streaming_has_every_internal_the_scorer_uses() -> None:
+    check_faust_internals()  # raises FaustInternalsChanged, naming each difference
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_a_write_lands_in_its_partitions_store_and_reads_back_from_it(tmp_path: Path, store: str) -> None:
+    app = faust.App(f"stores-{tmp_path.name}", store=store, datadir=str(tmp_path), broker="kafka://unused:1")
+    table = app.Table("states", partitions=4, key_type=bytes, value_type=bytes)
+    events = [Event(0), Event(2)]
+    stores = BatchStores(events)
+
+    record = stores.write(table, b"c-1", b"state", partition=2)
+    assert (record.topic, record.key, record.value, record.partition) == (
+        table.changelog_topic_name,
+        b"c-1",
+        b"state",
+        2,
+    )
+    assert stores.read(table, b"c-1", partition=2) == b"state"
+    if store == "rocksdb://":  # each partition has a database of its own: not in partition 0's
+        assert stores.read(table, b"c-1", partition=0) is None
+    deleted = stores.write(table, b"c-1", None, partition=2)
+    assert deleted.value is None and stores.read(table, b"c-1", partition=2) is None
+
+
+def test_the_newest_written_offset_per_changelog_partition_is_noted_as_persisted(tmp_path: Path) -> None:
+    noted: list[tuple[TP, int]] = []
+
+    class Store:
+        def set_persisted_offset(self, tp: TP, offset: int) -> None:
+            noted.append((tp, offset))
+
+    class Table:
+        data: Any = Store()
+
+    written = [Written("changelog", 1, 5), Written("changelog", 1, 9), Written("scores", 1, 3)]
+    note_persisted_offsets({"changelog": Table()}, written)
+    assert noted == [(TP("changelog", 1), 9)]
