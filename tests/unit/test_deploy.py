@@ -35,7 +35,16 @@ def served_paths(service: str) -> set[str]:
         from services.api.app import create_app as create_api
 
         app = create_api(ApiSettings())
-    return {str(getattr(route, "path", "")) for route in app.routes}
+    return _paths(app.routes)
+
+
+def _paths(routes: list[Any]) -> set[str]:
+    """Every route's path, also in included routers (FastAPI keeps those as routers of their own)."""
+    paths = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        paths |= _paths(included.routes) if included is not None else {str(getattr(route, "path", ""))}
+    return paths
 
 
 def k8s_documents() -> list[dict[str, Any]]:

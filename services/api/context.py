@@ -1,0 +1,105 @@
+"""What every API route shares: settings, the scoring model, the views, the Kafka clients and the keys."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+from fastapi import Request
+from prometheus_client import Gauge
+
+from services.api.alertmanager import AlertmanagerForwarder
+from services.api.settings import ApiSettings
+from services.api.system import SystemProbe
+from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
+from services.common.auth import Gate, load_auth
+from services.common.config_files import load_scoring_model
+from services.common.follower import TopicFollower
+from services.common.kafka import ReliableProducer
+from services.common.reachability import KafkaReachability
+from services.domain.alerts.model import ALERT_KINDS
+from services.domain.scoring import ScoringModel
+
+VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
+SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
+OPEN_ALERTS = Gauge("mp_api_alerts_open", "Open alerts in the API's view, by kind.", ["kind"])
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    model: ScoringModel
+    scores: ScoreView
+    alerts: AlertView
+    dead_letters: DeadLetterView
+    feeder: TopicFollower  # folds the topics into the views
+    probe: SystemProbe
+    kafka: KafkaReachability
+    publisher: ReliableProducer  # operators' actions
+    readers: Gate  # read and write tokens
+    writers: Gate  # write tokens (a read token gets 403)
+
+    @classmethod
+    def build(cls, settings: ApiSettings) -> ApiContext:
+        """Load the model and the keys (ConfigError when either is wrong); nothing connects yet."""
+        model = load_scoring_model(settings.scoring_config)
+        scores = ScoreView(preset_dictionary(model))
+        alerts = AlertView(settings.api_alerts_kept)
+        dead_letters = DeadLetterView(settings.api_alerts_kept)
+        feeder = TopicFollower(
+            settings,
+            "api",
+            {
+                settings.topic_scores: lambda record: scores.apply(record.key, record.value),
+                settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
+                settings.topic_dead_letters: lambda record: dead_letters.apply(orjson.loads(record.value)),
+            },
+        )
+        auth = load_auth(settings.auth_config, "api")
+        readers = Gate((*auth.read_tokens, *auth.write_tokens) if auth else None, "read token")
+        writers = Gate(
+            auth.write_tokens if auth else None, "write token", too_weak=auth.read_tokens if auth else ()
+        )
+        VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
+        VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
+        SSE_CLIENTS.set_function(lambda: alerts.subscribers)
+        for kind in ALERT_KINDS:
+            OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
+        return cls(
+            settings=settings,
+            model=model,
+            scores=scores,
+            alerts=alerts,
+            dead_letters=dead_letters,
+            feeder=feeder,
+            probe=SystemProbe(settings),
+            kafka=KafkaReachability(settings),
+            publisher=ReliableProducer(settings, timeout_s=settings.api_write_timeout_s, linger_ms=0),
+            readers=readers,
+            writers=writers,
+        )
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        """What runs for the API's lifetime: the views' consumer, the system probe, Kafka's reachability,
+        and the Alertmanager forwarder when configured."""
+        jobs = [self.feeder.run(), self.probe.run(), self.kafka.run()]
+        settings = self.settings
+        if settings.api_alertmanager_url:
+            public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
+            forwarder = AlertmanagerForwarder(
+                settings.api_alertmanager_url,
+                public_url,
+                self.alerts,
+                lambda: self.feeder.caught_up,
+                settings.api_alertmanager_resend_s,
+            )
+            jobs.append(forwarder.run())
+        return jobs
+
+    async def require_read(self, request: Request) -> None:
+        """A route dependency: a read (or write) token. A coroutine: FastAPI runs a plain function in a
+        worker thread, which cost more than answering the request itself (docs/performance.md)."""
+        self.readers.check(request)

@@ -1,0 +1,83 @@
+"""How the API presents what its views hold: a constituent now, the score distribution, SSE frames. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from services.domain.alerts.model import Alert
+from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
+from services.domain.scoring import ConstituentState, ScoringModel, scores_at
+
+HISTOGRAM_EDGES = [float(edge) for edge in range(0, 101, 10)]
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def json_response(content: Any) -> Response:
+    """JSON straight from orjson: the hot routes skip FastAPI's generic encoder, the bulk of their time."""
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+def sse_frame(offset: int, alert: Alert) -> bytes:
+    return b"id: %d\nevent: alert\ndata: %s\n\n" % (offset, orjson.dumps(alert))
+
+
+def constituent_now(
+    published: dict[str, Any], model: ScoringModel, now: float, detail: bool
+) -> dict[str, Any]:
+    """A published score record as of ``now``: a list row, or (``detail``) everything the API explains."""
+    state = ConstituentState.from_dict(published)
+    scores = scores_at(state, model, now).to_dict()
+    summary = {
+        "constituent_id": state.constituent_id,
+        "score": scores["overall"],
+        "roles": state.roles,
+        "last_event_at": iso(state.last_event_at),
+    }
+    if not detail:
+        return {**summary, "score_at_last_event": published["scores"]["overall"]}
+    return {
+        **summary,
+        "as_of": iso(now),
+        "scores": scores,
+        "scores_at_last_event": published["scores"],
+        "updated_at": iso(published["updated_at"]),
+        "events": state.events,
+        "last_touch": {source: iso(at) for source, at in state.last_touch.items()},
+        "counts": {"lifetime": lifetime_counts(state), **rolling_counts(state, model, now)},
+        "explain": explain(state, model, now),
+        "timeline": [
+            {
+                "occurred_at": iso(at),
+                "source": source,
+                "type": kind,
+                "event_id": event_id,
+                "failure": kind in model.failure_types,
+            }
+            for at, source, kind, event_id in reversed(state.timeline)
+        ],
+        "history": [{"at": iso(at), **past.to_dict()} for at, past in score_history(state, model)]
+        + [{"at": iso(now), **scores}],
+        "score_alert_open_since": state.score_alert_opened_at,
+    }
+
+
+def score_summary(
+    population: int, counts: list[int], below_floor: int, model: ScoringModel
+) -> dict[str, Any]:
+    """The distribution: ``counts`` per band of ``HISTOGRAM_EDGES``, and how many are below the floor."""
+    return {
+        "population": population,
+        "histogram": [
+            {"from": low, "to": high, "count": count}
+            for low, high, count in zip(HISTOGRAM_EDGES, HISTOGRAM_EDGES[1:], counts, strict=False)
+        ],
+        "below_floor": below_floor,
+        "floor": model.score_alert.floor,
+    }

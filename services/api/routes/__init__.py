@@ -1,0 +1,1 @@
+"""The API's routes, one module per resource; each builds an APIRouter over the shared ApiContext."""

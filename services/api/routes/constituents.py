@@ -1,0 +1,57 @@
+"""Scores: one constituent now, the at-risk list, and the distribution."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+
+from services.api.context import ApiContext
+from services.api.presentation import HISTOGRAM_EDGES, constituent_now, json_response, score_summary
+
+
+def router(context: ApiContext) -> APIRouter:
+    routes = APIRouter(tags=["scores"], dependencies=[Depends(context.require_read)])
+    scores, model = context.scores, context.model
+
+    @routes.get(
+        "/v1/constituents/{constituent_id}",
+        summary="A constituent's experience score now: dimensions, rolling counts, roles, explanation",
+        responses={404: {"description": "Never scored"}},
+    )
+    async def get_constituent(constituent_id: str) -> Any:
+        published = scores.get(constituent_id)
+        if published is None:
+            return JSONResponse(
+                {"detail": f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"},
+                status_code=404,
+            )
+        return json_response(constituent_now(published, model, time.time(), detail=True))
+
+    @routes.get(
+        "/v1/constituents",
+        summary="Constituents ranked by score (lowest first: the most at risk), from an index",
+        description="Ordered by the overall score as of each constituent's latest event; `score` in each "
+        "row is the score now (drifted toward the baseline since).",
+    )
+    async def list_constituents(
+        sort: Annotated[Literal["score"], Query()] = "score",
+        order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        role: Annotated[str | None, Query(max_length=64)] = None,
+        max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    ) -> Response:
+        now = time.time()
+        ranked = scores.ranked(ascending=order == "asc", role=role, max_score=max_score, limit=limit)
+        rows = [constituent_now(published, model, now, detail=False) for published in ranked]
+        return json_response({"constituents": rows, "population": len(scores)})
+
+    @routes.get("/v1/scores/summary", summary="How scores are distributed, and how many people")
+    async def get_score_summary() -> dict[str, Any]:
+        counts = scores.histogram(HISTOGRAM_EDGES)
+        below_floor = scores.histogram([0.0, model.score_alert.floor, 100.0])[0]
+        return score_summary(len(scores), counts, below_floor, model)
+
+    return routes
