@@ -15,7 +15,7 @@ import httpx
 import orjson
 
 from services.bench.data import events
-from services.bench.scenarios import percentiles
+from services.bench.measure import percentiles
 
 
 async def main(url: str, batch: int, seconds: float, connections: int, rate: float | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from services.bench import scenarios
+from services.bench import baselines, end_to_end, http_cases, scorer_cases
 from services.common.settings import REPO_ROOT, CommonSettings
 
 SCENARIOS = ("scorer", "ingest", "e2e", "api")
@@ -42,23 +42,23 @@ def run(
     if "ingest" in selected:
         print(f"ingest under load, {ingest_seconds:g} s per case", flush=True)
         results["ingest"] = {
-            "batched POSTs (1000 events), 8 connections": scenarios.ingest_load(
+            "batched POSTs (1000 events), 8 connections": http_cases.ingest_load(
                 settings, 1000, ingest_seconds, 8
             ),
-            "single-event POSTs (wrk), 64 connections": scenarios.ingest_load(
+            "single-event POSTs (wrk), 64 connections": http_cases.ingest_load(
                 settings, 1, ingest_seconds, 64
             ),
         }
     if "e2e" in selected:
         rates = " and ".join(f"{rate:,}" for rate in E2E_RATES)
         print(f"end to end at {rates} events/s, {ingest_seconds:g} s each", flush=True)
-        results["e2e"] = scenarios.end_to_end(settings, E2E_RATES, ingest_seconds)
+        results["e2e"] = end_to_end.end_to_end(settings, E2E_RATES, ingest_seconds)
     if "api" in selected:
         print(
             f"a new API replica over {api_constituents:,} scores; GETs for {ingest_seconds:g} s each",
             flush=True,
         )
-        results["api"] = scenarios.api_serving(settings, api_constituents, ingest_seconds)
+        results["api"] = http_cases.api_serving(settings, api_constituents, ingest_seconds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = RESULTS / f"{stamp}.json"
@@ -74,25 +74,25 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
     scorer: dict[str, Any] = {}
     for grouped, label in ((False, "one event per record"), (True, "grouped as ingest writes")):
         topic = f"bench-touchpoints-{uuid.uuid4().hex[:6]}"
-        written = asyncio.run(scenarios.prefill(settings, topic, events, constituents, grouped))
+        written = asyncio.run(baselines.prefill(settings, topic, events, constituents, grouped))
         scorer[f"prefill, {label} (aiokafka producer)"] = written
-        scorer[f"broker ceiling, {label} (kafka-consumer-perf-test)"] = scenarios.broker_consume(
+        scorer[f"broker ceiling, {label} (kafka-consumer-perf-test)"] = baselines.broker_consume(
             settings, topic, written["records"], events
         )
         scorer[f"python ceiling, {label} (plain aiokafka loop)"] = asyncio.run(
-            scenarios.plain_consume(settings, topic, events)
+            baselines.plain_consume(settings, topic, events)
         )
         if grouped:
-            scorer[f"pure processing (no Kafka), {label}"] = scenarios.pure_processing(
+            scorer[f"pure processing (no Kafka), {label}"] = scorer_cases.pure_processing(
                 events, constituents, settings.topic_partitions
             )
             for store in ("memory://", "rocksdb://"):
-                scorer[f"scorer ({store}), {label}"] = scenarios.scorer_consume(
+                scorer[f"scorer ({store}), {label}"] = scorer_cases.scorer_consume(
                     settings, topic, events, store
                 )
         else:  # the layout ingest no longer writes: its rate shows from the topic's beginning, in less time
             first = min(events, ONE_PER_RECORD_SCORED)
-            scorer[f"scorer (memory://), {label}, first {first:,}"] = scenarios.scorer_consume(
+            scorer[f"scorer (memory://), {label}, first {first:,}"] = scorer_cases.scorer_consume(
                 settings, topic, first, "memory://", restart=False
             )
     plain = scorer["python ceiling, grouped as ingest writes (plain aiokafka loop)"]["events_per_s"]

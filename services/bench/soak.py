@@ -4,9 +4,7 @@ sampled every 10 s; stops by itself and writes bench/results/soak-<timestamp>.{j
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,20 +15,13 @@ import orjson
 from tqdm import tqdm
 
 from services.bench.data import events
+from services.bench.measure import metric_total, rss_bytes
 from services.bench.run import RESULTS
-from services.bench.scenarios import free_port, metric_total, rss_bytes
-from services.common.readiness import wait_until_ready
+from services.common.processes import free_port, start_service, stop, wait_until_ready
 from services.common.settings import CommonSettings
 
 SAMPLE_EVERY_S = 10.0
 BATCH = 100
-
-
-def _start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    with (logs / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
 
 
 def soak(minutes: float, rate: float, constituents: int) -> Path:
@@ -50,7 +41,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
     logs = RESULTS / time.strftime("soak-%Y%m%dT%H%M%SZ-logs", time.gmtime())
     logs.mkdir(parents=True)
     print(f"service logs in {logs}", flush=True)
-    processes = {name: _start(name, env, logs) for name in ("ingest", "scorer", "api")}
+    processes = {name: start_service(name, env, logs / f"{name}.log") for name in ("ingest", "scorer", "api")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     samples: list[dict[str, Any]] = []
     sent = errors = 0
@@ -59,7 +50,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
             wait_until_ready(urls[name] + "/readyz", processes[name])
         source = events(10**9, constituents, seed=11)
         began = time.monotonic()
-        stop = began + minutes * 60
+        ends = began + minutes * 60
         next_sample = began
         interval = BATCH / rate
         with (
@@ -67,7 +58,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
             tqdm(total=round(minutes * 60), desc=f"soak at {rate:g} events/s", unit="s") as bar,
         ):
             tick = began
-            while (now := time.monotonic()) < stop:
+            while (now := time.monotonic()) < ends:
                 if now >= next_sample:
                     samples.append(_sample(processes, urls, now - began, sent, errors))
                     next_sample += SAMPLE_EVERY_S
@@ -83,9 +74,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
         samples.append(_sample(processes, urls, time.monotonic() - began, sent, errors))
     finally:
         for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            process.wait(timeout=60)
+            stop(process, timeout_s=60)
     return _report(minutes, rate, constituents, samples, sent, errors)
 
 

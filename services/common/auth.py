@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 from pydantic import Field
 
+from services.common.config_files import ConfigError, read_config_file
 from services.domain.config import StrictModel, parse_toml
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,11 @@ class AuthConfig(StrictModel):
 
     @classmethod
     def load(cls, path: Path) -> AuthConfig:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise SystemExit(f"cannot read auth config {path} (MP_AUTH_CONFIG): {error.strerror}") from error
+        text = read_config_file(path, "auth config", "MP_AUTH_CONFIG")
         try:
             return parse_toml(cls, text, str(path))
         except ValueError as error:
-            raise SystemExit(f"invalid auth config: {error}") from error
+            raise ConfigError(f"invalid auth config: {error}") from error
 
 
 def digest(key: str) -> str:

@@ -1,25 +1,71 @@
-"""Waiting for a service we started to answer 200 on a URL (its /readyz)."""
+"""Running Mission Pulse's services as child processes: a free port, start, wait until ready, stop.
+
+Used by ``mission-pulse run``, the benchmarks, the soak and the integration tests, so that each starts,
+waits for and stops a service the same way.
+"""
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
+
+from services.common.settings import REPO_ROOT
+
+
+class NotReady(RuntimeError):
+    """A started service exited, or did not answer ready in time; the message says which."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_service(
+    name: str, env: dict[str, str] | None = None, output: Path | int | None = None
+) -> subprocess.Popen[bytes]:
+    """``mission-pulse <name>`` as a child process with ``env`` (None: this process's environment).
+    ``output``: a log file for its stdout and stderr, ``subprocess.DEVNULL``, or None to share ours."""
+    command = [sys.executable, "-m", "services.cli", name]
+    if isinstance(output, Path):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("wb") as log:
+            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    return subprocess.Popen(command, env=env, stdout=output, stderr=output, cwd=REPO_ROOT)
 
 
 def wait_until_ready(
     url: str, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 120
 ) -> None:
-    """Poll ``url``; stop with a clear message if ``process`` exits or the time runs out."""
+    """Poll ``url`` until it answers 200; NotReady if ``process`` exits or the time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise SystemExit(f"{url}: the service exited with code {process.returncode}")
+            raise NotReady(f"{url}: the service exited with code {process.returncode}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not become ready within {timeout_s:g}s")
+        time.sleep(0.3)
+    raise NotReady(f"{url} did not become ready within {timeout_s:g}s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it has not exited within ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -15,14 +15,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.common.auth import Gate, IngestKey, load_auth
+from services.common.config_files import ConfigError
 from services.common.http import add_common_routes
-from services.common.kafka import KafkaUnavailable, ensure_topics_when_reachable
+from services.common.kafka import ensure_topics_when_reachable
 from services.domain.dead_letters import ReasonCode
 from services.domain.events import SCHEMA_PATH
 from services.domain.identity import PRIORITY, IdentifierKind, IdentityKeys, IdentityMap
 from services.ingest.adapters.ses import Fetch
-from services.ingest.context import IngestContext, Outcome
 from services.ingest.payload import PayloadError, split_events
+from services.ingest.pipeline import IngestPipeline, Outcome, Refused, install_error_answers
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import webhook_routes
 
@@ -69,11 +70,11 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
     settings = settings or IngestSettings()
     secret = settings.identity_secret.get_secret_value()
     if not secret:
-        raise SystemExit(
+        raise ConfigError(
             "MP_IDENTITY_SECRET is not set: ingest needs it to hash email addresses and "
             "derive constituent ids (make run creates a development one in .dev/)"
         )
-    context = IngestContext(settings, IdentityMap(IdentityKeys(secret.encode())))
+    pipeline = IngestPipeline(settings, IdentityMap(IdentityKeys(secret.encode())))
     auth = load_auth(settings.auth_config, "ingest")
     keys = Gate(auth.ingest_keys if auth else None, "ingest API key")
 
@@ -81,14 +82,14 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(ensure_topics_when_reachable(settings)),
-            asyncio.create_task(context.identity_links.run()),
+            asyncio.create_task(pipeline.identity_links.run()),
         ]
         yield
         for task in tasks:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-        await context.producer.stop()
+        await pipeline.producer.stop()
 
     app = FastAPI(
         title="Mission Pulse ingest",
@@ -104,7 +105,8 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
             allow_methods=["POST"],
             allow_headers=["content-type"],
         )
-    app.include_router(webhook_routes(context, fetch_certificate))
+    install_error_answers(app, pipeline)
+    app.include_router(webhook_routes(pipeline, fetch_certificate))
 
     @app.post(
         "/v1/events",
@@ -147,15 +149,13 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
     )
     async def post_events(request: Request) -> Any:
         key = keys.check(request)
-        body = await context.read_body(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await pipeline.read_body(request)
         try:
             content_type = request.headers.get("content-type", "application/json")
             candidates = split_events(body, content_type, settings.ingest_max_events)
         except PayloadError as error:
             code: ReasonCode = "too_large" if error.status == 413 else "unparseable"
-            return await context.refuse_whole("api", code, error.status, error.message, body)
+            raise Refused("api", code, error.status, error.message, body) from error
         if isinstance(key, IngestKey):
             sources = {str(c.get("source")) for c in candidates if isinstance(c, dict)}
             forbidden = sorted(source for source in sources if not key.may_submit(source))
@@ -163,10 +163,8 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
                 detail = f"key {key.name!r} may not submit events of source {', '.join(map(repr, forbidden))}"
                 return JSONResponse({"detail": detail}, status_code=403)
         outcome = Outcome()
-        context.check_events(candidates, "api", outcome)
-        failed = await context.commit(outcome)
-        if failed is not None:
-            return failed
+        pipeline.check_events(candidates, "api", outcome)
+        await pipeline.commit(outcome)
         rejected = [Rejection(index=index, error=reason) for index, reason in outcome.rejected]
         if not outcome.accepted:
             refusal = Problem(detail="no valid event in the body", rejected=rejected)
@@ -191,19 +189,16 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
             return JSONResponse(
                 {"detail": "name at least one of email, stripe_customer, web_user"}, status_code=422
             )
-        target, writes, moved = context.identities.link(identifiers, request.constituent_id)
-        try:
-            await context.write_links(writes)
-        except KafkaUnavailable as error:
-            return context.unavailable(error)
+        target, writes, moved = pipeline.identities.link(identifiers, request.constituent_id)
+        await pipeline.write_links(writes)
         moves = [{"identifier": key.split(":")[0], "from": old} for key, old in moved.items()]
         return Identified(constituent_id=target, linked=len(identifiers), moved=moves)
 
     @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka answers and identity links are loaded")
     async def readyz() -> JSONResponse:
-        if not context.identity_links.caught_up:
+        if not pipeline.identity_links.caught_up:
             return JSONResponse({"status": "loading identity links"}, status_code=503)
-        if await context.producer.is_connected():
+        if await pipeline.producer.is_connected():
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "kafka unreachable"}, status_code=503)
 

@@ -1,4 +1,10 @@
-"""What every ingest route shares: Kafka (touchpoints, dead letters, identity links) and identities."""
+"""Where a request becomes Kafka records: read the body, validate, resolve identities, write, or refuse.
+
+Every route (``/v1/events``, the webhooks, the beacon, ``/v1/identify``) goes through one
+``IngestPipeline``. Refusing a whole request raises ``Refused``, and Kafka not acknowledging raises
+``KafkaUnavailable``; the app turns them into answers (``install_error_answers``): the refused input is
+kept as a dead letter, and a 503 carries ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
 from services.common.follower import TopicFollower
-from services.common.kafka import KafkaUnavailable, Record, ReliableProducer, records_by_partition
+from services.common.kafka import KafkaUnavailable, ReliableProducer
 from services.domain.dead_letters import ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
 from services.ingest.adapters import Mapped
+from services.ingest.records import dead_letter_records, identity_link_records, touchpoint_records
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,15 @@ PRODUCE_DURATION = Histogram(
 KAFKA_UNAVAILABLE = Counter("mp_ingest_kafka_unavailable_total", "Requests answered 503: Kafka did not ack.")
 
 
+class Refused(Exception):
+    """A whole request refused (unparseable, unverifiable, too large): answered ``status`` with ``reason``
+    and kept as a dead letter with its raw body."""
+
+    def __init__(self, source: str, code: ReasonCode, status: int, reason: str, raw: bytes) -> None:
+        super().__init__(reason)
+        self.source, self.code, self.status, self.reason, self.raw = source, code, status, reason, raw
+
+
 @dataclass
 class Outcome:
     """What became of one request's input."""
@@ -59,7 +75,7 @@ class Outcome:
         )
 
 
-class IngestContext:
+class IngestPipeline:
     def __init__(self, settings: IngestSettings, identities: IdentityMap) -> None:
         self.settings = settings
         self.identities = identities
@@ -73,21 +89,17 @@ class IngestContext:
         else:
             self.identities.links[key] = orjson.loads(record.value)["constituent_id"]
 
-    async def read_body(self, request: Request, source: str = "api") -> bytes | JSONResponse:
-        """The body, or a 413 (kept as a dead letter with the body's beginning) when it is too large."""
+    async def read_body(self, request: Request, source: str = "api") -> bytes:
+        """The body; Refused (413, kept with the body's beginning) when it is too large."""
         limit = self.settings.ingest_max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await self.refuse_whole(
-                source, "too_large", 413, f"body of {declared} bytes, at most {limit}", b""
-            )
+            raise Refused(source, "too_large", 413, f"body of {declared} bytes, at most {limit}", b"")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                return await self.refuse_whole(
-                    source, "too_large", 413, f"body larger than {limit} bytes", bytes(body)
-                )
+                raise Refused(source, "too_large", 413, f"body larger than {limit} bytes", bytes(body))
         return bytes(body)
 
     def check_events(self, candidates: Iterable[object], source: str, outcome: Outcome) -> None:
@@ -115,61 +127,51 @@ class IngestContext:
                 resolved.append({**one.event, "constituent_id": constituent_id})
         self.check_events(resolved, source, outcome)
 
-    async def commit(self, outcome: Outcome) -> JSONResponse | None:
-        """Write accepted events and dead letters; a 503 response when Kafka did not acknowledge them."""
+    async def commit(self, outcome: Outcome) -> None:
+        """Write accepted events and dead letters; KafkaUnavailable when Kafka did not acknowledge the
+        accepted events (dead letters alone that could not be written are logged, not answered 503)."""
         if not outcome.accepted and not outcome.dead:
-            return None
+            return
+        settings = self.settings
         started = time.perf_counter()
         try:
-            records = await self.touchpoint_records(outcome.accepted)
-            records += [
-                Record(self.settings.topic_dead_letters, None, orjson.dumps(letter))
-                for letter in outcome.dead
-            ]
+            # a single event is one keyed record: no need to know the partitions
+            many = len(outcome.accepted) > 1
+            partitions = await self.producer.partitions(settings.topic_touchpoints) if many else 1
+            records = touchpoint_records(settings.topic_touchpoints, outcome.accepted, partitions)
+            records += dead_letter_records(settings.topic_dead_letters, outcome.dead)
             await self.producer.send_all(records)
         except KafkaUnavailable as error:
             if outcome.accepted:
-                return self.unavailable(error)
+                raise
             log.warning("dead letters not written", extra={"count": len(outcome.dead), "error": str(error)})
-            return None
+            return
         PRODUCE_DURATION.observe(time.perf_counter() - started)
         for letter in outcome.dead:
             DEAD_LETTERS.labels(letter["reason_code"]).inc()
-        return None
 
-    async def touchpoint_records(self, events: list[dict[str, Any]]) -> list[Record]:
-        """A request's events as few records as possible: those of one partition together, as a JSON array.
+    async def write_links(self, links: dict[str, str]) -> None:
+        await self.producer.send_all(identity_link_records(self.settings.topic_identities, links))
 
-        Each constituent's events land in the partition their key would have chosen, so the scorer keeps one
-        writer per constituent; per record, Faust's per-message cost is paid once instead of per event.
-        """
-        topic = self.settings.topic_touchpoints
-        if len(events) <= 1:
-            return [Record(topic, event["constituent_id"].encode(), orjson.dumps(event)) for event in events]
-        keyed = [(event["constituent_id"].encode(), orjson.dumps(event)) for event in events]
-        return records_by_partition(topic, keyed, await self.producer.partitions(topic))
 
-    async def refuse_whole(
-        self, source: str, code: ReasonCode, status: int, reason: str, raw: bytes
-    ) -> JSONResponse:
-        """Refuse a request as a whole (unparseable, unverifiable, too large), keeping it as a dead letter."""
+def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:
+    """Refused → its status with the reason (the input kept as a dead letter); KafkaUnavailable → 503."""
+
+    async def refused(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Refused)
         outcome = Outcome()
-        outcome.refuse(0, source, code, reason, raw)
-        await self.commit(outcome)
-        return JSONResponse({"detail": reason}, status_code=status)
+        outcome.refuse(0, error.source, error.code, error.reason, error.raw)
+        await pipeline.commit(outcome)
+        return JSONResponse({"detail": error.reason}, status_code=error.status)
 
-    def unavailable(self, error: KafkaUnavailable) -> JSONResponse:
+    async def unavailable(_: Request, error: Exception) -> JSONResponse:
         KAFKA_UNAVAILABLE.inc()
         log.warning("kafka unavailable", extra={"error": str(error)})
         return JSONResponse(
             {"detail": f"Kafka is unavailable, nothing was accepted; retry later ({error})"},
             status_code=503,
-            headers={"Retry-After": str(self.settings.ingest_retry_after_s)},
+            headers={"Retry-After": str(pipeline.settings.ingest_retry_after_s)},
         )
 
-    async def write_links(self, links: dict[str, str]) -> None:
-        records = [
-            Record(self.settings.topic_identities, key.encode(), orjson.dumps({"constituent_id": target}))
-            for key, target in links.items()
-        ]
-        await self.producer.send_all(records)
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(KafkaUnavailable, unavailable)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendgrid, ses, stripe
-from services.ingest.context import IngestContext, Outcome
+from services.ingest.pipeline import IngestPipeline, Outcome, Refused
 
 log = logging.getLogger(__name__)
 Reader = Callable[[bytes, Request], Awaitable["list[Mapped] | JSONResponse"]]
@@ -41,10 +41,10 @@ def _from_folder(folder: Path) -> ses.Fetch:
     return read
 
 
-def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> APIRouter:
+def webhook_routes(pipeline: IngestPipeline, fetch: ses.Fetch | None = None) -> APIRouter:
     """``fetch`` replaces every HTTPS GET (certificates, subscription confirmations) in tests."""
     router = APIRouter(tags=["webhooks"])
-    settings = context.settings
+    settings = pipeline.settings
     confirm = fetch or _https_get
     if fetch is None:
         fetch = _from_folder(settings.sns_certificate_dir) if settings.sns_certificate_dir else _https_get
@@ -58,22 +58,18 @@ def webhook_routes(context: IngestContext, fetch: ses.Fetch | None = None) -> AP
     async def handle(request: Request, source: str, read: Reader) -> Any:
         """Read the body, verify and map it with ``read``, accept what it yields; refuse with a dead
         letter (401 unverifiable, 400 unusable) otherwise. ``read`` may answer by itself (SNS handshakes)."""
-        body = await context.read_body(request, source)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await pipeline.read_body(request, source)
         try:
             mapped = await read(body, request)
         except Unverified as error:
-            return await context.refuse_whole(source, "signature", 401, str(error), body)
+            raise Refused(source, "signature", 401, str(error), body) from error
         except (Unusable, orjson.JSONDecodeError) as error:
-            return await context.refuse_whole(source, "unparseable", 400, str(error), body)
+            raise Refused(source, "unparseable", 400, str(error), body) from error
         if isinstance(mapped, JSONResponse):
             return mapped
         outcome = Outcome()
-        context.resolve(mapped, source, outcome)
-        failed = await context.commit(outcome)
-        if failed is not None:
-            return failed
+        pipeline.resolve(mapped, source, outcome)
+        await pipeline.commit(outcome)
         return JSONResponse({"accepted": len(outcome.accepted), "dead_lettered": len(outcome.dead)})
 
     async def read_stripe(body: bytes, request: Request) -> list[Mapped]:

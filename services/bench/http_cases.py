@@ -1,0 +1,176 @@
+"""The HTTP benchmarks: ingest under load, and an API replica over a population of scores (wrk)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+
+from services.bench.baselines import create_topic, produce
+from services.bench.measure import Figures, rss_bytes
+from services.common.config_files import load_scoring_model
+from services.common.kafka import Record
+from services.common.processes import free_port, start_service, stop, wait_until_ready
+from services.common.settings import CommonSettings
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, apply_event
+
+
+def ingest_load(settings: CommonSettings, batch: int, seconds: float, connections: int) -> Figures:
+    """Ingest under a load generator in another process: events/s and request latency percentiles.
+    Single events come from wrk (a Python client would saturate before the service does), batches of
+    generated traffic from services/bench/load.py."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env |= {
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_INGEST_PORT": str(port),
+        "MP_IDENTITY_SECRET": "bench",
+        "MP_LOG_LEVEL": "WARNING",
+    }
+    process = start_service("ingest", env, subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(f"{url}/readyz", process, timeout_s=60)
+        if batch == 1:
+            figures = wrk(url, seconds, connections, None, {"TOUCHPOINTS": "1"})
+            return {**figures, "batch": 1, "events_per_s": figures["requests_per_s"]}
+        load = subprocess.run(
+            [sys.executable, "-m", "services.bench.load", url, str(batch), str(seconds), str(connections)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 120,
+        )
+        return orjson.loads(load.stdout)  # type: ignore[no-any-return]
+    finally:
+        stop(process, timeout_s=60)
+
+
+API_POPULATION_PREFIX = "b-"
+WRK_SCRIPT = Path(__file__).parent / "wrk" / "requests.lua"
+# requests/s asked besides the closed loop: below saturation, so latency is mostly service time
+PACED_RATES = {"by id": (1000, 2000), "at-risk list (50)": (200,)}
+ONE_TOUCH_EACH = (
+    "web.page_view",
+    "email.opened",
+    "donation.succeeded",
+    "event.registered",
+    "donation.failed",
+)
+
+
+def published_states(population: int, topic: str) -> Iterator[Record]:
+    """What the scorer would publish for ``population`` people with five touchpoints each."""
+    model = load_scoring_model(CommonSettings().scoring_config)
+    now = time.time()
+    for n in range(population):
+        state = ConstituentState(f"{API_POPULATION_PREFIX}{n:07d}")
+        for step, event_type in enumerate(ONE_TOUCH_EACH[: 1 + n % len(ONE_TOUCH_EACH)]):
+            event = {"event_id": f"{n}-{step}", "type": event_type, "source": event_type.split(".")[0]}
+            apply_event(state, event, now - 3600 + step * 60, model)
+        yield Record(topic, state.constituent_id.encode(), orjson.dumps(score_record(state, model, now)))
+
+
+def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.Popen[bytes], str, float]:
+    """An API over ``scores_topic``; with the seconds it took to be ready (caught up)."""
+    port = free_port()
+    suffix = uuid.uuid4().hex[:6]
+    env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env |= {
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_API_PORT": str(port),
+        "MP_TOPIC_SCORES": scores_topic,
+        "MP_TOPIC_ALERTS": f"bench-alerts-{suffix}",
+        "MP_TOPIC_DEAD_LETTERS": f"bench-dlq-{suffix}",
+        "MP_LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    process = start_service("api", env, subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(f"{url}/readyz", process, timeout_s=600)
+    return process, url, time.perf_counter() - started
+
+
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    rate: int | None = None,
+    script_env: dict[str, str] | None = None,
+) -> Figures:
+    """Load from wrk (C, another process; wrk/requests.lua says what ``script_env`` chooses): requests/s
+    and latency percentiles. Without ``rate`` a closed loop (as fast as answers come: the saturation
+    point, where latency is mostly queueing); with it each connection waits between requests so that
+    together they ask for about ``rate`` requests/s."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+    ]
+    env = {**os.environ, **(script_env or {})}
+    if rate is not None:
+        env["DELAY_MS"] = str(round(connections / rate * 1000))
+    result = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60, env=env
+    )
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency_ms(percent: str) -> float:
+        value, scale = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", result.stdout, re.M).groups()  # type: ignore[union-attr]
+        return round(float(value) * unit[scale], 2)
+
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", result.stdout)
+    return {
+        "connections": connections,
+        "asked_requests_per_s": rate,
+        "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))),  # type: ignore[union-attr]
+        "p50_ms": latency_ms("50"),
+        "p99_ms": latency_ms("99"),
+        "errors": sum(int(found.group(1)) for found in (failed, timeouts) if found),
+    }
+
+
+def api_serving(settings: CommonSettings, population: int, seconds: float) -> Figures:
+    """A new API replica over ``population`` published scores: ready time, memory, and GET latency."""
+    scores_topic = f"bench-api-scores-{uuid.uuid4().hex[:6]}"
+    empty_topic = f"bench-api-empty-{uuid.uuid4().hex[:6]}"
+    states = published_states(population, scores_topic)
+    asyncio.run(produce(settings, scores_topic, states, population, "scores"))
+    asyncio.run(create_topic(settings, empty_topic))
+    figures: Figures = {"population": population}
+    for name, topic in (("empty", empty_topic), ("loaded", scores_topic)):
+        process, url, ready_s = _start_api(settings, topic)
+        try:
+            figures[f"{name}_ready_s"] = round(ready_s, 2)
+            figures[f"{name}_rss_bytes"] = rss_bytes(process.pid)
+            if name == "loaded":
+                path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
+                assert httpx.get(path).status_code == 200, "the benchmark population is not served"
+                requests = figures["requests"] = {}
+                for case, case_url, ids in (
+                    ("by id", url, {"POPULATION": str(population)}),
+                    ("at-risk list (50)", f"{url}/v1/constituents?limit=50", {}),
+                ):
+                    requests[case] = wrk(case_url, seconds, 64, None, ids)
+                    for rate in PACED_RATES[case]:
+                        requests[f"{case}, paced at {rate}/s"] = wrk(case_url, seconds, 64, rate, ids)
+        finally:
+            stop(process, timeout_s=60)
+    grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]
+    figures["rss_bytes_per_constituent"] = round(grown / population)
+    return figures

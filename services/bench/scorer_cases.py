@@ -1,0 +1,140 @@
+"""The scorer benchmarks: its processing alone (no Kafka), and one worker over a pre-filled topic."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import httpx
+import orjson
+from tqdm import tqdm
+
+from services.bench.baselines import as_requests
+from services.bench.data import events
+from services.bench.measure import Figures, metric_total, rss_bytes
+from services.common.config_files import load_alert_rules, load_scoring_model
+from services.common.gc_tuning import tune_garbage_collection
+from services.common.kafka import records_by_partition
+from services.common.processes import free_port, start_service, stop, wait_until_ready
+from services.common.settings import CommonSettings
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState
+from services.scorer.processing import BatchProcessor, Incoming
+
+
+def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
+    """The scorer's processing alone, without Kafka or Faust: the same events grouped as ingest writes
+    them, folded request by request into a dict standing in for the table, states and score records
+    serialised as the scorer does, garbage collection tuned as in the scorer. Only that is timed, not
+    making the events: the ceiling of the scoring itself."""
+    settings = CommonSettings()
+    model = load_scoring_model(settings.scoring_config)
+    processor = BatchProcessor(model, load_alert_rules(settings.alerts_config))
+    table: dict[str, bytes] = {}
+
+    def load_state(constituent_id: str, partition: int) -> ConstituentState | None:
+        stored = table.get(constituent_id)
+        return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
+
+    keyed = events(count, constituents)
+    spent = 0.0
+    before = gc.get_threshold()
+    tune_garbage_collection(settings.gc_young_threshold)
+    try:
+        with tqdm(total=count, desc="pure processing", unit="ev", leave=False) as bar:
+            for request in as_requests(keyed):
+                grouped = records_by_partition("touchpoints", request, partitions)
+                records = [
+                    Incoming(record.partition or 0, None, record.value) for record in grouped if record.value
+                ]
+                started = time.perf_counter()
+                now = time.time()
+                result = processor.process(records, load_state, now, (), partitions)
+                for constituent_id, state in result.changed.items():
+                    table[constituent_id] = orjson.dumps(state.to_dict())
+                    orjson.dumps(score_record(state, model, now))
+                spent += time.perf_counter() - started
+                bar.update(len(request))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    return {"events": count, "seconds": round(spent, 2), "events_per_s": round(count / spent)}
+
+
+def scorer_consume(
+    settings: CommonSettings, topic: str, count: int, store: str, restart: bool = True
+) -> Figures:
+    """One scorer worker (full model, alert rules, changelog-backed table) over the pre-filled topic;
+    with ``restart``, then the time the same worker takes to be ready again."""
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="bench-scorer-")
+    suffix = uuid.uuid4().hex[:6]
+    env = {
+        **os.environ,
+        "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MP_TOPIC_TOUCHPOINTS": topic,
+        "MP_TOPIC_SCORES": f"bench-scores-{suffix}",
+        "MP_TOPIC_ALERTS": f"bench-alerts-{suffix}",
+        "MP_TOPIC_DEAD_LETTERS": f"bench-dlq-{suffix}",
+        "MP_SCORER_APP_ID": f"bench-scorer-{suffix}",
+        "MP_SCORER_WEB_PORT": str(port),
+        "MP_SCORER_DATA_DIR": data,
+        "MP_SCORER_STORE": store,
+        "MP_LOG_LEVEL": "WARNING",
+    }
+    process = start_service("scorer", env, subprocess.DEVNULL)
+    seen = 0.0
+    started = finished = None
+    baseline = 0  # RSS when the first events were scored: the interpreter, Faust and empty tables
+    try:
+        with tqdm(total=count, desc=f"scorer ({store})", unit="ev", leave=False) as bar:
+            deadline = time.monotonic() + 1800
+            while seen < count and time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise SystemExit(f"the scorer exited with {process.returncode}")
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+                    continue
+                now_seen = metric_total(text, "mp_scorer_events_total")
+                if now_seen and started is None:
+                    started = time.perf_counter()
+                    baseline = rss_bytes(process.pid)
+                bar.update(now_seen - seen)
+                seen = now_seen
+                time.sleep(0.5)
+            finished = time.perf_counter()
+            keys = metric_total(
+                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text, "mp_scorer_table_keys"
+            )
+            rss = rss_bytes(process.pid)
+    finally:
+        stop(process, timeout_s=60)
+    seconds = (finished or 0) - (started or 0)
+    figures: Figures = {
+        "events": int(seen),
+        "seconds": round(seconds, 2),
+        "events_per_s": round(seen / seconds),
+        "constituents": int(keys),
+        "rss_bytes": rss,
+        "rss_bytes_at_start": baseline,
+        "rss_bytes_per_constituent": round((rss - baseline) / keys) if keys else None,
+    }
+    if not restart:
+        return figures
+    # recovery: the same worker restarted, ready once its state is rebuilt (memory) or caught up (RocksDB)
+    restarted = time.perf_counter()
+    process = start_service("scorer", env, subprocess.DEVNULL)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=900)
+        figures["restart_ready_s"] = round(time.perf_counter() - restarted, 1)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        figures["restart_constituents"] = int(metric_total(text, "mp_scorer_table_keys"))
+    finally:
+        stop(process, timeout_s=60)
+    return figures

@@ -1,0 +1,162 @@
+"""`mission-pulse run` (`make run`): the whole system on this machine with the simulator feeding it,
+development keys made on the first run, and a pulse line every 10 s."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common.auth import digest
+from services.common.processes import start_service, stop, wait_until_ready
+from services.common.settings import REPO_ROOT
+from services.domain.alerts.model import ALERT_KINDS
+
+
+def _metric_total(metrics_text: str, family: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for metric in text_string_to_metric_families(metrics_text)
+        if metric.name == family
+        for sample in metric.samples
+        if sample.name in (family, f"{family}_total") and labels.items() <= sample.labels.items()
+    )
+
+
+def _pulse_line(ingest_url: str, api_url: str) -> str:
+    """One line of what the system sees right now, for the `run` console."""
+    try:
+        accepted = _metric_total(httpx.get(f"{ingest_url}/metrics").text, "mp_ingest_events_accepted")
+        api_metrics = httpx.get(f"{api_url}/metrics").text
+        read = {"Authorization": f"Bearer {os.environ.get('MP_READ_TOKEN', '')}"}
+        alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}, headers=read).json()["alerts"]
+    except (httpx.HTTPError, ValueError) as error:
+        return f"pulse: not available ({error!r})"
+    scored = _metric_total(api_metrics, "mp_api_view_entries", view="constituents")
+    open_alerts = ", ".join(
+        f"{_metric_total(api_metrics, 'mp_api_alerts_open', kind=kind):.0f} {kind}" for kind in ALERT_KINDS
+    )
+    line = f"pulse: {accepted:,.0f} events accepted · {scored:,.0f} constituents scored · open: {open_alerts}"
+    if alerts:
+        line += f"\n       latest alert: {alerts[0]['title']}"
+    return line
+
+
+def _development_secret(variable: str, name: str) -> None:
+    """Unless ``variable`` is set, use (and on first run create) a local development secret in .dev/."""
+    if os.environ.get(variable):
+        return
+    path = REPO_ROOT / ".dev" / name
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+        print(f"created a development secret for {variable} in {path}", flush=True)
+    os.environ[variable] = path.read_text().strip()
+
+
+def _development_keys() -> None:
+    """Unless MP_AUTH_CONFIG is set, use (on first run, create) development keys in .dev/; print them."""
+    if os.environ.get("MP_AUTH_CONFIG"):
+        return
+    _development_secret("MP_INGEST_API_KEY", "ingest-key")
+    _development_secret("MP_READ_TOKEN", "read-token")
+    _development_secret("MP_WRITE_TOKEN", "write-token")
+    config = REPO_ROOT / ".dev" / "auth.toml"
+    config.write_text(
+        "# development keys made by `make run`; the keys are in .dev/ingest-key, read-token, write-token\n"
+        "version = 1\n"
+        f'[[ingest_keys]]\nname = "development"\nsources = ["*"]\nrate_per_second = 1000\n'
+        f'sha256 = "{digest(os.environ["MP_INGEST_API_KEY"])}"\n'
+        f'[[read_tokens]]\nname = "development"\nrate_per_second = 1000\n'
+        f'sha256 = "{digest(os.environ["MP_READ_TOKEN"])}"\n'
+        f'[[write_tokens]]\nname = "development-operator"\nrate_per_second = 100\n'
+        f'sha256 = "{digest(os.environ["MP_WRITE_TOKEN"])}"\n'
+    )
+    os.environ["MP_AUTH_CONFIG"] = str(config)
+    print(
+        "development keys (from .dev/):\n"
+        f"  ingest API key  {os.environ['MP_INGEST_API_KEY']}\n"
+        f"  API read token  {os.environ['MP_READ_TOKEN']}\n"
+        f"  write token     {os.environ['MP_WRITE_TOKEN']}   (acknowledge / resolve alerts)\n"
+        "  send them as   Authorization: Bearer <key>",
+        flush=True,
+    )
+
+
+def run_everything(rate: float) -> None:
+    """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
+    from services.api.settings import ApiSettings
+    from services.ingest.settings import IngestSettings
+    from services.scorer.settings import ScorerSettings
+
+    ingest, api, scorer = IngestSettings(), ApiSettings(), ScorerSettings()
+    # SIGTERM (a service manager, `kill`) stops the children as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
+    os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
+    _development_secret("MP_IDENTITY_SECRET", "identity-secret")
+    _development_keys()
+    # A demo cannot wait 15 minutes for a missing receipt: hand-off deadlines run 50 times faster.
+    os.environ.setdefault("MP_SCORER_DEADLINE_SCALE", "0.02")
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in ("ingest", "scorer", "api"):
+            children.append(start_service(name))
+        ingest_url = f"http://{ingest.ingest_host}:{ingest.ingest_port}"
+        api_url = f"http://{api.api_host}:{api.api_port}"
+        scorer_url = f"http://{scorer.scorer_web_host}:{scorer.scorer_web_port}"
+        wait_until_ready(f"{ingest_url}/readyz", children[0])
+        wait_until_ready(f"{scorer_url}/readyz", children[1])
+        wait_until_ready(f"{api_url}/readyz", children[2])
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "simulate",
+                    "--ingest-url",
+                    ingest_url,
+                    "--rate",
+                    str(rate),
+                ]
+            )
+        )
+        # the key rides in the fragment, which the browser keeps to itself; the page stores it per tab
+        write_token = os.environ.get("MP_WRITE_TOKEN")
+        console_url = f"{api_url}/console/" + (f"#key={write_token}" if write_token else "")
+        print(
+            "\nMission Pulse is running (Ctrl-C stops everything):\n"
+            f"  console  {console_url}\n"
+            f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"
+            f"  api      GET  {api_url}/v1/constituents/c-00001   (with the read token)\n"
+            f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream?token=…\n"
+            f"           docs {api_url}/docs\n"
+            f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
+            f"  simulator: about {rate:g} events/s over 300 constituents, a card-processor outage\n"
+            "             a minute in and every 6 min; hand-off deadlines"
+            f" x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
+            flush=True,
+        )
+        next_pulse = time.monotonic() + 5
+        while all(child.poll() is None for child in children):
+            if time.monotonic() >= next_pulse:
+                print(_pulse_line(ingest_url, api_url), flush=True)
+                next_pulse += 10
+            time.sleep(0.5)
+        raise SystemExit("a service stopped unexpectedly; stopping the others")
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            stop(child)  # each was told above, so they stop together
