@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 # with-broker.sh finds free ports with this interpreter
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help setup ops-tools browser run test test-unit test-faults test-rules lint bench soak kafka-start kafka-stop clean
+# Each step of `make test` has a time limit of its own (seconds), so a hung step fails instead of hanging CI;
+# every single test also has one (pytest-timeout, pyproject.toml).
+LINT_TIMEOUT ?= 600
+UNIT_TIMEOUT ?= 900
+INTEGRATION_TIMEOUT ?= 2700
+
+.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -40,8 +46,17 @@ run: setup
 	@deploy/kafka/kafka.sh start
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 
-test: lint test-rules browser
-	@deploy/kafka/with-broker.sh $(BIN)/pytest -q
+# Three steps, each with its time limit: lint, unit tests (no broker), integration tests (a throwaway broker).
+test: setup test-rules browser
+	@echo "==> step 1/3: lint (at most $(LINT_TIMEOUT) s)"
+	@timeout $(LINT_TIMEOUT) $(MAKE) --no-print-directory lint
+	@echo "==> step 2/3: unit tests (at most $(UNIT_TIMEOUT) s)"
+	@timeout $(UNIT_TIMEOUT) $(BIN)/pytest -q tests/unit
+	@echo "==> step 3/3: integration tests on a throwaway Kafka broker (at most $(INTEGRATION_TIMEOUT) s)"
+	@timeout $(INTEGRATION_TIMEOUT) deploy/kafka/with-broker.sh $(BIN)/pytest -q tests/integration
+
+test-integration: setup browser
+	@deploy/kafka/with-broker.sh $(BIN)/pytest -q tests/integration
 
 # Only the fault tests (also part of `make test`): killed workers, rebalancing, a broker outage
 test-faults: setup

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Keys, System
-from tests.integration.harness import free_port, start_service, wait_for
-from tests.integration.test_pipeline import touchpoint
+from services.common.processes import free_port
+from tests.fixtures.system import Keys, System, start_service, wait_for
+from tests.fixtures.touchpoints import touchpoint
 
 pytestmark = pytest.mark.integration
 

@@ -11,28 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import System, isolated_topics, launch
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import post_each
+from tests.fixtures.fast_rules import fast_rules
+from tests.fixtures.system import System, isolated_topics, launch
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import post_each
 
 pytestmark = pytest.mark.integration
-SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "config" / "alerts.toml"
-
-
-def fast_rules(tmp: Path) -> Path:
-    """The shipped rules with seconds where they say minutes or hours."""
-    text = SHIPPED.read_text()
-    for old, new in [("allowed_lateness_seconds = 60", "allowed_lateness_seconds = 1"),
-                     ("idle_seconds = 5", "idle_seconds = 1"),
-                     ("deadline_minutes = 15", "deadline_minutes = 0.05"),
-                     ("deadline_minutes = 60", "deadline_minutes = 0.05"),
-                     ("window_minutes = 5", "window_minutes = 0.25"),
-                     ("min_attempts = 20", "min_attempts = 10")]:  # fmt: skip
-        assert old in text
-        text = text.replace(old, new)
-    path = tmp / "alerts.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import isolated_topics, launch
-from tests.integration.harness import free_port, start_service
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import post_each
+from services.common.processes import free_port
+from tests.fixtures.system import isolated_topics, launch, start_service
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import post_each
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

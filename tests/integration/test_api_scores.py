@@ -7,9 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.conftest import System
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import post_each, wait_for_counts
+from tests.fixtures.system import System
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import post_each, wait_for_counts
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from services.common.auth import digest
-from tests.integration.conftest import isolated_topics, launch
-from tests.integration.test_pipeline import touchpoint
+from tests.fixtures.system import isolated_topics, launch
+from tests.fixtures.touchpoints import touchpoint
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import System, launch
-from tests.integration.harness import KAFKA_SH, own_broker
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import wait_for_counts
+from tests.fixtures.system import KAFKA_SH, System, launch, own_broker
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import wait_for_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

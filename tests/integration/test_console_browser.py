@@ -14,9 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.conftest import Keys, System
-from tests.integration.harness import REPO_ROOT
-from tests.integration.test_pipeline import touchpoint
+from tests.fixtures.config import REPO_ROOT
+from tests.fixtures.system import Keys, System
+from tests.fixtures.touchpoints import touchpoint
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import System
+from tests.fixtures.system import System
 
 pytestmark = pytest.mark.integration
 CHECKS = "not_a_server_error,response_schema_conformance"

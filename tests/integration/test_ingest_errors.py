@@ -7,14 +7,14 @@ import os
 import subprocess
 import sys
 import uuid
-from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import System
-from tests.integration.test_pipeline import touchpoint
+from tests.fixtures.system import System
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import dead_letter_with
 
 pytestmark = pytest.mark.integration
 
@@ -79,18 +79,6 @@ async def test_valid_events_are_accepted_beside_rejected_ones_which_go_to_the_de
     assert letter["received_at"]
 
 
-async def dead_letter_with(system: System, marker: str, timeout_s: float = 15) -> dict[str, Any]:
-    """The dead letter whose raw payload contains ``marker``, as GET /v1/dlq shows it."""
-    async with httpx.AsyncClient() as client, asyncio.timeout(timeout_s):
-        while True:
-            listed = (await client.get(f"{system.api_url}/v1/dlq", params={"limit": 1000})).json()
-            found = [letter for letter in listed["dead_letters"] if marker in letter["payload"]]
-            if found:
-                assert any(row["count"] >= 1 for row in listed["counts"])
-                return found[0]  # type: ignore[no-any-return]
-            await asyncio.sleep(0.3)
-
-
 def test_an_unparseable_body_is_kept_as_a_dead_letter_too(system: System) -> None:
     marker = f"garbage-{uuid.uuid4().hex}"
     response = httpx.post(
@@ -119,7 +107,7 @@ def test_dead_letters_can_be_replayed_and_what_still_fails_is_kept_again(system:
             "--ingest-url",
             system.ingest_url,
         ],
-        env={**os.environ, "MP_KAFKA_BOOTSTRAP": system.bootstrap},
+        env={**os.environ, **system.env},  # its broker and topics
         capture_output=True,
         text=True,
         timeout=60,
@@ -138,7 +126,8 @@ async def test_a_record_another_producer_wrote_badly_is_dead_lettered_by_the_sco
     producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait("touchpoints", key=b"c-bad", value=f"{{{marker}".encode())
+        topic = system.topic("MP_TOPIC_TOUCHPOINTS")
+        await producer.send_and_wait(topic, key=b"c-bad", value=f"{{{marker}".encode())
     finally:
         await producer.stop()
     letter = await dead_letter_with(system, marker, timeout_s=30)

@@ -18,10 +18,11 @@ import orjson
 import pytest
 import yaml
 
-from tests.integration.conftest import System, isolated_topics, launch
-from tests.integration.harness import REPO_ROOT, free_port
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import post_each
+from services.common.processes import free_port
+from tests.fixtures.config import REPO_ROOT
+from tests.fixtures.system import System, isolated_topics, launch
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import post_each
 
 pytestmark = pytest.mark.integration
 METRIC = re.compile(r"\bmp_(?:\(([a-z_|]+)\)_)?([a-z_]+)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,30 +12,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.kafka import partition_for
-from tests.integration.conftest import System
+from tests.fixtures.system import System
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def touchpoint(constituent: str, event_type: str, **attributes: Any) -> dict[str, Any]:
-    return {
-        "event_id": uuid.uuid4().hex,
-        "source": {"web": "web", "email": "email", "donation": "donation", "event": "events"}[
-            event_type.split(".")[0]
-        ],
-        "type": event_type,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "constituent_id": constituent,
-        "attributes": attributes,
-    }
-
-
-async def eventually(check: Any, timeout_s: float = 30) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    async with asyncio.timeout(timeout_s):
-        while not (result := await check()):
-            await asyncio.sleep(0.2)
-        return result
 
 
 async def test_a_posted_event_changes_the_constituents_score(system: System) -> None:
@@ -190,7 +170,7 @@ async def test_a_batch_is_written_as_one_record_per_partition_and_every_event_is
         await eventually(all_scored, timeout_s=60)
 
     consumer = AIOKafkaConsumer(
-        system.env.get("MP_TOPIC_TOUCHPOINTS", "touchpoints"),
+        system.topic("MP_TOPIC_TOUCHPOINTS"),
         bootstrap_servers=system.bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -214,7 +194,7 @@ async def test_a_batch_is_written_as_one_record_per_partition_and_every_event_is
 
 
 def _touchpoints_in(value: bytes) -> list[dict[str, Any]]:
-    """The events of a record of the shared topic (other tests also write garbage there on purpose)."""
+    """The events of a record (JSON; anything else is none)."""
     try:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError:

@@ -11,13 +11,14 @@ import httpx
 import orjson
 import pytest
 
-from services.domain.scoring import score_record
+from services.common.processes import free_port
+from services.domain.readings import score_record
 from services.scorer.processing import BatchProcessor, Incoming
-from tests.integration.conftest import isolated_topics, launch
-from tests.integration.harness import Service, free_port, start_service, wait_for
-from tests.integration.test_alerts_e2e import fast_rules
-from tests.integration.test_pipeline import touchpoint
-from tests.integration.test_scoring_e2e import MODEL, RULES, journey, post_each, wait_for_counts
+from tests.fixtures.config import MODEL, RULES
+from tests.fixtures.fast_rules import fast_rules
+from tests.fixtures.system import Service, isolated_topics, launch, start_service, wait_for
+from tests.fixtures.touchpoints import journey, touchpoint
+from tests.fixtures.waiting import post_each, wait_for_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -5,77 +5,20 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
-from services.common.config_files import load_alert_rules, load_scoring_model
-from services.common.settings import CommonSettings
-from services.domain.scoring import score_record
+from services.domain.readings import score_record
 from services.scorer.processing import BatchProcessor, Incoming
-from tests.integration.conftest import System, isolated_topics, launch
+from tests.fixtures.config import MODEL, RULES
+from tests.fixtures.system import System, isolated_topics, launch
+from tests.fixtures.touchpoints import journey
+from tests.fixtures.waiting import post_each, wait_for_counts
 
 pytestmark = pytest.mark.integration
-MODEL = load_scoring_model(CommonSettings().scoring_config)
-RULES = load_alert_rules(CommonSettings().alerts_config)
-TYPES = [
-    "web.page_view",
-    "email.opened",
-    "donation.succeeded",
-    "donation.failed",
-    "email.bounced",
-    "event.attended",
-    "web.form_submitted",
-    "email.clicked",
-]
-SOURCES = {"web": "web", "email": "email", "donation": "donation", "event": "events"}
-
-
-def journey(constituent: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
-    """``count`` events over the last three days (so most are late), with a few attributes."""
-    now = time.time()
-    events = []
-    for n in range(count):
-        event_type = rng.choice(TYPES)
-        events.append(
-            {
-                "event_id": f"{constituent}-{n}",
-                "source": SOURCES[event_type.split(".")[0]],
-                "type": event_type,
-                "occurred_at": datetime.fromtimestamp(now - rng.uniform(0, 3 * 86400), UTC).isoformat(),
-                "constituent_id": constituent,
-                "attributes": {"form": "volunteer_signup"} if event_type == "web.form_submitted" else {},
-            }
-        )
-    return events
-
-
-def post_each(system: System, events: list[dict[str, Any]]) -> None:
-    with httpx.Client(base_url=system.ingest_url) as client:
-        for event in events:
-            assert client.post("/v1/events", json=event).status_code == 202
-
-
-def wait_for_counts(system: System, expected: dict[str, int], timeout_s: float = 60) -> dict[str, Any]:
-    """Each constituent's API view once it has counted exactly the expected number of events."""
-    deadline = time.monotonic() + timeout_s
-    views: dict[str, Any] = {}
-    with httpx.Client(base_url=system.api_url) as client:
-        while time.monotonic() < deadline:
-            for constituent, events in expected.items():
-                answer = client.get(f"/v1/constituents/{constituent}")
-                if answer.status_code == 200 and answer.json()["events"] >= events:
-                    views[constituent] = answer.json()
-            if len(views) == len(expected):
-                break
-            time.sleep(0.3)
-    assert len(views) == len(expected), f"not all scored: {sorted(set(expected) - set(views))}"
-    assert {c: v["events"] for c, v in views.items()} == expected, "an event was counted twice"
-    return views
 
 
 def comparable(view: dict[str, Any]) -> dict[str, Any]:

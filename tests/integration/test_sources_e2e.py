@@ -12,9 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.conftest import System, isolated_topics, launch
-from tests.integration.test_ingest_errors import dead_letter_with
-from tests.unit.providers.samples import (
+from tests.fixtures.providers import (
     payment_intent,
     sendgrid_event,
     sendgrid_key,
@@ -25,6 +23,8 @@ from tests.unit.providers.samples import (
     stripe_event,
     stripe_signature,
 )
+from tests.fixtures.system import System, isolated_topics, launch
+from tests.fixtures.waiting import dead_letter_with
 
 pytestmark = pytest.mark.integration
 STRIPE_SECRET = "whsec_integration"

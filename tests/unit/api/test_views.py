@@ -9,8 +9,9 @@ import pytest
 from services.api.views import AlertFilter, AlertView, ScoreView, preset_dictionary
 from services.common.config_files import load_scoring_model
 from services.common.settings import CommonSettings
-from services.domain.alert_actions import Action, act
-from services.domain.scoring import ConstituentState, apply_event, score_record
+from services.domain.alerts.actions import Action, act
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, apply_event
 
 
 def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, object]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from services.common.auth import AuthConfig, Gate, RateLimiter, digest
+from tests.fixtures.config import CONFIG
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "auth.example.toml"
+EXAMPLE = CONFIG / "auth.example.toml"
 
 
 def test_the_example_configuration_is_valid_and_holds_no_key() -> None:

@@ -1,4 +1,4 @@
-"""The experience score: properties that must hold whatever the events and their order."""
+"""The experience score (scoring.py, readings.py): what holds whatever the events and their order."""
 
 import itertools
 import math
@@ -8,21 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
 from services.domain.scoring import (
     DIMENSIONS,
     ConstituentState,
     Outcome,
     ScoringModel,
     apply_event,
-    explain,
-    lifetime_counts,
-    rolling_counts,
-    score_history,
     scores_at,
 )
+from tests.fixtures.config import MODEL, SHIPPED_MODEL
 
-SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "config" / "scoring.toml"
-MODEL = ScoringModel.from_toml(SHIPPED.read_text())
 START = 1_790_000_000.0
 DAY = 86_400.0
 
@@ -145,10 +141,16 @@ def test_unknown_types_are_counted_but_do_not_move_the_score() -> None:
     ("text", "message"),
     [
         ("version = ", "not valid TOML"),
-        (SHIPPED.read_text().replace("principles = 0.2", "principles = 0.3"), "weights must sum to 1"),
-        (SHIPPED.read_text().replace("half_life_hours = 168.0", "half_life_hours = 0"), "half_life_hours"),
-        (SHIPPED.read_text().replace("{ content = 1 }", "{ contnet = 1 }"), "impacts.web.page_view.contnet"),
-        (SHIPPED.read_text().replace('role = "donor"', 'role = "Donor!"'), "roles.0.role"),
+        (SHIPPED_MODEL.read_text().replace("principles = 0.2", "principles = 0.3"), "weights must sum to 1"),
+        (
+            SHIPPED_MODEL.read_text().replace("half_life_hours = 168.0", "half_life_hours = 0"),
+            "half_life_hours",
+        ),
+        (
+            SHIPPED_MODEL.read_text().replace("{ content = 1 }", "{ contnet = 1 }"),
+            "impacts.web.page_view.contnet",
+        ),
+        (SHIPPED_MODEL.read_text().replace('role = "donor"', 'role = "Donor!"'), "roles.0.role"),
     ],
 )
 def test_an_invalid_configuration_is_refused_with_a_precise_message(text: str, message: str) -> None:
@@ -216,13 +218,13 @@ def test_explain_lists_what_moves_the_score_most_with_decayed_points() -> None:
 
 
 def test_the_service_refuses_to_start_on_a_missing_or_invalid_config(tmp_path: Path) -> None:
-    from services.common.config_files import load_scoring_model
+    from services.common.config_files import ConfigError, load_scoring_model
 
-    with pytest.raises(SystemExit, match=r"cannot read scoring config .*MP_SCORING_CONFIG"):
+    with pytest.raises(ConfigError, match=r"cannot read scoring config .*MP_SCORING_CONFIG"):
         load_scoring_model(tmp_path / "missing.toml")
     broken = tmp_path / "broken.toml"
-    broken.write_text(SHIPPED.read_text().replace("baseline = 50.0", "baseline = 150.0"))
-    with pytest.raises(SystemExit, match=r"invalid scoring config: .*broken\.toml: baseline"):
+    broken.write_text(SHIPPED_MODEL.read_text().replace("baseline = 50.0", "baseline = 150.0"))
+    with pytest.raises(ConfigError, match=r"invalid scoring config: .*broken\.toml: baseline"):
         load_scoring_model(broken)
 
 

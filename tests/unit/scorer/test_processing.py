@@ -1,19 +1,16 @@
 """A scorer batch: states read once per constituent, duplicates dropped, alerts raised, garbage kept."""
 
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from services.common.kafka import partition_for
-from services.domain.alert_rules import AlertRules
-from services.domain.scoring import ConstituentState, Outcome, ScoringModel, score_record
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, Outcome
 from services.scorer.processing import BatchProcessor, BatchResult, Incoming
 from services.simulator.traffic import JourneyMaker
+from tests.fixtures.config import MODEL, RULES
 
-CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "config"
-MODEL = ScoringModel.from_toml((CONFIG / "scoring.toml").read_text())
-RULES = AlertRules.from_toml((CONFIG / "alerts.toml").read_text())
 NOW = 1_795_000_000.0  # 2026-11-18
 OCCURRED = "2026-11-18T10:00:00Z"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.domain.alert_actions import Action, ActionRefused, act, merge
+from services.domain.alerts.actions import Action, ActionRefused, act, merge
 
 OPENED: dict[str, Any] = {
     "alert_id": "transaction-1",
