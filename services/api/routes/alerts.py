@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -61,6 +61,22 @@ ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "Already acknowledged, or already resolved"},
     503: {"description": "Kafka unavailable: nothing recorded; retry"},
 }
+
+
+ACTIONS = (
+    (
+        "ack",
+        Action.ACKNOWLEDGE,
+        "acknowledge_alert",
+        "Acknowledge an alert (write token): who and when are recorded and published to every client",
+    ),
+    (
+        "resolve",
+        Action.RESOLVE,
+        "resolve_alert",
+        "Resolve an alert by hand (write token); it stays resolved whatever the scorer sends later",
+    ),
+)
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -144,29 +160,25 @@ def router(context: ApiContext) -> APIRouter:
             return alerts.get(alert_id)
         return JSONResponse(changed, status_code=202)  # recorded; this replica has not read it back yet
 
-    @routes.post(
-        "/v1/alerts/{alert_id}/ack",
-        summary="Acknowledge an alert (write token): who and when are recorded and published to every client",
-        responses=ACTION_RESPONSES,
-    )
-    async def acknowledge_alert(
-        alert_id: Annotated[str, Path(max_length=128)],
-        request: Request,
-        body: Annotated[OperatorAction | None, Body()] = None,
-    ) -> Any:
-        return await take_action(alert_id, Action.ACKNOWLEDGE, request, body)
+    def action_route(action: Action) -> Callable[..., Awaitable[Any]]:
+        async def route(
+            alert_id: Annotated[str, Path(max_length=128)],
+            request: Request,
+            body: Annotated[OperatorAction | None, Body()] = None,
+        ) -> Any:
+            return await take_action(alert_id, action, request, body)
 
-    @routes.post(
-        "/v1/alerts/{alert_id}/resolve",
-        summary="Resolve an alert by hand (write token); it stays resolved whatever the scorer sends later",
-        responses=ACTION_RESPONSES,
-    )
-    async def resolve_alert(
-        alert_id: Annotated[str, Path(max_length=128)],
-        request: Request,
-        body: Annotated[OperatorAction | None, Body()] = None,
-    ) -> Any:
-        return await take_action(alert_id, Action.RESOLVE, request, body)
+        return route
+
+    for path, action, name, summary in ACTIONS:
+        routes.add_api_route(
+            f"/v1/alerts/{{alert_id}}/{path}",
+            action_route(action),
+            methods=["POST"],
+            name=name,
+            summary=summary,
+            responses=ACTION_RESPONSES,
+        )
 
     @routes.get(
         "/v1/alerts/{alert_id}",

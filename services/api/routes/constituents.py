@@ -48,7 +48,9 @@ def router(context: ApiContext) -> APIRouter:
         rows = [constituent_now(published, model, now, detail=False) for published in ranked]
         return json_response({"constituents": rows, "population": len(scores)})
 
-    @routes.get("/v1/scores/summary", summary="How scores are distributed, and how many people")
+    @routes.get(
+        "/v1/scores/summary", name="score_summary", summary="How scores are distributed, and how many people"
+    )
     async def get_score_summary() -> dict[str, Any]:
         counts = scores.histogram(HISTOGRAM_EDGES)
         below_floor = scores.histogram([0.0, model.score_alert.floor, 100.0])[0]
