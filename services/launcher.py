@@ -71,21 +71,24 @@ def _development_keys() -> None:
     config = REPO_ROOT / ".dev" / "auth.toml"
     config.write_text(
         "# development keys made by `make run`; the keys are in .dev/ingest-key, read-token, write-token\n"
-        "version = 1\n"
-        f'[[ingest_keys]]\nname = "development"\nsources = ["*"]\nrate_per_second = 1000\n'
+        "version = 2\n"
+        '[[keys]]\nname = "development-ingest"\nscopes = ["ingest"]\nsources = ["*"]\n'
+        "rate_per_second = 1000\nevents_per_second = 100000\n"
         f'sha256 = "{digest(os.environ["MP_INGEST_API_KEY"])}"\n'
-        f'[[read_tokens]]\nname = "development"\nrate_per_second = 1000\n'
+        '[[keys]]\nname = "development-reader"\nscopes = ["read"]\nrate_per_second = 1000\n'
         f'sha256 = "{digest(os.environ["MP_READ_TOKEN"])}"\n'
-        f'[[write_tokens]]\nname = "development-operator"\nrate_per_second = 100\n'
-        f'sha256 = "{digest(os.environ["MP_WRITE_TOKEN"])}"\n'
+        '[[keys]]\nname = "development-operator"\nscopes = ["read", "operate", "dead_letters", "identify"]\n'
+        f'rate_per_second = 100\nsha256 = "{digest(os.environ["MP_WRITE_TOKEN"])}"\n'
     )
     os.environ["MP_AUTH_CONFIG"] = str(config)
     print(
         "development keys (from .dev/):\n"
         f"  ingest API key  {os.environ['MP_INGEST_API_KEY']}\n"
         f"  API read token  {os.environ['MP_READ_TOKEN']}\n"
-        f"  write token     {os.environ['MP_WRITE_TOKEN']}   (acknowledge / resolve alerts)\n"
-        "  send them as   Authorization: Bearer <key>",
+        f"  operator token  {os.environ['MP_WRITE_TOKEN']}\n"
+        "                  (read, acknowledge / resolve alerts, dead letters, identify)\n"
+        "  send them as   Authorization: Bearer <key>\n"
+        "  MP_ENVIRONMENT=development: these keys are for this machine only (docs/security.md)",
         flush=True,
     )
 
@@ -99,6 +102,8 @@ def run_everything(rate: float) -> None:
     ingest, api, scorer = IngestSettings(), ApiSettings(), ScorerSettings()
     # SIGTERM (a service manager, `kill`) stops the children as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # This machine is not production: development keys, and webhooks may stay unconfigured (503).
+    os.environ.setdefault("MP_ENVIRONMENT", "development")
     # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
     os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
     _development_secret("MP_IDENTITY_SECRET", "identity-secret")
@@ -137,9 +142,12 @@ def run_everything(rate: float) -> None:
             f"  console  {console_url}\n"
             f"  ingest   POST {ingest_url}/v1/events      docs {ingest_url}/docs\n"
             f"  api      GET  {api_url}/v1/constituents/c-00001   (with the read token)\n"
-            f"           GET  {api_url}/v1/alerts     live: curl -N {api_url}/v1/alerts/stream?token=…\n"
+            f"           GET  {api_url}/v1/alerts     live: curl -N -H 'Authorization: Bearer …' "
+            f"{api_url}/v1/alerts/stream\n"
             f"           docs {api_url}/docs\n"
             f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
+            "  webhooks (Stripe, SendGrid, SES, beacon) answer 503 until their verifiers are set\n"
+            "           (docs/sources.md); authentication uses the development keys above\n"
             f"  simulator: about {rate:g} events/s over 300 constituents, a card-processor outage\n"
             "             a minute in and every 6 min; hand-off deadlines"
             f" x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",

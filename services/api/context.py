@@ -15,7 +15,7 @@ from services.api.alertmanager import AlertmanagerForwarder
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
 from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
-from services.common.auth import Gate, load_auth
+from services.common.auth import Keyring, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.kafka import ReliableProducer
@@ -39,8 +39,7 @@ class ApiContext:
     probe: SystemProbe
     kafka: KafkaReachability
     publisher: ReliableProducer  # operators' actions
-    readers: Gate  # read and write tokens
-    writers: Gate  # write tokens (a read token gets 403)
+    keys: Keyring  # who may do what (scopes)
 
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
@@ -58,11 +57,7 @@ class ApiContext:
                 settings.topic_dead_letters: lambda record: dead_letters.apply(orjson.loads(record.value)),
             },
         )
-        auth = load_auth(settings.auth_config, "api")
-        readers = Gate((*auth.read_tokens, *auth.write_tokens) if auth else None, "read token")
-        writers = Gate(
-            auth.write_tokens if auth else None, "write token", too_weak=auth.read_tokens if auth else ()
-        )
+        keys = Keyring(load_auth(settings.auth_config, "api", settings.development))
         VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
         VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
         SSE_CLIENTS.set_function(lambda: alerts.subscribers)
@@ -78,8 +73,7 @@ class ApiContext:
             probe=SystemProbe(settings),
             kafka=KafkaReachability(settings),
             publisher=ReliableProducer(settings, timeout_s=settings.api_write_timeout_s, linger_ms=0),
-            readers=readers,
-            writers=writers,
+            keys=keys,
         )
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
@@ -100,6 +94,13 @@ class ApiContext:
         return jobs
 
     async def require_read(self, request: Request) -> None:
-        """A route dependency: a read (or write) token. A coroutine: FastAPI runs a plain function in a
-        worker thread, which cost more than answering the request itself (docs/performance.md)."""
-        self.readers.check(request)
+        """A route dependency: a key with the ``read`` scope. A coroutine: FastAPI runs a plain function in
+        a worker thread, which cost more than answering the request itself (docs/performance.md)."""
+        self.keys.check(request, "read")
+
+    async def require_read_or_query_token(self, request: Request) -> None:
+        """The alert stream's: a ``read`` key, also as ``?token=`` (browsers' EventSource sends no header)."""
+        self.keys.check(request, "read", allow_query=True)
+
+    async def require_dead_letters(self, request: Request) -> None:
+        self.keys.check(request, "dead_letters")

@@ -26,6 +26,7 @@ def end_to_end(settings: CommonSettings, rates: tuple[int, ...], seconds: float)
     suffix = uuid.uuid4().hex[:6]
     ports = {name: free_port() for name in ("ingest", "scorer", "api")}
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env["MP_ENVIRONMENT"] = "development"  # measured without keys
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MP_INGEST_PORT": str(ports["ingest"]),

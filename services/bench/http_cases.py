@@ -31,6 +31,7 @@ def ingest_load(settings: CommonSettings, batch: int, seconds: float, connection
     generated traffic from services/bench/load.py."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env["MP_ENVIRONMENT"] = "development"  # measured without keys
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MP_INGEST_PORT": str(port),
@@ -86,6 +87,7 @@ def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.
     port = free_port()
     suffix = uuid.uuid4().hex[:6]
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env["MP_ENVIRONMENT"] = "development"  # measured without keys
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MP_API_PORT": str(port),

@@ -29,6 +29,7 @@ def soak(minutes: float, rate: float, constituents: int) -> Path:
     settings = CommonSettings()
     ports = {"ingest": free_port(), "scorer": free_port(), "api": free_port()}
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
+    env["MP_ENVIRONMENT"] = "development"  # measured without keys
     env |= {
         "MP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MP_IDENTITY_SECRET": "soak",

@@ -1,8 +1,18 @@
-"""API keys, read tokens and per-key rate limits. The rules are pure; FastAPI wiring is at the bottom.
+"""API keys with scopes, and rate limits per key (requests and events). Rules pure; FastAPI wiring last.
 
 Keys are configured only as SHA-256 digests (``deploy/config/auth.example.toml``, path MP_AUTH_CONFIG), so
-the file holds no secret. Without MP_AUTH_CONFIG authentication is off and the services say so loudly at
-start-up; ``make run`` creates development keys in ``.dev/`` and prints them.
+the file holds no secret. Each key carries scopes — what it may do:
+
+- ``ingest``: POST /v1/events, for the ``sources`` it lists ("*": any);
+- ``identify``: POST /v1/identify (moves identifiers between constituents);
+- ``read``: scores, alerts and the alert stream;
+- ``dead_letters``: GET /v1/dlq (refused input, which may hold personal data);
+- ``operate``: acknowledge and resolve alerts (recorded under the key's name).
+
+A service refuses to start without MP_AUTH_CONFIG unless MP_ENVIRONMENT=development says so in words;
+``make run`` creates development keys in ``.dev/`` and prints them. Keys are read from headers only
+(``Authorization: Bearer`` or ``X-API-Key``); a route may also take a ``read`` key as ``?token=`` (the
+alert stream, for browsers' EventSource). See docs/security.md.
 """
 
 from __future__ import annotations
@@ -10,38 +20,93 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from fastapi import HTTPException, Request
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.common.config_files import ConfigError, read_config_file
 from services.domain.config import StrictModel, parse_toml
 
 log = logging.getLogger(__name__)
 
+Scope = Literal["ingest", "identify", "read", "dead_letters", "operate"]
+SCOPES: tuple[Scope, ...] = ("ingest", "identify", "read", "dead_letters", "operate")
 
-class KeyRule(StrictModel):
+
+class Key(StrictModel):
+    """One key: who (``name``, recorded with what it does), its digest, what it may do, how fast."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: frozenset[Scope] = Field(min_length=1)
+    sources: frozenset[str] = Field(
+        default=frozenset(), description='with the ingest scope: the event sources it may submit; "*" any'
+    )
+    rate_per_second: float = Field(100.0, gt=0, description="requests per second, bursts of twice that")
+    events_per_second: float = Field(
+        2000.0, gt=0, description="events per second over all its requests, bursts of twice that"
+    )
+
+    @model_validator(mode="after")
+    def _ingest_names_sources(self) -> Key:
+        if ("ingest" in self.scopes) != bool(self.sources):
+            raise ValueError("a key lists sources exactly when it has the ingest scope")
+        return self
+
+    def may_submit(self, source: str) -> bool:
+        return "ingest" in self.scopes and ("*" in self.sources or source in self.sources)
+
+
+class LegacyKey(StrictModel):
+    """Version 1 sections: ``[[ingest_keys]]`` (with sources), ``[[read_tokens]]``, ``[[write_tokens]]``."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     rate_per_second: float = Field(100.0, gt=0)
+    sources: frozenset[str] = frozenset()
 
-
-class IngestKey(KeyRule):
-    sources: frozenset[str] = Field(
-        min_length=1, description='event sources this key may submit; "*" for any'
-    )
-
-    def may_submit(self, source: str) -> bool:
-        return "*" in self.sources or source in self.sources
+    def as_key(self, scopes: frozenset[Scope]) -> Key:
+        sources = self.sources if "ingest" in scopes else frozenset()
+        return Key(
+            name=self.name,
+            sha256=self.sha256,
+            scopes=scopes,
+            sources=sources,
+            rate_per_second=self.rate_per_second,
+        )
 
 
 class AuthConfig(StrictModel):
-    version: int = Field(ge=1, le=1)
-    ingest_keys: tuple[IngestKey, ...] = ()
-    read_tokens: tuple[KeyRule, ...] = ()
-    write_tokens: tuple[KeyRule, ...] = ()  # read, and act on alerts (acknowledge, resolve)
+    """Version 2: ``[[keys]]`` with scopes. Version 1's sections still load, with the scopes they always
+    meant and no more: ingest keys may ingest (not identify), read tokens read, write tokens read, operate
+    and read dead letters."""
+
+    version: int = Field(ge=1, le=2)
+    keys: tuple[Key, ...] = ()
+    ingest_keys: tuple[LegacyKey, ...] = ()
+    read_tokens: tuple[LegacyKey, ...] = ()
+    write_tokens: tuple[LegacyKey, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names_and_keys(self) -> AuthConfig:
+        keys = self.all_keys()
+        for what, values in (("name", [k.name for k in keys]), ("sha256", [k.sha256 for k in keys])):
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"each key needs its own {what}; repeated: {repeated}")
+        return self
+
+    def all_keys(self) -> tuple[Key, ...]:
+        legacy = [
+            *(key.as_key(frozenset({"ingest"})) for key in self.ingest_keys),
+            *(key.as_key(frozenset({"read"})) for key in self.read_tokens),
+            *(key.as_key(frozenset({"read", "operate", "dead_letters"})) for key in self.write_tokens),
+        ]
+        return (*self.keys, *legacy)
 
     @classmethod
     def load(cls, path: Path) -> AuthConfig:
@@ -56,72 +121,100 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@dataclass
 class RateLimiter:
-    """A token bucket per key name: ``rate`` per second, bursts of up to two seconds' worth."""
+    """A token bucket per name: ``rate`` per second, bursts of up to two seconds' worth. At most
+    ``max_names`` buckets are kept (the least recently used go first), so many callers cost bounded memory."""
 
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # name → (tokens, last refill)
+    def __init__(self, max_names: int = 100_000) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # name → (tokens, last refill)
+        self._max_names = max_names
 
     def retry_after(self, name: str, rate: float, now: float, cost: float = 1.0) -> float | None:
         """None when allowed (and charged); else how many seconds until it would be."""
         capacity = 2 * rate
-        tokens, last = self._buckets.get(name, (capacity, now))
+        tokens, last = self._buckets.pop(name, (capacity, now))
         tokens = min(capacity, tokens + (now - last) * rate)
-        if tokens < cost:
-            self._buckets[name] = (tokens, now)
-            return (cost - tokens) / rate
-        self._buckets[name] = (tokens - cost, now)
-        return None
+        allowed = tokens >= cost
+        self._buckets[name] = (tokens - cost if allowed else tokens, now)
+        while len(self._buckets) > self._max_names:
+            self._buckets.popitem(last=False)
+        if allowed:
+            return None
+        return (cost - tokens) / rate if cost <= capacity else float("inf")
 
 
-def presented_key(request: Request) -> str | None:
-    """``Authorization: Bearer <key>``, or ``X-API-Key``; ``?token=`` too, for browsers' EventSource."""
+def too_many(what: str, wait: float) -> HTTPException:
+    seconds = "60" if wait == float("inf") else str(max(1, round(wait)))
+    return HTTPException(429, f"rate limit exceeded: {what}", headers={"Retry-After": seconds})
+
+
+def presented_key(request: Request, allow_query: bool = False) -> str | None:
+    """``Authorization: Bearer <key>`` or ``X-API-Key``; ``?token=`` only where ``allow_query``."""
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
-    return request.headers.get("x-api-key") or request.query_params.get("token") or None
+    key = request.headers.get("x-api-key")
+    if key is None and allow_query:
+        key = request.query_params.get("token")
+    return key or None
 
 
-class Gate:
-    """Checks a request's key against one kind of rule and its rate limit; raises 401 or 429."""
+class Keyring:
+    """Checks a request's key for a scope and charges its rate limits; raises 401, 403 or 429.
 
-    def __init__(
-        self, rules: tuple[KeyRule, ...] | None, what: str, too_weak: tuple[KeyRule, ...] = ()
-    ) -> None:
-        """``too_weak``: valid keys of another kind, refused with 403 rather than 401."""
-        self.enabled = rules is not None
-        self._by_digest = {rule.sha256: rule for rule in rules or ()}
-        self._too_weak = {rule.sha256 for rule in too_weak}
-        self._what = what
-        self._limiter = RateLimiter()
+    Without a configuration (development only) every request passes as nobody's."""
 
-    def check(self, request: Request, cost: float = 1.0) -> KeyRule | None:
+    def __init__(self, config: AuthConfig | None) -> None:
+        self.enabled = config is not None
+        self._by_digest = {key.sha256: key for key in (config.all_keys() if config else ())}
+        self._requests = RateLimiter()
+        self._events = RateLimiter()
+
+    def check(self, request: Request, scope: Scope, allow_query: bool = False) -> Key | None:
         if not self.enabled:
             return None
-        key = presented_key(request)
-        if key is None:
+        presented = presented_key(request, allow_query)
+        if presented is None:
             raise HTTPException(
                 401,
-                f"{self._what} required: send Authorization: Bearer <key>",
+                f"a key with the {scope!r} scope is required: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        rule = self._by_digest.get(digest(key))
-        if rule is None and digest(key) in self._too_weak:
-            raise HTTPException(403, f"this key may read but not do this: it needs a {self._what}")
-        if rule is None:
-            raise HTTPException(401, f"unknown {self._what}", headers={"WWW-Authenticate": "Bearer"})
-        wait = self._limiter.retry_after(rule.name, rule.rate_per_second, time.monotonic(), cost)
+        key = self._by_digest.get(digest(presented))
+        if key is None:
+            raise HTTPException(401, "unknown key", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in key.scopes:
+            raise HTTPException(403, f"key {key.name!r} lacks the {scope!r} scope")
+        wait = self._requests.retry_after(key.name, key.rate_per_second, time.monotonic())
         if wait is not None:
-            raise HTTPException(
-                429,
-                f"rate limit of {rule.rate_per_second:g}/s for {rule.name!r} exceeded",
-                headers={"Retry-After": str(max(1, round(wait)))},
-            )
-        return rule
+            raise too_many(f"{key.rate_per_second:g} requests/s for {key.name!r}", wait)
+        return key
+
+    def charge_events(self, key: Key | None, events: int) -> None:
+        """Count a request's events against its key's events/s; 429 when over (nothing is accepted)."""
+        if key is None or events == 0:
+            return
+        wait = self._events.retry_after(key.name, key.events_per_second, time.monotonic(), events)
+        if wait is not None:
+            raise too_many(f"{key.events_per_second:g} events/s for {key.name!r}", wait)
 
 
-def load_auth(path: Path | None, service: str) -> AuthConfig | None:
-    if path is None:
-        log.warning(f"authentication is OFF for {service}: set MP_AUTH_CONFIG to require keys")
-        return None
-    return AuthConfig.load(path)
+def scopes_of(keys: Iterable[Key]) -> dict[str, list[str]]:
+    """Key name → its scopes, for logging what a configuration allows (never the digests)."""
+    return {key.name: sorted(key.scopes) for key in keys}
+
+
+def load_auth(path: Path | None, service: str, development: bool) -> AuthConfig | None:
+    """The keys; without MP_AUTH_CONFIG, ConfigError — unless on a development machine, where the service
+    runs without authentication and says so."""
+    if path is not None:
+        config = AuthConfig.load(path)
+        log.info("keys loaded", extra={"service": service, "keys": scopes_of(config.all_keys())})
+        return config
+    if not development:
+        raise ConfigError(
+            f"MP_AUTH_CONFIG is not set: {service} will not run without keys. Give it an auth config "
+            "(deploy/config/auth.example.toml), or set MP_ENVIRONMENT=development on a development machine"
+        )
+    log.warning(f"authentication is OFF for {service} (MP_ENVIRONMENT=development, no MP_AUTH_CONFIG)")
+    return None

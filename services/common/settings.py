@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -13,7 +14,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MP_", extra="ignore")
 
+    environment: Literal["production", "development"] = Field(
+        "production",
+        description="development lets a service run without keys or webhook verifiers (make run sets it)",
+    )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,…]")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every client talks to Kafka: PLAINTEXT, SSL or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_SSL"
+    )
+    kafka_username: str = Field("", description="SASL username with SASL_SSL")
+    kafka_password: SecretStr = Field(SecretStr(""), description="SASL password with SASL_SSL (a secret)")
+    kafka_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) to trust for the brokers' TLS; the system's when unset"
+    )
     topic_touchpoints: str = Field("touchpoints", description="Validated touchpoint events")
     topic_scores: str = Field("constituent-scores", description="Latest state per constituent (compacted)")
     topic_alerts: str = Field("alerts", description="Alert updates, keyed by alert_id")
@@ -32,10 +48,14 @@ class CommonSettings(BaseSettings):
     scorer_app_id: str = Field(
         "mission-pulse-scorer", description="Faust app id = the scorer's Kafka consumer group"
     )
-    auth_config: Path | None = Field(None, description="API keys and read tokens (TOML of SHA-256 digests)")
+    auth_config: Path | None = Field(None, description="API keys and their scopes (TOML of SHA-256 digests)")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
     gc_young_threshold: int = Field(
         10_000,
         ge=100,
         description="Allocations between young-generation garbage collections (CPython's default: 700)",
     )
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"

@@ -14,14 +14,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.common.auth import Gate, IngestKey, load_auth
+from services.common.auth import Keyring, load_auth
 from services.common.config_files import ConfigError
 from services.common.http import add_common_routes
 from services.common.kafka import ensure_topics_when_reachable
 from services.domain.dead_letters import ReasonCode
 from services.domain.events import SCHEMA_PATH
 from services.domain.identity import PRIORITY, IdentifierKind, IdentityKeys, IdentityMap
-from services.ingest.adapters.ses import Fetch
+from services.ingest.adapters.sns import Fetch
 from services.ingest.payload import PayloadError, split_events
 from services.ingest.pipeline import IngestPipeline, Outcome, Refused, install_error_answers
 from services.ingest.settings import IngestSettings
@@ -75,8 +75,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
             "derive constituent ids (make run creates a development one in .dev/)"
         )
     pipeline = IngestPipeline(settings, IdentityMap(IdentityKeys(secret.encode())))
-    auth = load_auth(settings.auth_config, "ingest")
-    keys = Gate(auth.ingest_keys if auth else None, "ingest API key")
+    keys = Keyring(load_auth(settings.auth_config, "ingest", settings.development))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -117,10 +116,14 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         responses={
             400: {"model": Problem, "description": "The body is not JSON / NDJSON"},
             401: {"model": Problem, "description": "No API key, or an unknown one"},
-            403: {"model": Problem, "description": "The key may not submit events of this source"},
+            403: {
+                "model": Problem,
+                "description": "The key lacks the ingest scope, or may not submit events of this source",
+            },
             429: {
                 "model": Problem,
-                "description": "The key's rate limit was exceeded; retry after Retry-After",
+                "description": "The key's rate limit (requests/s or events/s) was exceeded; retry after "
+                "Retry-After",
             },
             413: {"model": Problem, "description": "Too many events or too large a body"},
             422: {"model": Problem, "description": "No event in the body is valid"},
@@ -148,7 +151,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         },
     )
     async def post_events(request: Request) -> Any:
-        key = keys.check(request)
+        key = keys.check(request, "ingest")
         body = await pipeline.read_body(request)
         try:
             content_type = request.headers.get("content-type", "application/json")
@@ -156,12 +159,13 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         except PayloadError as error:
             code: ReasonCode = "too_large" if error.status == 413 else "unparseable"
             raise Refused("api", code, error.status, error.message, body) from error
-        if isinstance(key, IngestKey):
+        if key is not None:
             sources = {str(c.get("source")) for c in candidates if isinstance(c, dict)}
             forbidden = sorted(source for source in sources if not key.may_submit(source))
             if forbidden:
                 detail = f"key {key.name!r} may not submit events of source {', '.join(map(repr, forbidden))}"
                 return JSONResponse({"detail": detail}, status_code=403)
+        keys.charge_events(key, len(candidates))
         outcome = Outcome()
         pipeline.check_events(candidates, "api", outcome)
         await pipeline.commit(outcome)
@@ -175,14 +179,15 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         "/v1/identify",
         response_model=Identified,
         tags=["identity"],
-        summary="Link a person's identifiers (email, Stripe customer, web user) to one constituent",
+        summary="Link a person's identifiers (email, Stripe customer, web user) to one constituent "
+        "(identify scope)",
         description="Later events naming any of them land on that constituent. Without `constituent_id`, "
         "the identifiers join whichever constituent the first of them already resolves to. "
         "See docs/identity.md for the merge rules.",
         responses={422: {"description": "No identifier given"}, 503: {"description": "Kafka unavailable"}},
     )
     async def identify(request: Identify, http: Request) -> Any:
-        keys.check(http)
+        keys.check(http, "identify")
         given = request.model_dump(exclude={"constituent_id"}, exclude_none=True)
         identifiers: dict[IdentifierKind, str] = {kind: given[kind] for kind in PRIORITY if kind in given}
         if not identifiers:

@@ -79,13 +79,13 @@ def test_an_operator_sees_a_failed_donation_live_acknowledges_it_and_follows_the
 
     alert.get_by_role("button", name="Acknowledge").focus()  # by keyboard
     operator.keyboard.press("Enter")
-    expect(alert).to_contain_text("acknowledged by Dana Ops", timeout=10_000)
+    expect(alert).to_contain_text("acknowledged by on-call for Dana Ops", timeout=10_000)
     expect(operator.locator("#action-result")).to_contain_text("acknowledged")
     alert_id = alert.get_attribute("data-alert-id")
     seen = httpx.get(f"{secured.api_url}/v1/alerts/{alert_id}", headers=keys.header("read")).json()
-    assert seen["acknowledged_by"] == "Dana Ops"
+    assert (seen["acknowledged_by"], seen["actions"][-1]["on_behalf_of"]) == ("on-call", "Dana Ops")
     expect(colleague.locator(card(colleague, donor))).to_contain_text(
-        "acknowledged by Dana Ops", timeout=10_000
+        "acknowledged by on-call for Dana Ops", timeout=10_000
     )
     operator.screenshot(path=ARTIFACTS / "2-acknowledged.png")
 

@@ -30,11 +30,11 @@ def served_paths(service: str) -> set[str]:
     if service == "ingest":
         from services.ingest.app import create_app as create_ingest
 
-        app = create_ingest(IngestSettings(identity_secret="x"))  # type: ignore[arg-type]
+        app = create_ingest(IngestSettings(identity_secret="x", environment="development"))  # type: ignore[arg-type]
     else:
         from services.api.app import create_app as create_api
 
-        app = create_api(ApiSettings())
+        app = create_api(ApiSettings(environment="development"))
     return _paths(app.routes)
 
 
@@ -125,3 +125,32 @@ def test_the_image_runs_the_mission_pulse_command() -> None:
     assert 'ENTRYPOINT ["mission-pulse"]' in dockerfile
     for folder in ("services", "schemas", "deploy/config"):
         assert f"COPY {folder} {folder}" in dockerfile
+
+
+VERIFIERS = {
+    "MP_STRIPE_WEBHOOK_SECRETS",
+    "MP_SENDGRID_VERIFICATION_KEY",
+    "MP_SES_TOPIC_ARNS",
+    "MP_BEACON_ORIGINS",
+    "MP_BEACON_SECRET",
+}
+
+
+def test_compose_starts_nothing_without_keys_and_publishes_on_loopback_by_default() -> None:
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for name in ("ingest", "api"):
+        env = services[name]["environment"]
+        assert env["MP_ENVIRONMENT"] == "production" and env["MP_AUTH_CONFIG"], name
+        assert any(volume.endswith(f":{env['MP_AUTH_CONFIG']}:ro") for volume in services[name]["volumes"])
+    assert set(services["ingest"]["environment"]) >= VERIFIERS
+    for name, service in services.items():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("${MP_PUBLISH_ADDRESS:-127.0.0.1}:"), f"{name} publishes {mapping}"
+
+
+def test_the_manifests_require_keys_and_wire_every_verifier() -> None:
+    configmap = next(doc for doc in k8s_documents() if doc["kind"] == "ConfigMap")
+    assert configmap["data"]["MP_ENVIRONMENT"] == "production"
+    assert configmap["data"]["MP_AUTH_CONFIG"]
+    ingest = next(container for name, container in k8s_containers() if name == "ingest")
+    assert {item["name"] for item in ingest["env"]} >= VERIFIERS

@@ -249,9 +249,15 @@ function render() {
   if (state.constituent) renderConstituentAlerts();
 }
 
+// Who acted: always the key's name, and whom its holder named (on_behalf_of), from the action's record.
+function actedBy(alert, action, by) {
+  const entry = (alert.actions || []).filter((a) => a.action === action).pop();
+  return entry && entry.on_behalf_of ? `${by} for ${entry.on_behalf_of}` : by;
+}
+
 function alertCard(alert) {
   const acknowledged = Boolean(alert.acknowledged_at);
-  const byHand = alert.resolved_by ? ` by ${alert.resolved_by}` : "";
+  const byHand = alert.resolved_by ? ` by ${actedBy(alert, "resolve", alert.resolved_by)}` : "";
   return el(
     "li",
     {
@@ -274,7 +280,9 @@ function alertCard(alert) {
       `${alert.kind} · opened ${when(alert.opened_at)}`,
       alert.source ? ` · source ${alert.source}` : "",
       alert.status === "resolved" ? ` · resolved ${when(alert.resolved_at)}${byHand}` : "",
-      acknowledged ? ` · acknowledged by ${alert.acknowledged_by} at ${when(alert.acknowledged_at)}` : "",
+      acknowledged
+        ? ` · acknowledged by ${actedBy(alert, "acknowledge", alert.acknowledged_by)} at ${when(alert.acknowledged_at)}`
+        : "",
     ),
     el("p", { class: "detail" }, alert.detail || ""),
     el(
@@ -367,8 +375,9 @@ function renderConstituent(person) {
     el("p", {}, `Roles: ${roles} · ${person.events} touchpoints · last ${when(person.last_event_at)}`),
     el("h3", { class: "section" }, "Score over time"),
     chart(person.history),
-    el("ul", { class: "legend" }, SERIES.map(([name, colour]) =>
-      el("li", {}, el("span", { style: `background:${colour}` }), name))),
+    // colours by class, not a style attribute: the page's Content-Security-Policy allows no inline style
+    el("ul", { class: "legend" }, SERIES.map(([name]) =>
+      el("li", {}, el("span", { class: `swatch-${name}` }), name))),
     el("h3", { class: "section" }, "Alerts"),
     el("ul", { id: "constituent-alerts", class: "timeline" }),
     el("h3", { class: "section" }, "Recent touchpoints, all sources"),
@@ -399,7 +408,7 @@ function renderConstituentAlerts() {
       ? rows.map((a) => el("li", {},
         el("time", { datetime: a.opened_at }, when(a.opened_at)),
         el("span", { class: `badge ${a.status}` }, a.status),
-        el("span", {}, `${a.title}${a.acknowledged_by ? ` (acknowledged by ${a.acknowledged_by})` : ""}`)))
+        el("span", {}, `${a.title}${a.acknowledged_by ? ` (acknowledged by ${actedBy(a, "acknowledge", a.acknowledged_by)})` : ""}`)))
       : [el("li", { class: "muted" }, "No alerts.")]),
   );
 }

@@ -22,14 +22,15 @@ from services.domain.alerts.model import Severity, Status
 
 
 class OperatorAction(BaseModel):
-    """Who acts (recorded with the alert) and why; both optional."""
+    """Why, and on whose behalf; both optional. Who acted is always the key's name."""
 
     operator: str | None = Field(
         None,
         min_length=1,
         max_length=64,
         pattern=r"^[^\x00-\x1f]+$",
-        description="defaults to the key's name",
+        description="the person acting with the key, recorded as on_behalf_of (acknowledged_by and "
+        "resolved_by are always the key's name)",
     )
     note: str | None = Field(None, max_length=500)
 
@@ -56,7 +57,7 @@ def _missing(alert_id: str) -> JSONResponse:
 
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Recorded in Kafka; not yet visible in this replica's view"},
-    403: {"description": "A read token, not a write token"},
+    403: {"description": "The key lacks the operate scope"},
     404: {"description": "No such alert (or no longer retained)"},
     409: {"description": "Already acknowledged, or already resolved"},
     503: {"description": "Kafka unavailable: nothing recorded; retry"},
@@ -68,13 +69,13 @@ ACTIONS = (
         "ack",
         Action.ACKNOWLEDGE,
         "acknowledge_alert",
-        "Acknowledge an alert (write token): who and when are recorded and published to every client",
+        "Acknowledge an alert (operate scope): the key and when are recorded and published to every client",
     ),
     (
         "resolve",
         Action.RESOLVE,
         "resolve_alert",
-        "Resolve an alert by hand (write token); it stays resolved whatever the scorer sends later",
+        "Resolve an alert by hand (operate scope); it stays resolved whatever the scorer sends later",
     ),
 )
 
@@ -99,7 +100,7 @@ def router(context: ApiContext) -> APIRouter:
 
     @routes.get(
         "/v1/alerts/stream",
-        dependencies=protected,
+        dependencies=[Depends(context.require_read_or_query_token)],
         summary="Live alert updates (server-sent events) with the same filters; resume with Last-Event-ID",
         description="Each update is one `event: alert` with `id:` (its position in the alerts topic) and one "
         "`data:` line of JSON; a `: keep-alive` comment comes every 15 s. A client reconnecting with "
@@ -139,13 +140,13 @@ def router(context: ApiContext) -> APIRouter:
         alert_id: str, action: Action, request: Request, body: OperatorAction | None
     ) -> Any:
         body = body or OperatorAction()
-        key = context.writers.check(request)
+        key = context.keys.check(request, "operate")
         alert = alerts.get(alert_id)
         if alert is None:
             return _missing(alert_id)
-        by = body.operator or (key.name if key else "anonymous")
+        by = key.name if key else "development (no keys)"
         try:
-            changed = act(alert, action, by, iso(time.time()), body.note)
+            changed = act(alert, action, by, iso(time.time()), body.note, body.operator)
         except ActionRefused as refused:
             return JSONResponse({"detail": str(refused)}, status_code=409)
         try:

@@ -10,12 +10,12 @@ from services.api.context import ApiContext
 
 
 def router(context: ApiContext) -> APIRouter:
-    routes = APIRouter(tags=["operations"], dependencies=[Depends(context.require_read)])
+    routes = APIRouter(tags=["operations"], dependencies=[Depends(context.require_dead_letters)])
     dead_letters = context.dead_letters
 
     @routes.get(
         "/v1/dlq",
-        summary="Dead letters: what was refused, why, and how many by reason",
+        summary="Dead letters: what was refused, why, and how many by reason (the dead_letters scope)",
         description="Newest first, optionally of one `source` or `reason_code`; `counts` covers every dead "
         "letter since the API started reading the topic, by source and reason code.",
     )

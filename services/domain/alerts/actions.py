@@ -26,8 +26,11 @@ class ActionRefused(Exception):
     """The action does not apply to the alert as it stands (the message says why)."""
 
 
-def act(alert: Alert, action: Action, by: str, at: str, note: str | None) -> Alert:
-    """The alert after an operator's action, as published; ActionRefused when it does not apply."""
+def act(
+    alert: Alert, action: Action, by: str, at: str, note: str | None, on_behalf_of: str | None = None
+) -> Alert:
+    """The alert after an operator's action, as published; ActionRefused when it does not apply. ``by`` is
+    the key that acted; ``on_behalf_of`` whom its holder names (free text, never taken as ``by``)."""
     if alert["status"] == "resolved":
         who = f" by {alert['resolved_by']}" if alert.get("resolved_by") else ""
         raise ActionRefused(f"alert {alert['alert_id']} is already resolved{who} (at {alert['resolved_at']})")
@@ -37,6 +40,8 @@ def act(alert: Alert, action: Action, by: str, at: str, note: str | None) -> Ale
             f"at {alert['acknowledged_at']}"
         )
     entry: OperatorEntry = {"action": action.value, "by": by, "at": at, "note": note}
+    if on_behalf_of:
+        entry["on_behalf_of"] = on_behalf_of
     changed: Alert = {**alert, "updated_by": OPERATOR, "actions": [*alert.get("actions", []), entry]}
     if action is Action.ACKNOWLEDGE:
         changed["acknowledged_by"], changed["acknowledged_at"] = by, at

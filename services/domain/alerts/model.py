@@ -23,9 +23,10 @@ class OperatorEntry(TypedDict):
     """One operator action, as recorded in ``Alert.actions``."""
 
     action: str
-    by: str
+    by: str  # the key's name
     at: str
     note: str | None
+    on_behalf_of: NotRequired[str]  # whom the key's holder named
 
 
 class Alert(TypedDict):
