@@ -15,7 +15,8 @@ ReasonCode = Literal[
     "unparseable",  # not JSON / NDJSON / the provider's format at all
     "too_large",  # over a size limit
     "schema",  # JSON, but not a valid touchpoint v1 event
-    "signature",  # a webhook whose signature did not verify (or was missing, or stale)
+    "signature",  # a webhook whose signature did not verify (or was missing, or stale, or another topic's)
+    "not_allowed",  # a beacon from an origin not allowed to post
     "unmapped",  # a provider event this adapter cannot turn into a touchpoint
     "future",  # dated too far ahead of the scorer's clock
     "not_touchpoint",  # a record on the touchpoints topic that is not one (another producer wrote it)

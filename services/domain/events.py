@@ -56,7 +56,8 @@ def validation_error(candidate: object) -> str | None:
     except fastjsonschema.JsonSchemaValueException:
         error = best_match(_validator().iter_errors(candidate))
         return _describe(error) if error is not None else "event: not a valid touchpoint"
-    assert isinstance(candidate, dict)
+    if not isinstance(candidate, dict):  # the schema says object; this tells the type checker too
+        return "event: not a JSON object"
     attributes = candidate.get("attributes")
     if attributes is not None:
         size = len(orjson.dumps(attributes))

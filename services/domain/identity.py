@@ -2,9 +2,10 @@
 
 Providers know an email address, a Stripe customer id or a website user id — never our constituent id.
 Each identifier becomes a key: ``email:<keyed hash>`` (an address is normalised and kept only as an
-HMAC under a secret key, never in clear), ``stripe:<customer id>``, ``web:<user id>``. A key linked by
-``POST /v1/identify`` resolves to its linked constituent; an unlinked key resolves to an id derived from
-the key itself, so every replica gives the same new id without asking anyone. See docs/identity.md.
+HMAC under a secret key, never in clear), ``stripe:<customer id>``, ``web:<user id>``,
+``visitor:<anonymous id>``. A key linked by ``POST /v1/identify`` resolves to its linked constituent; an
+unlinked key resolves to an id derived from the key itself, so every replica gives the same new id without
+asking anyone. See docs/identity.md.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-IdentifierKind = Literal["constituent", "email", "stripe_customer", "web_user"]
+IdentifierKind = Literal["constituent", "email", "stripe_customer", "web_user", "web_visitor"]
 # The order in which identifiers decide a constituent when an event names several.
-PRIORITY: tuple[IdentifierKind, ...] = ("constituent", "email", "stripe_customer", "web_user")
-_PREFIX = {"email": "email", "stripe_customer": "stripe", "web_user": "web"}
+PRIORITY: tuple[IdentifierKind, ...] = ("constituent", "email", "stripe_customer", "web_user", "web_visitor")
+# web_user: a site's logged-in user, proven by the beacon's user_hash; web_visitor: a browser's anonymous id
+# (anyone can claim any, so it never shares a key with a user id)
+_PREFIX = {"email": "email", "stripe_customer": "stripe", "web_user": "web", "web_visitor": "visitor"}
 
 
 def normalise_email(address: str) -> str:

@@ -106,11 +106,11 @@ class IngestPipeline:
         """Validate candidate touchpoints; valid ones are accepted, the rest refused with their reason."""
         for index, candidate in enumerate(candidates):
             problem = validation_error(candidate)
-            if problem is None:
-                assert isinstance(candidate, dict)
+            if problem is None and isinstance(candidate, dict):  # valid means a JSON object
                 outcome.accepted.append(candidate)
             else:
-                outcome.refuse(index, source, "schema", problem, orjson.dumps(candidate))
+                reason = problem or "event: not a JSON object"
+                outcome.refuse(index, source, "schema", reason, orjson.dumps(candidate))
             counter = EVENTS_ACCEPTED if problem is None else EVENTS_REJECTED
             counter.labels(*metric_labels(candidate)).inc()
 
@@ -158,7 +158,8 @@ def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:
     """Refused → its status with the reason (the input kept as a dead letter); KafkaUnavailable → 503."""
 
     async def refused(_: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, Refused)
+        if not isinstance(error, Refused):
+            raise error
         outcome = Outcome()
         outcome.refuse(0, error.source, error.code, error.reason, error.raw)
         await pipeline.commit(outcome)

@@ -16,6 +16,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.kafka import client_options
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ async def read_dead_letters(settings: CommonSettings) -> list[dict[str, Any]]:
     """Every dead letter on the topic now (one pass to the current end)."""
     consumer = AIOKafkaConsumer(
         settings.topic_dead_letters,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

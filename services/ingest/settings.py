@@ -29,15 +29,35 @@ class IngestSettings(CommonSettings):
         SecretStr(""), description="Stripe endpoint secrets (whsec_…), comma-separated: two during rotation"
     )
     sendgrid_verification_key: str = Field(
-        "",
-        description="SendGrid Event Webhook verification key (base64); when set, unsigned posts are refused",
+        "", description="SendGrid Event Webhook verification key (base64); unset: the webhook answers 503"
+    )
+    sendgrid_allow_unsigned: bool = Field(
+        False, description="Accept unsigned SendGrid posts (only with MP_ENVIRONMENT=development)"
+    )
+    ses_topic_arns: str = Field(
+        "", description="SNS topic ARNs whose SES messages are accepted, comma-separated; unset: 503"
     )
     sns_certificate_dir: Path | None = Field(
         None,
         description="Read SNS signing certificates from this folder (by file name) instead of fetching them",
     )
+    sns_trust_file: Path | None = Field(
+        None, description="CAs (PEM) a fetched SNS certificate must chain to; the certifi bundle when unset"
+    )
     beacon_origins: str = Field(
-        "", description="Origins allowed to post the web beacon (CORS), comma-separated"
+        "", description="Origins (scheme://host[:port]) allowed to post the web beacon; unset: 503"
+    )
+    beacon_secret: SecretStr = Field(
+        SecretStr(""), description="HMAC key of the beacon's user_hash (shared with the site); unset: 503"
+    )
+    beacon_rate_per_second: float = Field(
+        5.0, gt=0, description="Beacon posts per second from one client address, bursts of twice that"
+    )
+    webhook_rate_per_second: float = Field(
+        100.0, gt=0, description="Posts per second to one provider's webhook, bursts of twice that"
+    )
+    webhook_events_per_second: float = Field(
+        5000.0, gt=0, description="Events per second through one provider's webhook, bursts of twice that"
     )
 
     @property
@@ -47,3 +67,7 @@ class IngestSettings(CommonSettings):
     @property
     def beacon_origin_list(self) -> list[str]:
         return _words(self.beacon_origins)
+
+    @property
+    def ses_topic_arn_list(self) -> frozenset[str]:
+        return frozenset(_words(self.ses_topic_arns))

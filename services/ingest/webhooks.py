@@ -1,38 +1,70 @@
-"""Providers' native webhooks and the web beacon: verify, map, resolve identities, accept."""
+"""Providers' native webhooks and the web beacon: verify, map, resolve identities, accept.
+
+Each source is verified its own way (Stripe and SendGrid signatures, SNS certificates and topics, the
+beacon's origin and user hash); a source whose verifier is not configured answers 503 and lets nothing
+through. Each source is rate-limited (posts and events), a post carries at most MP_INGEST_MAX_EVENTS
+events, and the beacon is also limited per client address. See docs/sources.md and docs/security.md.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
+import certifi
 import httpx
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendgrid, ses, stripe
+from services.common.auth import RateLimiter, too_many
+from services.common.config_files import ConfigError
+from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendgrid, ses, sns, stripe
 from services.ingest.pipeline import IngestPipeline, Outcome, Refused
+from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
-Reader = Callable[[bytes, Request], Awaitable["list[Mapped] | JSONResponse"]]
+MAX_FETCH_BYTES = 64 * 1024
+
+
+@dataclass
+class Reading:
+    """What a source's reader made of a verified post: events, or an answer of its own (SNS handshakes);
+    ``on_accepted`` runs once the events are safely in Kafka."""
+
+    mapped: list[Mapped] = field(default_factory=list)
+    answer: JSONResponse | None = None
+    on_accepted: Callable[[], None] | None = None
+
+
+Reader = Callable[[bytes, Request], Awaitable[Reading]]
 
 
 async def _https_get(url: str) -> bytes:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(url)
+    """GET without redirects, at most MAX_FETCH_BYTES (SNS certificates and subscription confirmations)."""
+    async with (
+        httpx.AsyncClient(timeout=10, follow_redirects=False) as client,
+        client.stream("GET", url) as response,
+    ):
         response.raise_for_status()
-        return response.content
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > MAX_FETCH_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_FETCH_BYTES} bytes")
+        return bytes(data)
 
 
-def _from_folder(folder: Path) -> ses.Fetch:
+def _from_folder(folder: Path) -> sns.Fetch:
     """Pinned certificates: the file in ``folder`` named like the URL's last path segment."""
 
     async def read(url: str) -> bytes:
-        path = folder / PurePosixPath(urlparse(url).path).name
+        path = folder / PurePosixPath(urlsplit(url).path).name
         try:
             return path.read_bytes()
         except OSError as error:
@@ -41,66 +73,142 @@ def _from_folder(folder: Path) -> ses.Fetch:
     return read
 
 
-def webhook_routes(pipeline: IngestPipeline, fetch: ses.Fetch | None = None) -> APIRouter:
+def not_configured(settings: IngestSettings) -> dict[str, str]:
+    """Source → why it answers 503: its verifier is missing. ConfigError for a setting that may not be."""
+    unsigned = settings.sendgrid_allow_unsigned
+    if unsigned and not settings.development:
+        raise ConfigError("MP_SENDGRID_ALLOW_UNSIGNED is for development only (MP_ENVIRONMENT=development)")
+    missing = {
+        "stripe": "" if settings.stripe_secrets else "MP_STRIPE_WEBHOOK_SECRETS is not set",
+        "sendgrid": ""
+        if settings.sendgrid_verification_key or unsigned
+        else "MP_SENDGRID_VERIFICATION_KEY is not set",
+        "ses": "" if settings.ses_topic_arn_list else "MP_SES_TOPIC_ARNS is not set",
+        "web": ", ".join(
+            f"{name} is not set"
+            for name, value in (
+                ("MP_BEACON_ORIGINS", settings.beacon_origin_list),
+                ("MP_BEACON_SECRET", settings.beacon_secret.get_secret_value()),
+            )
+            if not value
+        ),
+    }
+    return {source: why for source, why in missing.items() if why}
+
+
+def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> APIRouter:
     """``fetch`` replaces every HTTPS GET (certificates, subscription confirmations) in tests."""
     router = APIRouter(tags=["webhooks"])
     settings = pipeline.settings
+    unconfigured = not_configured(settings)
+    for source, why in unconfigured.items():  # a surprise in production; expected on a development machine
+        level = logging.INFO if settings.development else logging.WARNING
+        log.log(level, "webhook not configured: answers 503", extra={"source": source, "why": why})
     confirm = fetch or _https_get
-    if fetch is None:
-        fetch = _from_folder(settings.sns_certificate_dir) if settings.sns_certificate_dir else _https_get
-    certificates = ses.CertificateCache(fetch)
+    if settings.sns_certificate_dir:
+        certificates = sns.CertificateCache(fetch or _from_folder(settings.sns_certificate_dir), trust=None)
+    elif "ses" in unconfigured:
+        certificates = sns.CertificateCache(_https_get, trust=None)  # never used: the route answers 503
+    else:
+        trust_file = settings.sns_trust_file or Path(certifi.where())
+        try:
+            trust = sns.trust_store(trust_file.read_bytes())
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"cannot read the SNS trust file {trust_file} (MP_SNS_TRUST_FILE): {error}"
+            ) from error
+        certificates = sns.CertificateCache(fetch or _https_get, trust)
+    replays = sns.ReplayGuard()
     sendgrid_key = (
         sendgrid.load_public_key(settings.sendgrid_verification_key)
         if settings.sendgrid_verification_key
         else None
     )
+    beacon_secret = settings.beacon_secret.get_secret_value().encode()
+    origins = frozenset(settings.beacon_origin_list)
+    posts, events, visitors = RateLimiter(), RateLimiter(), RateLimiter()
 
     async def handle(request: Request, source: str, read: Reader) -> Any:
-        """Read the body, verify and map it with ``read``, accept what it yields; refuse with a dead
-        letter (401 unverifiable, 400 unusable) otherwise. ``read`` may answer by itself (SNS handshakes)."""
+        """Refuse what is not configured or over its rate; read the body, verify and map it with
+        ``read``, accept what it yields; refuse with a dead letter (401 unverifiable, 400 unusable,
+        413 too many events) otherwise."""
+        if source in unconfigured:
+            detail = f"the {source} webhook is not configured: {unconfigured[source]}"
+            return JSONResponse({"detail": detail}, status_code=503)
+        wait = posts.retry_after(source, settings.webhook_rate_per_second, time.monotonic())
+        if wait is not None:
+            raise too_many(f"{settings.webhook_rate_per_second:g} posts/s to the {source} webhook", wait)
+        if source == "web":
+            _check_beacon_caller(request)
         body = await pipeline.read_body(request, source)
         try:
-            mapped = await read(body, request)
+            reading = await read(body, request)
         except Unverified as error:
             raise Refused(source, "signature", 401, str(error), body) from error
         except (Unusable, orjson.JSONDecodeError) as error:
             raise Refused(source, "unparseable", 400, str(error), body) from error
-        if isinstance(mapped, JSONResponse):
-            return mapped
+        if reading.answer is not None:
+            return reading.answer
+        if len(reading.mapped) > settings.ingest_max_events:
+            reason = f"{len(reading.mapped)} events in one post, at most {settings.ingest_max_events}"
+            raise Refused(source, "too_large", 413, reason, body)
+        rate = settings.webhook_events_per_second
+        wait = events.retry_after(source, rate, time.monotonic(), max(1, len(reading.mapped)))
+        if wait is not None:
+            raise too_many(f"{rate:g} events/s through the {source} webhook", wait)
         outcome = Outcome()
-        pipeline.resolve(mapped, source, outcome)
+        pipeline.resolve(reading.mapped, source, outcome)
         await pipeline.commit(outcome)
+        if reading.on_accepted is not None:
+            reading.on_accepted()
         return JSONResponse({"accepted": len(outcome.accepted), "dead_lettered": len(outcome.dead)})
 
-    async def read_stripe(body: bytes, request: Request) -> list[Mapped]:
-        stripe.verify(body, request.headers.get("stripe-signature"), settings.stripe_secrets)
-        return stripe.map_event(orjson.loads(body))
+    def _check_beacon_caller(request: Request) -> None:
+        """Per client address first (before reading anything), then the page's origin."""
+        address = request.client.host if request.client else "unknown"
+        rate = settings.beacon_rate_per_second
+        wait = visitors.retry_after(address, rate, time.monotonic())
+        if wait is not None:
+            raise too_many(f"{rate:g} beacons/s from one address", wait)
+        origin = request.headers.get("origin")
+        if origin not in origins:
+            shown = "no Origin header" if origin is None else f"origin {origin[:100]!r}"
+            raise Refused("web", "not_allowed", 403, f"{shown} may not post beacons (MP_BEACON_ORIGINS)", b"")
 
-    async def read_sendgrid(body: bytes, request: Request) -> list[Mapped]:
+    async def read_stripe(body: bytes, request: Request) -> Reading:
+        stripe.verify(body, request.headers.get("stripe-signature"), settings.stripe_secrets)
+        return Reading(stripe.map_event(orjson.loads(body)))
+
+    async def read_sendgrid(body: bytes, request: Request) -> Reading:
         if sendgrid_key is not None:
             signature = request.headers.get(sendgrid.SIGNATURE_HEADER)
             timestamp = request.headers.get(sendgrid.TIMESTAMP_HEADER)
             sendgrid.verify(body, signature, timestamp, sendgrid_key, time.time())
-        return sendgrid.map_events(orjson.loads(body))
+        return Reading(sendgrid.map_events(orjson.loads(body)))
 
-    async def read_ses(body: bytes, request: Request) -> list[Mapped] | JSONResponse:
+    async def read_ses(body: bytes, request: Request) -> Reading:
         message = orjson.loads(body)
-        await ses.verify(message, certificates, time.time())
+        now = time.time()
+        sent = await sns.verify(message, certificates, settings.ses_topic_arn_list, now)
+        message_id = str(message.get("MessageId"))
+        if replays.seen(message_id, now):
+            return Reading(answer=JSONResponse({"accepted": 0, "dead_lettered": 0, "replayed": True}))
         if message["Type"] == "SubscriptionConfirmation":
+            url = sns.check_sns_url(message.get("SubscribeURL"))
             try:
-                await confirm(ses.check_sns_url(message["SubscribeURL"]))
-            except httpx.HTTPError as error:
-                return JSONResponse(
-                    {"detail": f"could not confirm the subscription: {error}"}, status_code=502
-                )
+                await confirm(url)
+            except Exception as error:
+                detail = f"could not confirm the subscription: {type(error).__name__}: {error}"
+                return Reading(answer=JSONResponse({"detail": detail}, status_code=502))
+            replays.remember(message_id, sent)
             log.info("confirmed the SNS subscription", extra={"topic": message.get("TopicArn")})
-            return JSONResponse({"subscribed": True})
+            return Reading(answer=JSONResponse({"subscribed": True}))
         if message["Type"] == "UnsubscribeConfirmation":
-            return JSONResponse({"unsubscribed": True})
-        return ses.map_notification(message)
+            return Reading(answer=JSONResponse({"unsubscribed": True}))
+        return Reading(ses.map_notification(message), on_accepted=lambda: replays.remember(message_id, sent))
 
-    async def read_beacon(body: bytes, request: Request) -> list[Mapped]:
-        return [beacon.map_beacon(orjson.loads(body), time.time())]
+    async def read_beacon(body: bytes, request: Request) -> Reading:
+        return Reading([beacon.map_beacon(orjson.loads(body), time.time(), beacon_secret)])
 
     summaries = {
         "/v1/webhooks/stripe": (

@@ -164,7 +164,8 @@ class JourneyMaker:
             )
 
     def _in_outage(self) -> bool:
-        assert self._first_start is not None
+        if self._first_start is None:
+            return False
         into_cycle = (self._start - self._first_start) % self._failures.outage_every_s
         return 0 <= into_cycle - self._failures.outage_after_s < self._failures.outage_s
 

@@ -12,7 +12,9 @@ import httpx
 import orjson
 import pytest
 
+from services.ingest.adapters.beacon import user_hash
 from tests.fixtures.providers import (
+    SES_TOPIC_ARN,
     payment_intent,
     sendgrid_event,
     sendgrid_key,
@@ -29,6 +31,7 @@ from tests.fixtures.waiting import dead_letter_with
 pytestmark = pytest.mark.integration
 STRIPE_SECRET = "whsec_integration"
 ORIGIN = "https://www.org.example"
+BEACON_SECRET = "beacon-secret"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,9 @@ def sources(
         "MP_STRIPE_WEBHOOK_SECRETS": f"whsec_old,{STRIPE_SECRET}",
         "MP_SENDGRID_VERIFICATION_KEY": keys["sendgrid_public"],
         "MP_SNS_CERTIFICATE_DIR": str(keys["sns_folder"]),
+        "MP_SES_TOPIC_ARNS": SES_TOPIC_ARN,
         "MP_BEACON_ORIGINS": ORIGIN,
+        "MP_BEACON_SECRET": BEACON_SECRET,
         **isolated_topics(),
     }
     with launch(bootstrap, tmp_path_factory.mktemp("sources"), **env) as system:
@@ -116,7 +121,12 @@ def test_stripe_sendgrid_ses_and_the_beacon_land_on_one_identified_person(
     assert post_sendgrid(sources, [opened], keys["sendgrid"]).status_code == 200
     delivery = sns_message(keys["sns"], ses_event("Delivery", [email]), MessageId=f"sns-{tag}")
     assert httpx.post(f"{sources.ingest_url}/v1/webhooks/ses", json=delivery).json()["accepted"] == 1
-    beacon = {"type": "page_view", "user_id": user, "url": "https://www.org.example/thanks"}
+    beacon = {
+        "type": "page_view",
+        "user_id": user,
+        "user_hash": user_hash(BEACON_SECRET.encode(), user),  # what the site's backend put in the page
+        "url": "https://www.org.example/thanks",
+    }
     response = httpx.post(
         f"{sources.ingest_url}/v1/collect",
         content=orjson.dumps(beacon),
@@ -171,7 +181,10 @@ def test_an_unsigned_sendgrid_post_is_refused_when_a_key_is_configured(sources: 
 
 def test_garbage_at_a_webhook_gets_400_not_500(sources: System, keys: dict[str, Any]) -> None:
     assert httpx.post(f"{sources.ingest_url}/v1/webhooks/ses", content=b"<xml/>").status_code == 400
-    assert httpx.post(f"{sources.ingest_url}/v1/collect", content=b'{"type": "scroll"}').status_code == 400
+    garbage = httpx.post(
+        f"{sources.ingest_url}/v1/collect", content=b'{"type": "scroll"}', headers={"origin": ORIGIN}
+    )
+    assert garbage.status_code == 400
     assert post_sendgrid(sources, [{"event": "teleported"}], keys["sendgrid"]).status_code == 400
 
 

@@ -1,4 +1,4 @@
-"""SendGrid Event Webhook → email touchpoints, verified by its ECDSA signature when a key is configured.
+"""SendGrid Event Webhook → email touchpoints, verified by its ECDSA signature.
 
 SendGrid posts a JSON array of events. Custom arguments set when sending (``template``,
 ``correlation_id``, ``constituent_id``) arrive as top-level fields and are used when present; otherwise
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from typing import Any
 
@@ -48,7 +49,8 @@ def verify(
 ) -> None:
     if not signature or not timestamp:
         raise Unverified(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER}")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp) or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         raise Unverified(f"{TIMESTAMP_HEADER} is not within {TOLERANCE_SECONDS} s of now")
     try:
         key.verify(base64.b64decode(signature), timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))

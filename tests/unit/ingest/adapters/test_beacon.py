@@ -1,26 +1,37 @@
-"""The web beacon: a browser event becomes a web touchpoint of its user."""
+"""The web beacon: a browser event becomes a web touchpoint — of a logged-in user only with the user hash
+the site's backend gave the page, of the browser's anonymous id otherwise."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
 from services.domain.events import validation_error
 from services.ingest.adapters import Unusable, beacon
-from tests.fixtures.providers import (
-    complete,
-)
+from tests.fixtures.providers import complete
+
+SECRET = b"beacon-secret"
+NOW = 1_795_000_000.0
 
 
-def test_a_beacon_becomes_a_web_touchpoint_of_its_user() -> None:
+def at(seconds_from_now: float) -> str:
+    return datetime.fromtimestamp(NOW + seconds_from_now, UTC).isoformat()
+
+
+def test_a_beacon_with_a_valid_user_hash_becomes_a_web_touchpoint_of_its_user() -> None:
     mapped = beacon.map_beacon(
         {
             "type": "form_submitted",
             "user_id": "u-1",
+            "user_hash": beacon.user_hash(SECRET, "u-1"),
+            "anonymous_id": "browser-7",
             "form": "volunteer_signup",
             "url": "https://org.example/volunteer",
             "event_id": "b-1",
         },
-        now=1_795_000_000,
+        now=NOW,
+        secret=SECRET,
     )
     assert mapped.event["type"] == "web.form_submitted"
     assert mapped.event["event_id"] == "web:b-1"
@@ -29,14 +40,41 @@ def test_a_beacon_becomes_a_web_touchpoint_of_its_user() -> None:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    "claim",
     [
-        [1],
-        {"type": "scroll", "user_id": "u"},
-        {"type": "page_view"},
-        {"type": "page_view", "user_id": "u", "occurred_at": "yesterday"},
+        {"user_id": "u-1"},  # no hash: anyone can name anyone
+        {"user_id": "u-1", "user_hash": "00" * 32},
+        {"user_id": "u-1", "user_hash": beacon.user_hash(b"another site's secret", "u-1")},
+        {"user_id": "u-1", "user_hash": beacon.user_hash(SECRET, "u-2")},
     ],
 )
-def test_unusable_beacons_say_why(payload: object) -> None:
-    with pytest.raises(Unusable):
-        beacon.map_beacon(payload, now=0)
+def test_without_a_valid_user_hash_the_event_counts_for_the_anonymous_id_only(claim: dict[str, str]) -> None:
+    mapped = beacon.map_beacon(
+        {"type": "error", "anonymous_id": "browser-7", **claim}, now=NOW, secret=SECRET
+    )
+    assert mapped.identifiers == {"web_visitor": "browser-7"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        ([1], "one JSON object"),
+        ({"type": "scroll", "anonymous_id": "b"}, "type must be one of"),
+        ({"type": "page_view"}, "needs anonymous_id"),
+        ({"type": "page_view", "user_id": "u-1"}, "needs anonymous_id"),
+        ({"type": "page_view", "anonymous_id": "b", "occurred_at": "yesterday"}, "occurred_at"),
+        ({"type": "page_view", "anonymous_id": "b", "occurred_at": at(-25 * 3600)}, "within the last 24 h"),
+        ({"type": "page_view", "anonymous_id": "b", "occurred_at": at(6 * 60)}, "at most 5 min ahead"),
+        ({"type": "page_view", "anonymous_id": "b", "email": "ada@example.org"}, "no email address"),
+    ],
+)
+def test_unusable_beacons_say_why(payload: object, why: str) -> None:
+    with pytest.raises(Unusable, match=why):
+        beacon.map_beacon(payload, now=NOW, secret=SECRET)
+
+
+def test_a_beacon_from_the_last_day_keeps_its_time() -> None:
+    mapped = beacon.map_beacon(
+        {"type": "page_view", "anonymous_id": "b", "occurred_at": at(-23 * 3600)}, now=NOW, secret=SECRET
+    )
+    assert mapped.event["occurred_at"] == at(-23 * 3600)

@@ -1,71 +1,17 @@
-"""Amazon SES through SNS: message signatures, certificates and the mapping of notifications."""
+"""Amazon SES notifications (as SNS delivers them) mapped to email touchpoints."""
 
 from __future__ import annotations
-
-import asyncio
-import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.domain.events import validation_error
-from services.ingest.adapters import Unverified, ses
+from services.ingest.adapters import ses
 from tests.fixtures.providers import (
-    CERT_URL,
     complete,
     ses_event,
     sns_message,
     sns_signer,
 )
-
-
-def verify_sns(message: dict[str, object], certificate: bytes, url_seen: list[str] | None = None) -> None:
-    async def fetch(url: str) -> bytes:
-        (url_seen if url_seen is not None else []).append(url)
-        return certificate
-
-    asyncio.run(ses.verify(message, ses.CertificateCache(fetch), time.time()))
-
-
-def test_a_signed_sns_notification_verifies_with_either_signature_version() -> None:
-    key, certificate = sns_signer()
-    for version in ("1", "2"):
-        verify_sns(sns_message(key, ses_event("Delivery"), version=version), certificate)
-
-
-def test_tampered_stale_and_foreign_sns_messages_are_refused() -> None:
-    key, certificate = sns_signer()
-    tampered = sns_message(key, ses_event("Delivery"))
-    tampered["Message"] = tampered["Message"].replace("ada@", "eve@")
-    with pytest.raises(Unverified, match="did not verify"):
-        verify_sns(tampered, certificate)
-    stale = sns_message(key, ses_event("Delivery"), timestamp=datetime.now(UTC) - timedelta(hours=2))
-    with pytest.raises(Unverified, match="older"):
-        verify_sns(stale, certificate)
-    other_key, _ = sns_signer()
-    with pytest.raises(Unverified):
-        verify_sns(sns_message(other_key, ses_event("Delivery")), certificate)
-    for url in (
-        "http://sns.eu-west-1.amazonaws.com/c.pem",
-        "https://evil.example/sns.eu-west-1.amazonaws.com.pem",
-        "https://sns.eu-west-1.amazonaws.com.evil.example/c.pem",
-    ):
-        with pytest.raises(Unverified):
-            verify_sns(sns_message(key, ses_event("Delivery"), SigningCertURL=url), certificate)
-
-
-def test_signing_certificates_are_fetched_once() -> None:
-    key, certificate = sns_signer()
-    seen: list[str] = []
-
-    async def fetch(url: str) -> bytes:
-        seen.append(url)
-        return certificate
-
-    cache = ses.CertificateCache(fetch)
-    for _ in range(3):
-        asyncio.run(ses.verify(sns_message(key, ses_event("Open")), cache, time.time()))
-    assert seen == [CERT_URL]
 
 
 def test_a_notification_naming_several_recipients_is_one_touchpoint_each() -> None:
