@@ -9,6 +9,9 @@
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA_DIR
 # (.kafka/data-$KAFKA_PORT), KAFKA_LIBS_DIR (.kafka/libs), KAFKA_HEAP_OPTS (-Xms256m -Xmx768m),
 # KAFKA_START_TIMEOUT (90), KAFKA_STOP_TIMEOUT (30), KAFKA_PARTITIONS default partitions of new topics (8).
+# KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (SCRAM-SHA-512, TLS) on that port, as managed Kafka services
+# require, with the user KAFKA_SASL_USERNAME (mission-pulse) / KAFKA_SASL_PASSWORD (mission-pulse-secret);
+# its CA and server certificate are made with openssl in $KAFKA_DATA_DIR/tls (clients trust tls/ca.pem).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +25,9 @@ start_timeout="${KAFKA_START_TIMEOUT:-90}"
 stop_timeout="${KAFKA_STOP_TIMEOUT:-30}"
 partitions="${KAFKA_PARTITIONS:-8}"
 pid_file="$data_dir/kafka.pid"
+sasl_port="${KAFKA_SASL_SSL_PORT:-}"
+sasl_user="${KAFKA_SASL_USERNAME:-mission-pulse}"
+sasl_password="${KAFKA_SASL_PASSWORD:-mission-pulse-secret}"
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
 
@@ -52,6 +58,21 @@ answers() {
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
+# A CA and a certificate for 127.0.0.1/localhost signed by it, as a PKCS12 keystore the broker reads.
+make_tls() {
+  local tls="$data_dir/tls"
+  [[ -f "$tls/broker.p12" ]] && return 0
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Mission Pulse test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext.cnf"
+  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
+    -extfile "$tls/ext.cnf" -out "$tls/broker.pem" 2>/dev/null
+  openssl pkcs12 -export -in "$tls/broker.pem" -inkey "$tls/broker.key" -certfile "$tls/ca.pem" \
+    -passout pass:broker-keystore -out "$tls/broker.p12"
+}
+
 start() {
   fetch
   if running; then
@@ -59,14 +80,22 @@ start() {
     return 0
   fi
   mkdir -p "$data_dir/log"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  local scram=()
+  if [[ -n "$sasl_port" ]]; then
+    make_tls
+    listeners="$listeners,SASL_SSL://127.0.0.1:$sasl_port"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+    scram=(--add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$sasl_password]")
+  fi
   cat >"$data_dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data_dir/log
 num.partitions=$partitions
@@ -78,10 +107,20 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=168
 PROPS
+  if [[ -n "$sasl_port" ]]; then
+    cat >>"$data_dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.location=$data_dir/tls/broker.p12
+ssl.keystore.type=PKCS12
+ssl.keystore.password=broker-keystore
+ssl.key.password=broker-keystore
+PROPS
+  fi
   if [[ ! -f "$data_dir/log/meta.properties" ]]; then
     local cluster_id
     cluster_id="$( (java_run kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -n 1)"
-    (java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties") >/dev/null
+    (java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties" "${scram[@]}") >/dev/null
   fi
   log "starting on 127.0.0.1:$port (data in $data_dir) ..."
   (java_run kafka.Kafka "$data_dir/server.properties") >"$data_dir/console.log" 2>&1 &

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from services.common.kafka import client_options
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,8 @@ class SystemProbe:
     async def run(self) -> None:
         """Sample forever; while Kafka is away the strip keeps its last figures (``sampled_ago_s`` grows)."""
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False
-            )
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+            consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
+            admin = AIOKafkaAdminClient(**client_options(self.settings))
             try:
                 async with asyncio.timeout(10):
                     await consumer.start()

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
-from services.common.kafka import ensure_topics
+from services.common.kafka import client_options, ensure_topics
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class TopicFollower:
         while True:
             consumer = AIOKafkaConsumer(
                 *self._handlers,
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **client_options(self._settings),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
             )

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
 
+from services.common.config_files import ConfigError
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,37 @@ class Written(NamedTuple):
 
 class KafkaUnavailable(Exception):
     """Kafka did not acknowledge in time; nothing may be reported as accepted."""
+
+
+def tls_context(settings: CommonSettings) -> ssl.SSLContext:
+    """Verifies the brokers' certificates against MP_KAFKA_CA_FILE (the system's CAs when unset)."""
+    cafile = str(settings.kafka_ca_file) if settings.kafka_ca_file else None
+    try:
+        context: ssl.SSLContext = create_ssl_context(cafile=cafile)
+        return context
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"cannot use MP_KAFKA_CA_FILE {cafile}: {error}") from error
+
+
+def client_options(settings: CommonSettings) -> dict[str, Any]:
+    """What every Kafka client (producer, consumer, admin) needs to reach the brokers as configured:
+    MP_KAFKA_BOOTSTRAP and MP_KAFKA_SECURITY_PROTOCOL, with TLS and SASL credentials where it says so."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = tls_context(settings)
+    if protocol == "SASL_SSL":
+        password = settings.kafka_password.get_secret_value()
+        if not settings.kafka_username or not password:
+            raise ConfigError(
+                "MP_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs MP_KAFKA_USERNAME and MP_KAFKA_PASSWORD"
+            )
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_username,
+            "sasl_plain_password": password,
+        }
+    return options
 
 
 async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: tuple[str, ...] = ()) -> None:
@@ -62,7 +96,7 @@ async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: 
             topic_configs={"cleanup.policy": "compact"},
         ),
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -127,7 +161,7 @@ class ReliableProducer:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._settings.kafka_bootstrap,
+                    **client_options(self._settings),
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=self._linger_ms,

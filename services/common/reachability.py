@@ -13,6 +13,7 @@ import logging
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from services.common.kafka import client_options
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,14 @@ log = logging.getLogger(__name__)
 class KafkaReachability:
     def __init__(self, settings: CommonSettings, interval_s: float = 2.0, timeout_s: float = 3.0) -> None:
         self._bootstrap = settings.kafka_bootstrap
+        self._options = client_options(settings)
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self.reachable = False
         self._checked = False
 
     async def run(self) -> None:
-        client = AIOKafkaClient(bootstrap_servers=self._bootstrap)
+        client = AIOKafkaClient(**self._options)
         bootstrapped = False
         try:
             while True:

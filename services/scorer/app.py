@@ -29,7 +29,12 @@ from services.scorer import metrics
 from services.scorer.outgoing import Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import ScorerSettings
-from services.scorer.stores import BatchStores, check_faust_internals, note_persisted_offsets
+from services.scorer.stores import (
+    BatchStores,
+    check_faust_internals,
+    faust_credentials,
+    note_persisted_offsets,
+)
 
 log = logging.getLogger(__name__)
 check_faust_internals()
@@ -54,6 +59,13 @@ app = faust.App(
     topic_replication_factor=settings.topic_replication,
     web_bind=settings.scorer_web_host,
     web_port=settings.scorer_web_port,
+    # only /healthz, /readyz and /metrics: Faust's own pages would serve every table's data unauthenticated
+    web_tables_enabled=False,
+    web_router_enabled=False,
+    web_stats_enabled=False,
+    web_graph_enabled=False,
+    web_metrics_enabled=False,
+    broker_credentials=faust_credentials(settings),
     producer_acks=-1,
     producer_linger_ms=5,
     key_serializer="raw",

@@ -1,4 +1,5 @@
-"""Every use of faust-streaming's internals in one place: the scorer's direct access to its table stores.
+"""Every use of faust-streaming's internals in one place: the scorer's direct access to its table stores
+(and how Faust's own clients get the Kafka credentials).
 
 Faust's own table write sends each changelog record through its per-message producer path, which cost more
 than the scoring (docs/performance.md), so the scorer reads and writes the stores under its tables
@@ -29,7 +30,8 @@ import orjson
 from faust.stores import base, memory
 from faust.types import TP
 
-from services.common.kafka import Record, Written
+from services.common.kafka import Record, Written, tls_context
+from services.common.settings import CommonSettings
 from services.domain.scoring import ConstituentState
 
 SUPPORTED_FAUST = ((0, 15, 3), (0, 16, 0))  # [from, to): as pinned in pyproject.toml
@@ -121,3 +123,19 @@ def note_persisted_offsets(tables_by_changelog: dict[str, Any], written: Iterabl
         table = tables_by_changelog.get(topic)
         if table is not None:
             table.data.set_persisted_offset(TP(topic, partition), offset)
+
+
+def faust_credentials(settings: CommonSettings) -> faust.auth.Credentials | None:
+    """Faust's own Kafka clients (consumer, changelog recovery, its producer) configured as every other
+    client is (services/common/kafka.py client_options): TLS, and SASL credentials with SASL_SSL."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(tls_context(settings))
+    return faust.SASLCredentials(
+        username=settings.kafka_username,
+        password=settings.kafka_password.get_secret_value(),
+        ssl_context=tls_context(settings),
+        mechanism=settings.kafka_sasl_mechanism,
+    )
