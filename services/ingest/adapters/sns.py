@@ -38,26 +38,11 @@ MAX_AGE_SECONDS = 3600  # SNS retries an HTTP delivery for minutes, not hours
 MAX_CERTIFICATE_BYTES = 64 * 1024
 FAILURE_REMEMBERED_S = 60.0  # a URL that failed is not fetched again for this long
 REMEMBERED_MESSAGES = 200_000
+CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    "SubscriptionConfirmation": CONFIRMATION_FIELDS,
+    "UnsubscribeConfirmation": CONFIRMATION_FIELDS,
 }
 Fetch = Callable[[str], Awaitable[bytes]]
 
