@@ -82,7 +82,13 @@ def _replay_dead_letters(args: argparse.Namespace) -> None:
     from services.ingest.replay import replay
 
     configure_logging("dlq-replay", CommonSettings().log_level)
-    outcome = asyncio.run(replay(CommonSettings(), args.ingest_url, args.reason_code, args.dry_run))
+    from services.ingest.replay import ReplayRefused
+
+    key = os.environ.get("MP_INGEST_API_KEY")  # a key with the ingest scope, for the events' sources
+    try:
+        outcome = asyncio.run(replay(CommonSettings(), args.ingest_url, args.reason_code, args.dry_run, key))
+    except ReplayRefused as error:
+        raise SystemExit(f"dlq-replay stopped: {error}") from None
     for what, count in outcome.most_common():
         print(f"  {what}: {count}")
 

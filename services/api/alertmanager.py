@@ -55,13 +55,21 @@ def to_alertmanager(alert: Alert, api_url: str) -> dict[str, Any]:
 
 class AlertmanagerForwarder:
     def __init__(
-        self, url: str, api_url: str, alerts: AlertView, ready: Callable[[], bool], resend_s: float = 60.0
+        self,
+        url: str,
+        api_url: str,
+        alerts: AlertView,
+        ready: Callable[[], bool],
+        resend_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network (tests)."""
         self._url = url.rstrip("/") + "/api/v2/alerts"
         self._api_url = api_url
         self._alerts = alerts
         self._ready = ready
         self._resend_s = resend_s
+        self._transport = transport
 
     async def _post(self, client: httpx.AsyncClient, alerts: list[Alert]) -> None:
         if not alerts:
@@ -79,7 +87,7 @@ class AlertmanagerForwarder:
         while not self._ready():
             await asyncio.sleep(0.5)
         queue = self._alerts.subscribe()
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, transport=self._transport) as client:
             try:
                 while True:
                     await self._post(client, self._alerts.newest(10_000, _OPEN))

@@ -24,16 +24,26 @@ ReasonCode = Literal[
 
 
 def dead_letter(
-    *, source: str, reason_code: ReasonCode, reason: str, raw: bytes, service: str, at: float
+    *,
+    source: str,
+    reason_code: ReasonCode,
+    reason: str,
+    raw: bytes,
+    service: str,
+    at: float,
+    size: int | None = None,
 ) -> dict[str, Any]:
-    """The envelope written to the dead-letter topic; the payload is kept as text, cut at 64 KiB."""
+    """The envelope written to the dead-letter topic; the payload is kept as text, cut at 64 KiB.
+    ``size``: the whole payload's size when ``raw`` is only its beginning (a body refused as too large)."""
+    kept = raw[:MAX_PAYLOAD_BYTES]
+    size = len(raw) if size is None else size
     return {
         "source": source,
         "reason_code": reason_code,
         "reason": reason,
         "received_at": datetime.fromtimestamp(at, UTC).isoformat(),
         "service": service,
-        "payload": raw[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace"),
-        "payload_bytes": len(raw),
-        "truncated": len(raw) > MAX_PAYLOAD_BYTES,
+        "payload": kept.decode("utf-8", "replace"),
+        "payload_bytes": size,
+        "truncated": size > len(kept),
     }

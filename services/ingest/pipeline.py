@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common.follower import TopicFollower
 from services.common.kafka import KafkaUnavailable, ReliableProducer
-from services.domain.dead_letters import ReasonCode, dead_letter
+from services.domain.dead_letters import MAX_PAYLOAD_BYTES, ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
 from services.ingest.adapters import Mapped
@@ -51,11 +51,14 @@ KAFKA_UNAVAILABLE = Counter("mp_ingest_kafka_unavailable_total", "Requests answe
 
 class Refused(Exception):
     """A whole request refused (unparseable, unverifiable, too large): answered ``status`` with ``reason``
-    and kept as a dead letter with its raw body."""
+    and kept as a dead letter with its raw body (``size``: the body's, when ``raw`` is its beginning)."""
 
-    def __init__(self, source: str, code: ReasonCode, status: int, reason: str, raw: bytes) -> None:
+    def __init__(
+        self, source: str, code: ReasonCode, status: int, reason: str, raw: bytes, size: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.source, self.code, self.status, self.reason, self.raw = source, code, status, reason, raw
+        self.size = size
 
 
 @dataclass
@@ -66,13 +69,20 @@ class Outcome:
     dead: list[dict[str, Any]] = field(default_factory=list)  # dead-letter envelopes
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason) for the caller
 
-    def refuse(self, index: int, source: str, code: ReasonCode, reason: str, raw: bytes) -> None:
+    def refuse(
+        self, index: int, source: str, code: ReasonCode, reason: str, raw: bytes, size: int | None = None
+    ) -> None:
         self.rejected.append((index, reason))
-        self.dead.append(
-            dead_letter(
-                source=source, reason_code=code, reason=reason, raw=raw, service="ingest", at=time.time()
-            )
+        letter = dead_letter(
+            source=source,
+            reason_code=code,
+            reason=reason,
+            raw=raw,
+            service="ingest",
+            at=time.time(),
+            size=size,
         )
+        self.dead.append(letter)
 
 
 class IngestPipeline:
@@ -90,11 +100,18 @@ class IngestPipeline:
             self.identities.links[key] = orjson.loads(record.value)["constituent_id"]
 
     async def read_body(self, request: Request, source: str = "api") -> bytes:
-        """The body; Refused (413, kept with the body's beginning) when it is too large."""
+        """The body; Refused (413, kept with the body's beginning, at most what a dead letter keeps) when it
+        is too large — whether its Content-Length says so or it turns out to be."""
         limit = self.settings.ingest_max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Refused(source, "too_large", 413, f"body of {declared} bytes, at most {limit}", b"")
+            beginning = bytearray()
+            async for chunk in request.stream():
+                beginning += chunk
+                if len(beginning) >= MAX_PAYLOAD_BYTES:
+                    break
+            reason = f"body of {declared} bytes, at most {limit}"
+            raise Refused(source, "too_large", 413, reason, bytes(beginning), int(declared))
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -161,7 +178,7 @@ def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:
         if not isinstance(error, Refused):
             raise error
         outcome = Outcome()
-        outcome.refuse(0, error.source, error.code, error.reason, error.raw)
+        outcome.refuse(0, error.source, error.code, error.reason, error.raw, error.size)
         await pipeline.commit(outcome)
         return JSONResponse({"detail": error.reason}, status_code=error.status)
 

@@ -66,15 +66,21 @@ async def read_dead_letters(settings: CommonSettings) -> list[dict[str, Any]]:
         await consumer.stop()
 
 
+class ReplayRefused(RuntimeError):
+    """Ingest refused the replay as a whole (a wrong key, a service error); the message says how."""
+
+
 async def replay(
-    settings: CommonSettings, ingest_url: str, reason_code: str | None, dry_run: bool
+    settings: CommonSettings, ingest_url: str, reason_code: str | None, dry_run: bool, key: str | None = None
 ) -> Counter[str]:
+    """Post what can be replayed to ingest (with ``key``, an ingest key for source ``api``'s events)."""
     letters = await read_dead_letters(settings)
     chosen, outcome = replayable(letters, reason_code)
     print(f"read {len(letters)} dead letters; {len(chosen)} can be replayed", flush=True)
     if dry_run:
         return outcome
-    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30, headers=headers) as client:
         for start in range(0, len(chosen), BATCH):
             batch = chosen[start : start + BATCH]
             response = await client.post("/v1/events", json=batch)
@@ -83,6 +89,6 @@ async def replay(
                 outcome["accepted"] += body.get("accepted", 0)
                 outcome["rejected again"] += len(body.get("rejected") or [])
             else:
-                raise SystemExit(f"ingest answered {response.status_code}: {response.text[:300]}")
+                raise ReplayRefused(f"ingest answered {response.status_code}: {response.text[:300]}")
             print(f"  replayed {min(start + BATCH, len(chosen))}/{len(chosen)}", flush=True)
     return outcome

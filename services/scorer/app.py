@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter as Tally
 from functools import partial
 from typing import Any
 
@@ -26,6 +25,7 @@ from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
 from services.domain.alerts.spikes import SpikeState
 from services.scorer import metrics
+from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import ScorerSettings
@@ -73,6 +73,7 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=settings.scorer_session_timeout_s,
     broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
+    broker_commit_interval=settings.scorer_commit_interval_s,
 )
 # Touchpoints and deadline ticks share one stream (and partitioning), so one agent writes each state.
 scorer_inputs = app.topic(settings.topic_touchpoints, settings.ticks_topic, key_type=bytes, value_type=bytes)
@@ -92,7 +93,7 @@ spike_states = app.Table(
 )
 metrics.TABLE_KEYS.set_function(lambda: len(states))
 tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines)}
-ticks_sent: dict[bytes, float] = {}  # key → when; not sent again until processed or 30 s passed
+ticks_sent: dict[bytes, float] = {}  # key → when its tick was sent (deadlines.py); forgotten once processed
 spike_counts_arrived: dict[bytes, float] = {}
 
 
@@ -139,18 +140,11 @@ async def score(stream: Any) -> None:
 @app.timer(interval=rules.time.timer_interval_seconds)
 async def tick_due_handoffs() -> None:
     """Send a tick for every constituent whose earliest deadline its partition's watermark passed."""
-    now = time.time()
-    pending: Tally[str] = Tally()
-    for key, raw in list(deadlines.items()):
-        entry = orjson.loads(raw)
-        pending.update(entry["rules"])
-        if now - ticks_sent.get(key, float("-inf")) < 30:
-            continue
-        if entry["deadline"] <= processor.watermarks.watermark(entry["partition"], now):
-            ticks_sent[key] = now
-            await ticks_topic.send(key=key, value=b"{}", partition=entry["partition"])
+    due = due_ticks(list(deadlines.items()), ticks_sent, time.time(), processor.watermarks.watermark)
+    for key, partition in due.send:
+        await ticks_topic.send(key=key, value=b"{}", partition=partition)
     for rule in rules.handoffs:
-        metrics.HANDOFFS_PENDING.labels(rule.name).set(pending[rule.name])
+        metrics.HANDOFFS_PENDING.labels(rule.name).set(due.pending[rule.name])
 
 
 @app.agent(spike_counts_topic)

@@ -38,3 +38,8 @@ class ScorerSettings(CommonSettings):
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
     )
     scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")
+    scorer_commit_interval_s: float = Field(
+        2.8,
+        gt=0,
+        description="How often the worker commits its consumer offsets; what a crash makes it re-read",
+    )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.common.processes import free_port
+from tests.fixtures.ledger import alert_updates, touchpoint_records
 from tests.fixtures.system import Keys, System, start_service, wait_for
 from tests.fixtures.touchpoints import touchpoint
 
@@ -33,6 +34,16 @@ def failed_donation(system: System, keys: Keys) -> dict[str, Any]:
     raise AssertionError(f"no alert for {donor}")
 
 
+def read_back(system: System, keys: Keys, alert_id: str, field: str) -> dict[str, Any]:
+    """The alert as the API serves it, once ``field`` is set (an action answered 202 is read back later)."""
+    deadline = time.monotonic() + 15
+    while True:
+        alert = httpx.get(f"{system.api_url}/v1/alerts/{alert_id}", headers=keys.header("read")).json()
+        if alert.get(field) or time.monotonic() > deadline:
+            return alert  # type: ignore[no-any-return]
+        time.sleep(0.2)
+
+
 def test_only_a_key_with_the_operate_scope_may_act_and_the_action_records_which_key_and_when(
     secured: System, keys: Keys
 ) -> None:
@@ -49,8 +60,8 @@ def test_only_a_key_with_the_operate_scope_may_act_and_the_action_records_which_
     done = httpx.post(
         ack, json={"operator": "Dana", "note": "calling the donor"}, headers=keys.header("write")
     )
-    assert done.status_code == 200, done.text
-    acknowledged = done.json()
+    assert done.status_code in (200, 202), done.text  # 202: recorded, this replica reads it back later
+    acknowledged = read_back(secured, keys, alert["alert_id"], "acknowledged_at")
     assert acknowledged["status"] == "open"
     assert acknowledged["acknowledged_by"] == "on-call"  # the key's name, whatever the body says
     assert acknowledged["actions"][0]["note"] == "calling the donor"
@@ -60,7 +71,8 @@ def test_only_a_key_with_the_operate_scope_may_act_and_the_action_records_which_
     assert "already acknowledged by on-call" in again.json()["detail"]
 
     resolve = f"{secured.api_url}/v1/alerts/{alert['alert_id']}/resolve"
-    resolved = httpx.post(resolve, headers=keys.header("write")).json()
+    assert httpx.post(resolve, headers=keys.header("write")).status_code in (200, 202)
+    resolved = read_back(secured, keys, alert["alert_id"], "resolved_by")
     assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "on-call")  # the key's name
     assert resolved["acknowledged_by"] == "on-call"
     assert httpx.post(resolve, headers=keys.header("write")).status_code == 409
@@ -70,16 +82,18 @@ def test_only_a_key_with_the_operate_scope_may_act_and_the_action_records_which_
 
 def test_the_system_strip_counts_records_into_kafka_and_open_alerts(secured: System, keys: Keys) -> None:
     failed_donation(secured, keys)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    records = touchpoint_records(secured)  # what the topic itself says
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the strip samples Kafka every 5 s; the scorer commits every 2.8 s
         system = httpx.get(f"{secured.api_url}/v1/system", headers=keys.header("read")).json()
-        if system["touchpoint_records_total"] and system["scorer_lag_records"] is not None:
+        if system["touchpoint_records_total"] == records and system["scorer_lag_records"] == 0:
             break
         time.sleep(1)
-    assert system["touchpoint_records_total"] >= 1, system
-    assert system["scorer_lag_records"] >= 0
-    assert system["open_alerts"].get("transaction.failed", 0) >= 1
-    assert system["population"] >= 1 and system["api_caught_up"] is True
+    assert (system["touchpoint_records_total"], system["scorer_lag_records"]) == (records, 0), system
+    open_alerts = {u["alert_id"] for u in alert_updates(secured) if u["status"] == "open"}
+    assert sum(system["open_alerts"].values()) <= len(open_alerts)
+    assert system["open_alerts"]["transaction.failed"] >= 1
+    assert system["api_caught_up"] is True
 
 
 def test_another_replica_and_its_live_clients_see_the_acknowledgement(
@@ -101,10 +115,12 @@ def test_another_replica_and_its_live_clients_see_the_acknowledgement(
             acted = httpx.post(
                 f"{secured.api_url}/v1/alerts/{alert['alert_id']}/ack", headers=keys.header("write")
             )
-            assert acted.status_code == 200
+            assert acted.status_code in (200, 202)
+            deadline = time.monotonic() + 30  # keep-alives every 15 s would defeat a read timeout alone
             for line in stream.iter_lines():
                 if line.startswith("data: ") and '"acknowledged_by":"on-call"' in line:
                     break
+                assert time.monotonic() < deadline, "the other replica's stream never showed the ack"
         seen = httpx.get(f"{other}/v1/alerts/{alert['alert_id']}", headers=keys.header("read")).json()
         assert seen["acknowledged_by"] == "on-call"
     finally:

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.kafka import partition_for
 from tests.fixtures.fast_rules import fast_rules
+from tests.fixtures.ledger import Ledger, alert_updates, check, note
 from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import post_each
@@ -47,6 +49,14 @@ def wait_for_alert(
 
 def person() -> str:
     return f"p-{uuid.uuid4().hex[:8]}"
+
+
+def same_partition_as(other: str) -> str:
+    """A new person whose events land in ``other``'s partition (so one watermark judges both)."""
+    wanted = partition_for(other.encode(), 8)
+    while partition_for((candidate := person()).encode(), 8) != wanted:
+        pass
+    return candidate
 
 
 def test_failed_payments_open_escalate_and_resolve_one_alert(alerting: System) -> None:
@@ -93,10 +103,14 @@ def test_a_receipt_in_time_raises_nothing_and_a_bounce_breaks_it_at_once(alertin
         events += [gift, receipt]
     bounce = touchpoint(bounced, "email.bounced", template="receipt")
     bounce["correlation_id"] = f"pay-{bounced}"
-    post_each(alerting, [*events, bounce])
+    # the positive control: a gift without its receipt, in the partition of the kept one, a little later
+    marker = same_partition_as(kept)
+    missing = touchpoint(marker, "donation.succeeded", amount=20)
+    missing["correlation_id"] = f"pay-{marker}"
+    post_each(alerting, [*events, bounce, missing])
     alert = wait_for_alert(alerting, constituent_id=bounced, kind="handoff.broken")
     assert "bounced" in alert["detail"]
-    time.sleep(6)  # well past the shortened deadline, lateness and idle time
+    wait_for_alert(alerting, constituent_id=marker, kind="handoff.broken")  # its deadline came later
     assert alerts_about(alerting, kept) == []
 
 
@@ -116,25 +130,29 @@ def test_a_failing_processor_opens_one_systemic_alert_that_clears_when_it_recove
 def test_a_storm_yields_one_systemic_alert_and_a_bounded_number_of_others(
     bootstrap: str, tmp_path: Path
 ) -> None:
-    with launch(
-        bootstrap, tmp_path, MP_ALERTS_CONFIG=str(fast_rules(tmp_path)), **isolated_topics()
-    ) as system:
+    ledger = Ledger()
+    with (
+        launch(bootstrap, tmp_path, MP_ALERTS_CONFIG=str(fast_rules(tmp_path))) as system,
+        httpx.Client(base_url=system.ingest_url) as client,
+    ):
         storm = [
             touchpoint(f"s-{n}", "donation.failed", amount=10, processor="stormpay") for n in range(3000)
         ]
-        with httpx.Client() as client:
-            for start in range(0, len(storm), 1000):
-                batch = storm[start : start + 1000]
-                assert client.post(f"{system.ingest_url}/v1/events", json=batch).status_code == 202
+        for start in range(0, len(storm), 1000):
+            assert ledger.post(client, storm[start : start + 1000]).status_code == 202
         wait_for_alert(system, kind="failure.spike")
-        time.sleep(8)  # let every transaction alert and the payment-recovery deadlines through
-        listed = httpx.get(f"{system.api_url}/v1/alerts", params={"limit": 1000}).json()["alerts"]
+        report = check(system, ledger, name="storm")
+        updates = alert_updates(system)
     budget = 20 * 8 * 2  # per partition and minute, 8 partitions; the storm may straddle a minute
-    by_kind = {
-        kind: [a for a in listed if a["kind"] == kind] for kind in ("transaction.failed", "failure.spike")
+    ids = {
+        kind: {u["alert_id"] for u in updates if u["kind"] == kind}
+        for kind in ("transaction.failed", "failure.spike")
     }
-    assert len(by_kind["failure.spike"]) == 1
-    assert 0 < len(by_kind["transaction.failed"]) <= budget
+    note("storm", spike_alerts=len(ids["failure.spike"]), transaction_alerts=len(ids["transaction.failed"]))
+    assert report.events == (3000, 3000, 3000, 0, 0)
+    assert len(ids["failure.spike"]) == 1
+    assert 0 < len(ids["transaction.failed"]) <= budget
+    assert report.alerts_published_twice == 0
 
 
 def test_replaying_the_recorded_touchpoints_yields_the_same_alerts(bootstrap: str, tmp_path: Path) -> None:

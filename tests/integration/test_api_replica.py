@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.common.processes import free_port
+from tests.fixtures.ledger import alert_updates, published_twice
 from tests.fixtures.system import isolated_topics, launch, start_service
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import post_each
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 def test_a_new_replica_serves_only_once_caught_up_and_resumes_streams_without_gaps(
     bootstrap: str, tmp_path: Path
 ) -> None:
-    with launch(bootstrap, tmp_path, **isolated_topics()) as system:
+    with launch(bootstrap, tmp_path, MP_API_SSE_HEARTBEAT_S="1", **isolated_topics()) as system:
         donors = [f"r-{uuid.uuid4().hex[:6]}" for _ in range(5)]
         post_each(system, [touchpoint(donor, "donation.failed", amount=5) for donor in donors[:3]])
         deadline = time.monotonic() + 30
@@ -35,12 +36,13 @@ def test_a_new_replica_serves_only_once_caught_up_and_resumes_streams_without_ga
         with httpx.stream(
             "GET", f"{system.api_url}/v1/alerts/stream", headers={"Last-Event-ID": "-1"}, timeout=10
         ) as replay:
-            seen = 0
+            seen, deadline = 0, time.monotonic() + 30
             for line in replay.iter_lines():
                 if line.startswith("id: "):
                     last_seen, seen = line.removeprefix("id: "), seen + 1
                     if seen == 3:
                         break
+                assert time.monotonic() < deadline, "the stream never replayed three alerts"
         post_each(system, [touchpoint(donor, "donation.failed", amount=5) for donor in donors[3:]])
 
         port = free_port()
@@ -67,11 +69,27 @@ def test_a_new_replica_serves_only_once_caught_up_and_resumes_streams_without_ga
                 headers={"Last-Event-ID": str(last_seen)},
                 timeout=httpx.Timeout(10, read=30),
             ) as stream:
+                deadline = time.monotonic() + 30  # keep-alives every 15 s would defeat a read timeout
                 for line in stream.iter_lines():
                     if line.startswith("data: "):
                         resumed += [donor for donor in donors if donor in line]
                     if set(donors[3:]) <= set(resumed):
                         break
+                    assert time.monotonic() < deadline, f"the resumed stream brought only {resumed}"
+            updates = alert_updates(system)
+            with httpx.stream(  # a quiet stream still speaks: a keep-alive comment every heartbeat (1 s here)
+                "GET", f"{url}/v1/alerts/stream", params={"constituent_id": "nobody"}, timeout=10
+            ) as quiet:
+                lines, deadline = [], time.monotonic() + 10
+                for line in quiet.iter_lines():
+                    lines.append(line)
+                    if line == ": keep-alive" or time.monotonic() > deadline:
+                        break
+            assert ": keep-alive" in lines, lines
         finally:
             replica.stop()
-    assert set(resumed) == set(donors[3:]), "the resumed stream missed or repeated alerts"
+    assert sorted(resumed) == sorted(donors[3:]), "the resumed stream missed or repeated alerts"
+    # and on the topic itself each alert was published once
+    failed = [u for u in updates if u["kind"] == "transaction.failed"]
+    assert sorted(u["constituent_id"] for u in failed) == sorted(donors)
+    assert published_twice(updates) == 0

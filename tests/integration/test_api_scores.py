@@ -40,8 +40,11 @@ def test_the_most_at_risk_constituents_come_first_and_filters_apply(system: Syst
 
 
 def test_the_summary_counts_everyone_once(system: System) -> None:
-    post_each(system, [touchpoint(f"sum-{uuid.uuid4().hex[:6]}", "web.page_view")])
+    newcomer = f"sum-{uuid.uuid4().hex[:6]}"
+    before = httpx.get(f"{system.api_url}/v1/scores/summary").json()["population"]
+    post_each(system, [touchpoint(newcomer, "web.page_view")])
+    wait_for_counts(system, {newcomer: 1})
     summary = httpx.get(f"{system.api_url}/v1/scores/summary").json()
-    assert summary["population"] >= 1
+    assert summary["population"] == before + 1  # the newcomer, once
     assert len(summary["histogram"]) == 10
     assert sum(bin["count"] for bin in summary["histogram"]) == summary["population"]

@@ -4,7 +4,6 @@ touchpoints topic (dead letters may: that is where refused input is kept)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 import uuid
@@ -15,12 +14,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.auth import digest
 from services.common.processes import start_service, stop
 from services.domain.identity import IdentityKeys
 from services.ingest.adapters.beacon import user_hash
+from tests.fixtures.ledger import touchpoint_records
 from tests.fixtures.providers import (
     SES_TOPIC_ARN,
     sendgrid_event,
@@ -38,7 +37,6 @@ pytestmark = pytest.mark.integration
 ORIGIN = "https://www.org.example"
 BEACON_SECRET = "beacon-secret-for-tests"
 KEYS = {name: uuid.uuid4().hex for name in ("site", "crm", "small", "reader", "operator")}
-PARTITIONS = 8  # MP_TOPIC_PARTITIONS' default
 
 
 def bearer(name: str) -> dict[str, str]:
@@ -94,22 +92,6 @@ sha256 = "{digest(KEYS["operator"])}"
     }
     with launch(bootstrap, tmp / "system", **env) as system:
         yield {"system": system, "sns_key": sns_key, "sendgrid": sendgrid_private}
-
-
-def touchpoint_records(system: System) -> int:
-    """How many records the system's touchpoints topic has ever had (the sum of its end offsets)."""
-
-    async def count() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=system.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            topic = system.topic("MP_TOPIC_TOUCHPOINTS")
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
-            return sum(ends.values())
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(count())
 
 
 class NothingReachesKafka:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tests.fixtures.system import System
+from tests.fixtures.ledger import scored_counts, wait_quiescent
+from tests.fixtures.system import System, launch
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import dead_letter_with
 
@@ -91,30 +96,61 @@ def test_an_unparseable_body_is_kept_as_a_dead_letter_too(system: System) -> Non
     assert letter["reason_code"] == "unparseable"
 
 
-def test_dead_letters_can_be_replayed_and_what_still_fails_is_kept_again(system: System) -> None:
-    marker = f"replay-{uuid.uuid4().hex}"
-    bad = {**touchpoint("c-1", "web.page_view"), "type": marker}
-    assert httpx.post(f"{system.ingest_url}/v1/events", json=[bad]).status_code == 422
-    asyncio.run(dead_letter_with(system, marker))
-    replay = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "dlq-replay",
-            "--reason-code",
-            "schema",
-            "--ingest-url",
-            system.ingest_url,
-        ],
-        env={**os.environ, **system.env},  # its broker and topics
+def dlq_replay(system: System, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``mission-pulse dlq-replay`` on the system's broker and topics, posting to its ingest."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "dlq-replay", "--ingest-url", system.ingest_url, *arguments],
+        env={**os.environ, **system.env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def dead_letters_with(system: System, marker: str) -> list[dict[str, Any]]:
+    listed = httpx.get(f"{system.api_url}/v1/dlq", params={"limit": 1000}).json()["dead_letters"]
+    return [letter for letter in listed if marker in letter["payload"]]
+
+
+def test_replaying_an_event_still_invalid_keeps_it_again_with_its_reason(system: System) -> None:
+    marker = f"replay-{uuid.uuid4().hex}"
+    bad = {**touchpoint("c-1", "web.page_view"), "type": marker}
+    assert httpx.post(f"{system.ingest_url}/v1/events", json=[bad]).status_code == 422
+    asyncio.run(dead_letter_with(system, marker))
+    replay = dlq_replay(system, "--reason-code", "schema")
     assert replay.returncode == 0, replay.stderr
-    assert "can be replayed" in replay.stdout
-    assert "rejected again:" in replay.stdout  # the schema did not change: still refused, kept again
+    rejected_again = re.search(r"rejected again: (\d+)", replay.stdout)
+    assert rejected_again and int(rejected_again.group(1)) >= 1, replay.stdout
+    deadline = time.monotonic() + 15
+    while len(dead_letters_with(system, marker)) < 2:  # the schema did not change: refused, kept again
+        assert time.monotonic() < deadline, "the replayed event was not dead-lettered again"
+        time.sleep(0.3)
+    assert [letter["reason_code"] for letter in dead_letters_with(system, marker)] == ["schema", "schema"]
+
+
+def test_an_event_refused_as_too_large_is_replayed_after_the_fix_accepted_and_scored(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    person = f"big-{uuid.uuid4().hex[:8]}"
+    event = touchpoint(person, "web.form_submitted", form="volunteer_signup", note="x" * 3000)
+    with launch(bootstrap, tmp_path, MP_INGEST_MAX_BODY_BYTES="2048") as system:
+        refused = httpx.post(f"{system.ingest_url}/v1/events", json=event)
+        assert refused.status_code == 413 and refused.json()["detail"].startswith("body of")
+        letter = asyncio.run(dead_letter_with(system, event["event_id"]))  # 413s are kept too, whole
+        assert (letter["reason_code"], letter["truncated"]) == ("too_large", False)
+
+        dry = dlq_replay(system, "--reason-code", "too_large", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "1 can be replayed" in dry.stdout and "replayed 1/1" not in dry.stdout
+        system.services["ingest"].stop()  # the fix: a larger body limit
+        system.env["MP_INGEST_MAX_BODY_BYTES"] = str(1024 * 1024)
+        system.start("ingest")
+        assert scored_counts(system, [person]) == {person: 0}  # the dry run posted nothing
+
+        replay = dlq_replay(system, "--reason-code", "too_large")
+        assert replay.returncode == 0, replay.stderr
+        assert re.search(r"accepted: 1$", replay.stdout, re.M), replay.stdout
+        assert wait_quiescent(system, [person]) == {person: 1}
 
 
 async def test_a_record_another_producer_wrote_badly_is_dead_lettered_by_the_scorer_which_goes_on(

@@ -135,8 +135,13 @@ def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path)
         for name in ("mp_ingest_events_accepted_total", "mp_scorer_events_total", "mp_api_alerts_open"):
             series = httpx.get(f"{url}/api/v1/series", params={"match[]": name}).json()["data"]
             assert series, f"Prometheus has no series {name}"
-        rules = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"][0]["rules"]
-        assert {rule["health"] for rule in rules} <= {"ok", "unknown"}
+        deadline = time.monotonic() + 30  # every rule evaluated (each second) without an error
+        while time.monotonic() < deadline:
+            rules = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"][0]["rules"]
+            if {rule["health"] for rule in rules} == {"ok"}:
+                break
+            time.sleep(0.5)
+        assert {rule["name"]: rule["health"] for rule in rules} == {rule["name"]: "ok" for rule in rules}
 
 
 def alertmanager_alerts(url: str, alert_id: str) -> list[dict[str, Any]]:

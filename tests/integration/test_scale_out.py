@@ -6,6 +6,7 @@ import random
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -16,11 +17,23 @@ from services.domain.readings import score_record
 from services.scorer.processing import BatchProcessor, Incoming
 from tests.fixtures.config import MODEL, RULES
 from tests.fixtures.fast_rules import fast_rules
-from tests.fixtures.system import Service, isolated_topics, launch, start_service, wait_for
+from tests.fixtures.ledger import Ledger, alert_updates, check
+from tests.fixtures.system import Service, System, isolated_topics, launch, start_service, wait_for
 from tests.fixtures.touchpoints import journey, touchpoint
-from tests.fixtures.waiting import post_each, wait_for_counts
+from tests.fixtures.waiting import wait_for_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+def wait_for_alerts_on_topic(system: System, people: set[str], timeout_s: float = 60) -> None:
+    """Until every one of ``people`` has a handoff.broken update on the alerts topic."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alerted = {u.get("constituent_id") for u in alert_updates(system) if u["kind"] == "handoff.broken"}
+        if people <= alerted:
+            return
+        time.sleep(1)
+    raise AssertionError(f"no broken hand-off for {sorted(people - alerted)}")
 
 
 def test_one_two_three_workers_joining_and_leaving_give_the_same_state(
@@ -61,37 +74,33 @@ def test_one_two_three_workers_joining_and_leaving_give_the_same_state(
             worker_ports.append(port)
             return worker
 
+        ledger = Ledger()
         try:
-            post_each(system, chunks[0])
-            second = add_worker(2)
-            post_each(system, chunks[1])
-            add_worker(3)
-            post_each(system, chunks[2])
-            second.stop()  # leaves while events flow: its partitions move with their state
-            post_each(system, chunks[3])
-            expected_counts = {p: 20 for p in people} | {g["constituent_id"]: 1 for g in forgotten}
-            views = wait_for_counts(system, expected_counts, timeout_s=120)
+            with httpx.Client(base_url=system.ingest_url) as client:
+
+                def send(chunk: list[dict[str, Any]]) -> None:
+                    for event in chunk:
+                        assert ledger.post(client, [event]).status_code == 202
+
+                send(chunks[0])
+                second = add_worker(2)
+                send(chunks[1])
+                add_worker(3)
+                send(chunks[2])
+                second.stop()  # leaves while events flow: its partitions move with their state
+                send(chunks[3])
+            owed = {g["constituent_id"]: "handoff.broken" for g in forgotten}
+            wait_for_alerts_on_topic(system, set(owed))
+            report = check(system, ledger, expected_alerts=owed, name="scale-out")
             third = httpx.get(f"http://127.0.0.1:{worker_ports[1]}/metrics").text
             assert "mp_scorer_events_total{" in third, "the third worker never got a partition"
-
-            owed = {g["constituent_id"] for g in forgotten}
-            deadline = time.monotonic() + 60
-            broken: dict[str, list[str]] = {}
-            while time.monotonic() < deadline and not owed <= set(broken):
-                listed = httpx.get(
-                    f"{system.api_url}/v1/alerts", params={"kind": "handoff.broken", "limit": 1000}
-                )
-                broken = {}
-                for alert in listed.json()["alerts"]:
-                    if alert["rule"] == "handoff:donation-receipt" and alert["constituent_id"] in owed:
-                        broken.setdefault(alert["constituent_id"], []).append(alert["alert_id"])
-                time.sleep(0.5)
+            views = wait_for_counts(system, ledger.expected_counts())
         finally:
             for worker in extra:
                 worker.stop()
 
-    assert owed == set(broken)
-    assert all(len(ids) == 1 for ids in broken.values()), broken
+    assert report.events == (606, 606, 606, 0, 0)
+    assert report.alerts == (6, 6, 0)  # each forgotten receipt broke exactly one hand-off, published once
     records = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
     expected = BatchProcessor(MODEL, RULES).process(records, lambda *_: None, time.time())
     for person in people:

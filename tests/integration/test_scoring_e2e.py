@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import re
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.domain.readings import score_record
 from services.scorer.processing import BatchProcessor, Incoming
 from tests.fixtures.config import MODEL, RULES
+from tests.fixtures.ledger import Ledger, check
 from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import journey
-from tests.fixtures.waiting import post_each, wait_for_counts
+from tests.fixtures.waiting import wait_for_counts
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +41,46 @@ def test_the_same_events_in_another_order_and_with_duplicates_give_identical_sco
     shuffled_twice = [{**e, "constituent_id": f"dup-{tag}"} for e in events + events[:15]]
     rng.shuffle(shuffled_twice)
 
-    post_each(system, events + reordered + shuffled_twice)
+    ledger = Ledger()
+    with httpx.Client(base_url=system.ingest_url) as client:
+        for event in events + reordered + shuffled_twice:
+            assert ledger.post(client, [event]).status_code == 202
+    report = check(system, ledger, name="order-and-duplicates")
+    assert report.events == (120, 120, 120, 0, 0)
     views = wait_for_counts(system, {f"fwd-{tag}": 40, f"rev-{tag}": 40, f"dup-{tag}": 40})
     forward, backward, duplicated = (comparable(views[f"{p}-{tag}"]) for p in ("fwd", "rev", "dup"))
     assert forward == backward == duplicated
+
+
+def duplicates_dropped(system: System) -> int:
+    """Events the (current) scorer process dropped as repeats, from its metrics."""
+    text = httpx.get(f"{system.scorer_url}/metrics").text
+    return round(
+        sum(
+            float(value)
+            for value in re.findall(
+                r'^mp_scorer_events_total\{[^}]*outcome="duplicate"[^}]*\} (\S+)$', text, re.M
+            )
+        )
+    )
+
+
+async def uncommitted(system: System) -> int:
+    """Records on the touchpoints topic beyond the offsets the scorer's group committed."""
+    topic, group = system.topic("MP_TOPIC_TOUCHPOINTS"), system.env["MP_SCORER_APP_ID"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=system.bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=system.bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(8)]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        done = {tp: max(0, committed[tp].offset) if tp in committed else 0 for tp in partitions}
+        return sum(ends[tp] - done[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 @pytest.mark.faults
@@ -53,22 +95,36 @@ def test_a_scorer_killed_mid_stream_loses_and_doubles_nothing(
     first, second, third = events[:120], events[120:200], events[200:]
 
     topics = isolated_topics()
-    with launch(
-        bootstrap, tmp_path, MP_SCORER_STORE=store, MP_SCORER_SESSION_TIMEOUT_S="6", **topics
-    ) as system:
-        post_each(system, first)
-        wait_for_counts(
-            system,
-            {
-                p: sum(e["constituent_id"] == p for e in first)
-                for p in people
-                if any(e["constituent_id"] == p for e in first)
-            },
-        )
-        post_each(system, second)
-        system.kill("scorer")  # mid-stream: some of `second` may be scored and uncommitted
-        post_each(system, third + first[:30])  # the replay of already-scored events must not count
+    settings = {"MP_SCORER_STORE": store, "MP_SCORER_SESSION_TIMEOUT_S": "6", **topics}
+    # offsets committed every 60 s: when the worker dies, what it scored since is still uncommitted
+    settings["MP_SCORER_COMMIT_INTERVAL_S"] = "60"
+    ledger = Ledger()
+    with (
+        launch(bootstrap, tmp_path, **settings) as system,
+        httpx.Client(base_url=system.ingest_url) as client,
+    ):
+        for event in first + second:
+            assert ledger.post(client, [event]).status_code == 202
+        wait_for_counts(system, ledger.expected_counts())  # everything sent so far is scored …
+        reread = asyncio.run(uncommitted(system))
+        assert reread > 0, "nothing was left uncommitted: the kill would prove nothing"  # … not all committed
+        system.kill("scorer")
+        resent = first[:30]  # a client's retries of events already scored
+        for event in third + resent:
+            assert ledger.post(client, [event]).status_code == 202
+        system.env["MP_SCORER_COMMIT_INTERVAL_S"] = "2.8"  # the restarted worker commits as usual
         system.start("scorer")
+        notes = {"uncommitted_at_kill": reread, "resent": len(resent)}
+        report = check(system, ledger, name=f"scorer-killed-{store.rstrip(':/')}", notes=notes)
+        assert (report.sent, report.accepted, report.scored, report.lost, report.doubled) == (
+            300,
+            300,
+            300,
+            0,
+            0,
+        )
+        # the restarted worker read again what was uncommitted, and dropped it with the client's retries
+        assert duplicates_dropped(system) == reread + len(resent)
         views = wait_for_counts(system, {p: 25 for p in people}, timeout_s=90)
 
     records = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from services.ingest.adapters.beacon import user_hash
+from tests.fixtures.ledger import wait_quiescent
 from tests.fixtures.providers import (
     SES_TOPIC_ARN,
     payment_intent,
@@ -156,9 +157,9 @@ def test_a_provider_retry_is_answered_2xx_and_counted_once(sources: System) -> N
     )
     assert post_stripe(sources, failure).status_code == 200
     resolved = httpx.post(f"{sources.ingest_url}/v1/identify", json={"stripe_customer": f"cus_{tag}"}).json()
-    constituent(sources, resolved["constituent_id"], 2)
-    time.sleep(2)  # give a double count the time to show
-    seen = constituent(sources, resolved["constituent_id"], 2)
+    person = resolved["constituent_id"]
+    assert wait_quiescent(sources, [person]) == {person: 2}  # settled: a late double would show
+    seen = constituent(sources, person, 2)
     assert seen["events"] == 2
     assert seen["counts"]["lifetime"]["by_type"] == {"donation.succeeded": 1, "donation.failed": 1}
 
@@ -198,3 +199,6 @@ def test_an_oversized_webhook_gets_413(sources: System) -> None:
     )
     assert response.status_code == 413
     assert "at most" in response.json()["detail"]
+    letter = asyncio.run(dead_letter_with(sources, marker))  # kept, with the body's beginning
+    assert (letter["source"], letter["reason_code"], letter["truncated"]) == ("stripe", "too_large", True)
+    assert letter["payload_bytes"] == len(body)
