@@ -22,5 +22,10 @@ class ApiSettings(CommonSettings):
     )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
     api_write_timeout_s: float = Field(
-        5.0, gt=0, description="How long an alert action waits for Kafka to acknowledge and read it back"
+        5.0, gt=0, description="How long an alert action waits for Kafka to acknowledge it (503 after)"
+    )
+    api_read_back_timeout_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long an acknowledged action waits for this replica's view to show it (202 after)",
     )

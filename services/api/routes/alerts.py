@@ -157,7 +157,7 @@ def router(context: ApiContext) -> APIRouter:
             return JSONResponse(
                 {"detail": f"not recorded: {error}"}, status_code=503, headers={"Retry-After": "5"}
             )
-        if await alerts.wait_applied(written.offset, settings.api_write_timeout_s):
+        if await alerts.wait_applied(written.offset, settings.api_read_back_timeout_s):
             return alerts.get(alert_id)
         return JSONResponse(changed, status_code=202)  # recorded; this replica has not read it back yet
 
