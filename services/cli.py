@@ -46,7 +46,11 @@ def _scorer() -> None:
 
     settings = ScorerSettings()
     configure_logging("scorer", settings.log_level)
-    asyncio.run(ensure_topics_when_reachable(settings, (settings.ticks_topic, settings.spike_counts_topic)))
+    # The tables' changelogs too: when Faust creates them itself as the worker starts, its first metadata
+    # may not know them yet, and an agent writing such a table crashes (PartitionsMismatch, "0 partitions")
+    # again and again until the metadata is refreshed — minutes without spike alerts.
+    internal = (settings.ticks_topic, settings.spike_counts_topic)
+    asyncio.run(ensure_topics_when_reachable(settings, internal, settings.changelog_topics))
     from services.scorer.app import app
 
     faust_level = {"WARNING": "warn", "CRITICAL": "crit"}.get(

@@ -70,14 +70,28 @@ def client_options(settings: CommonSettings) -> dict[str, Any]:
     return options
 
 
-async def ensure_topics(settings: CommonSettings, partitioned_like_touchpoints: tuple[str, ...] = ()) -> None:
+async def ensure_topics(
+    settings: CommonSettings,
+    partitioned_like_touchpoints: tuple[str, ...] = (),
+    compacted_like_touchpoints: tuple[str, ...] = (),
+) -> None:
     """Create Mission Pulse's topics if they do not exist (idempotent; safe from every service).
 
-    ``partitioned_like_touchpoints`` names internal topics that must have as many partitions."""
+    ``partitioned_like_touchpoints`` names internal topics that must have as many partitions, and
+    ``compacted_like_touchpoints`` compacted ones (the scorer's table changelogs)."""
     wanted = [
         *(
             NewTopic(name, settings.topic_partitions, settings.topic_replication)
             for name in partitioned_like_touchpoints
+        ),
+        *(
+            NewTopic(
+                name,
+                settings.topic_partitions,
+                settings.topic_replication,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for name in compacted_like_touchpoints
         ),
         NewTopic(settings.topic_touchpoints, settings.topic_partitions, settings.topic_replication),
         NewTopic(
@@ -220,12 +234,15 @@ class ReliableProducer:
 
 
 async def ensure_topics_when_reachable(
-    settings: CommonSettings, partitioned_like_touchpoints: tuple[str, ...] = (), retry_s: float = 2.0
+    settings: CommonSettings,
+    partitioned_like_touchpoints: tuple[str, ...] = (),
+    compacted_like_touchpoints: tuple[str, ...] = (),
+    retry_s: float = 2.0,
 ) -> None:
     """Keep trying ``ensure_topics`` until Kafka answers, so a service may start before the broker."""
     while True:
         try:
-            await ensure_topics(settings, partitioned_like_touchpoints)
+            await ensure_topics(settings, partitioned_like_touchpoints, compacted_like_touchpoints)
             return
         except (KafkaError, OSError) as error:
             log.warning("kafka not reachable yet; will retry", extra={"error": repr(error)})

@@ -28,7 +28,7 @@ from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
-from services.scorer.settings import ScorerSettings
+from services.scorer.settings import TABLES, ScorerSettings
 from services.scorer.stores import (
     BatchStores,
     check_faust_internals,
@@ -81,16 +81,11 @@ ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 publisher = ReliableProducer(settings, timeout_s=30)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
-states = app.Table(
-    "constituent-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
-)
+STATE, DEADLINES, SPIKES = TABLES  # names whose changelogs the CLI creates before the worker starts
+states = app.Table(STATE, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 # Constituent → {"deadline", "partition", "rules"} for those owed a hand-off: what the deadline timer reads.
-deadlines = app.Table(
-    "handoff-deadlines", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
-)
-spike_states = app.Table(
-    "spike-state", partitions=settings.topic_partitions, key_type=bytes, value_type=bytes
-)
+deadlines = app.Table(DEADLINES, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
+spike_states = app.Table(SPIKES, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 metrics.TABLE_KEYS.set_function(lambda: len(states))
 tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines)}
 ticks_sent: dict[bytes, float] = {}  # key → when its tick was sent (deadlines.py); forgotten once processed

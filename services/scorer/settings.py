@@ -8,6 +8,8 @@ from pydantic import Field
 
 from services.common.settings import REPO_ROOT, CommonSettings
 
+TABLES = ("constituent-state", "handoff-deadlines", "spike-state")  # the names services/scorer/app.py uses
+
 
 class ScorerSettings(CommonSettings):
     scorer_web_host: str = Field("127.0.0.1", description="Address of the scorer's /metrics web server")
@@ -24,6 +26,12 @@ class ScorerSettings(CommonSettings):
     def ticks_topic(self) -> str:
         """Internal: hand-off deadline ticks, partitioned like the touchpoints."""
         return f"{self.scorer_app_id}-handoff-ticks"
+
+    @property
+    def changelog_topics(self) -> tuple[str, ...]:
+        """The changelogs of the worker's tables (constituent-state, handoff-deadlines, spike-state), named
+        as Faust names them; created before the worker starts (services/cli.py)."""
+        return tuple(f"{self.scorer_app_id}-{table}-changelog" for table in TABLES)
 
     @property
     def spike_counts_topic(self) -> str:

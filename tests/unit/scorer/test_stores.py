@@ -64,3 +64,11 @@ def test_the_newest_written_offset_per_changelog_partition_is_noted_as_persisted
     written = [Written("changelog", 1, 5), Written("changelog", 1, 9), Written("scores", 1, 3)]
     note_persisted_offsets({"changelog": Table()}, written)
     assert noted == [(TP("changelog", 1), 9)]
+
+
+def test_the_changelogs_the_cli_creates_are_the_ones_faust_uses() -> None:
+    from services.scorer import app as scorer
+    from services.scorer.settings import ScorerSettings
+
+    tables = (scorer.states, scorer.deadlines, scorer.spike_states)
+    assert tuple(table.changelog_topic_name for table in tables) == ScorerSettings().changelog_topics
