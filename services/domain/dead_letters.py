@@ -1,13 +1,20 @@
-"""What a dead letter says: where it came from, why it was refused, when, and the raw payload. Pure.
+"""What a dead letter says: where it came from, why it was refused, when, and the payload. Pure.
 
 Everything Mission Pulse refuses (unparseable, unverifiable, schema-invalid, unusable) is kept on the
-dead-letter topic so an operator can see it, count it by reason, and replay it after a fix.
+dead-letter topic so an operator can see it, count it by reason, and replay it after a fix — with personal
+data taken out (services/domain/redaction.py). Input that failed verification (a bad signature, a foreign
+SNS topic, a beacon from another origin) or is not JSON at all is kept only as its SHA-256 and size:
+nothing an unknown sender wrote, and nothing that could not be told apart from personal data, reaches the
+topic. See docs/privacy.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from services.domain.redaction import EmailKey, redact_payload, redact_text
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -23,6 +30,9 @@ ReasonCode = Literal[
 ]
 
 
+UNVERIFIED: frozenset[ReasonCode] = frozenset({"signature", "not_allowed"})
+
+
 def dead_letter(
     *,
     source: str,
@@ -32,18 +42,23 @@ def dead_letter(
     service: str,
     at: float,
     size: int | None = None,
+    email_key: EmailKey | None = None,
 ) -> dict[str, Any]:
-    """The envelope written to the dead-letter topic; the payload is kept as text, cut at 64 KiB.
-    ``size``: the whole payload's size when ``raw`` is only its beginning (a body refused as too large)."""
-    kept = raw[:MAX_PAYLOAD_BYTES]
+    """The envelope written to the dead-letter topic: the payload redacted and kept as text, cut at 64 KiB
+    (or, unverified, only its SHA-256). ``size``: the whole payload's size when ``raw`` is only its
+    beginning (a body refused as too large). ``email_key``: how addresses become identity keys."""
     size = len(raw) if size is None else size
-    return {
+    letter: dict[str, Any] = {
         "source": source,
         "reason_code": reason_code,
-        "reason": reason,
+        "reason": redact_text(reason, email_key),
         "received_at": datetime.fromtimestamp(at, UTC).isoformat(),
         "service": service,
-        "payload": kept.decode("utf-8", "replace"),
         "payload_bytes": size,
-        "truncated": size > len(kept),
     }
+    redacted = None if reason_code in UNVERIFIED else redact_payload(raw, email_key)
+    if redacted is None:  # unverified, or not JSON: what it said is not kept, only what identifies it
+        return {**letter, "payload": "", "payload_sha256": hashlib.sha256(raw).hexdigest(), "truncated": True}
+    complete = size == len(raw) and len(redacted) <= MAX_PAYLOAD_BYTES
+    kept = redacted[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace")
+    return {**letter, "payload": kept, "truncated": not complete}

@@ -23,7 +23,7 @@ from services.domain.events import SCHEMA_PATH
 from services.domain.identity import PRIORITY, IdentifierKind, IdentityKeys, IdentityMap
 from services.ingest.adapters.sns import Fetch
 from services.ingest.payload import PayloadError, split_events
-from services.ingest.pipeline import IngestPipeline, Outcome, Refused, install_error_answers
+from services.ingest.pipeline import IngestPipeline, Refused, install_error_answers
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import webhook_routes
 
@@ -166,7 +166,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
                 detail = f"key {key.name!r} may not submit events of source {', '.join(map(repr, forbidden))}"
                 return JSONResponse({"detail": detail}, status_code=403)
         keys.charge_events(key, len(candidates))
-        outcome = Outcome()
+        outcome = pipeline.new_outcome()
         pipeline.check_events(candidates, "api", outcome)
         await pipeline.commit(outcome)
         rejected = [Rejection(index=index, error=reason) for index, reason in outcome.rejected]

@@ -24,6 +24,7 @@ from services.common.kafka import KafkaUnavailable, ReliableProducer
 from services.domain.dead_letters import MAX_PAYLOAD_BYTES, ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
+from services.domain.redaction import EmailKey
 from services.ingest.adapters import Mapped
 from services.ingest.records import dead_letter_records, identity_link_records, touchpoint_records
 from services.ingest.settings import IngestSettings
@@ -63,8 +64,9 @@ class Refused(Exception):
 
 @dataclass
 class Outcome:
-    """What became of one request's input."""
+    """What became of one request's input; ``email_key`` keys the addresses in its dead letters."""
 
+    email_key: EmailKey | None = None
     accepted: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)  # dead-letter envelopes
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason) for the caller
@@ -81,6 +83,7 @@ class Outcome:
             service="ingest",
             at=time.time(),
             size=size,
+            email_key=self.email_key,
         )
         self.dead.append(letter)
 
@@ -91,6 +94,11 @@ class IngestPipeline:
         self.identities = identities
         self.producer = ReliableProducer(settings, timeout_s=settings.ingest_produce_timeout_s)
         self.identity_links = TopicFollower(settings, "ingest", {settings.topic_identities: self._apply_link})
+
+    def new_outcome(self) -> Outcome:
+        """An empty outcome whose dead letters key email addresses as identity resolution does."""
+        keys = self.identities.keys
+        return Outcome(email_key=lambda address: keys.key("email", address))
 
     def _apply_link(self, record: Any) -> None:
         key = record.key.decode()
@@ -111,7 +119,9 @@ class IngestPipeline:
                 if len(beginning) >= MAX_PAYLOAD_BYTES:
                     break
             reason = f"body of {declared} bytes, at most {limit}"
-            raise Refused(source, "too_large", 413, reason, bytes(beginning), int(declared))
+            raise Refused(
+                source, "too_large", 413, reason, bytes(beginning[:MAX_PAYLOAD_BYTES]), int(declared)
+            )
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -177,7 +187,7 @@ def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:
     async def refused(_: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, Refused):
             raise error
-        outcome = Outcome()
+        outcome = pipeline.new_outcome()
         outcome.refuse(0, error.source, error.code, error.reason, error.raw, error.size)
         await pipeline.commit(outcome)
         return JSONResponse({"detail": error.reason}, status_code=error.status)

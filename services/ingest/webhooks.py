@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from services.common.auth import RateLimiter, too_many
 from services.common.config_files import ConfigError
 from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendgrid, ses, sns, stripe
-from services.ingest.pipeline import IngestPipeline, Outcome, Refused
+from services.ingest.pipeline import IngestPipeline, Refused
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
         wait = events.retry_after(source, rate, time.monotonic(), max(1, len(reading.mapped)))
         if wait is not None:
             raise too_many(f"{rate:g} events/s through the {source} webhook", wait)
-        outcome = Outcome()
+        outcome = pipeline.new_outcome()
         pipeline.resolve(reading.mapped, source, outcome)
         await pipeline.commit(outcome)
         if reading.on_accepted is not None:

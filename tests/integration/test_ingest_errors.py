@@ -19,7 +19,7 @@ import pytest
 from tests.fixtures.ledger import scored_counts, wait_quiescent
 from tests.fixtures.system import System, launch
 from tests.fixtures.touchpoints import touchpoint
-from tests.fixtures.waiting import dead_letter_with
+from tests.fixtures.waiting import dead_letter_of, dead_letter_with
 
 pytestmark = pytest.mark.integration
 
@@ -85,15 +85,17 @@ async def test_valid_events_are_accepted_beside_rejected_ones_which_go_to_the_de
 
 
 def test_an_unparseable_body_is_kept_as_a_dead_letter_too(system: System) -> None:
-    marker = f"garbage-{uuid.uuid4().hex}"
+    garbage = f"{{garbage-{uuid.uuid4().hex}".encode()
     response = httpx.post(
-        f"{system.ingest_url}/v1/events",
-        content=f"{{{marker}".encode(),
-        headers={"content-type": "application/json"},
+        f"{system.ingest_url}/v1/events", content=garbage, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    letter = asyncio.run(dead_letter_with(system, marker))
-    assert letter["reason_code"] == "unparseable"
+    letter = asyncio.run(dead_letter_of(system, garbage))  # not JSON: kept as its hash and size only
+    assert (letter["reason_code"], letter["payload"], letter["payload_bytes"]) == (
+        "unparseable",
+        "",
+        len(garbage),
+    )
 
 
 def dlq_replay(system: System, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -158,15 +160,15 @@ async def test_a_record_another_producer_wrote_badly_is_dead_lettered_by_the_sco
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
-    marker = f"not-json-{uuid.uuid4().hex}"
+    garbage = f"{{not-json-{uuid.uuid4().hex}".encode()
     producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap)
     await producer.start()
     try:
         topic = system.topic("MP_TOPIC_TOUCHPOINTS")
-        await producer.send_and_wait(topic, key=b"c-bad", value=f"{{{marker}".encode())
+        await producer.send_and_wait(topic, key=b"c-bad", value=garbage)
     finally:
         await producer.stop()
-    letter = await dead_letter_with(system, marker, timeout_s=30)
+    letter = await dead_letter_of(system, garbage, timeout_s=30)
     assert (letter["service"], letter["source"], letter["reason_code"]) == (
         "scorer",
         "touchpoints",

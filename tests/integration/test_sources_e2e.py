@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from services.ingest.adapters.beacon import user_hash
 from tests.fixtures.ledger import wait_quiescent
@@ -27,7 +29,7 @@ from tests.fixtures.providers import (
     stripe_signature,
 )
 from tests.fixtures.system import System, isolated_topics, launch
-from tests.fixtures.waiting import dead_letter_with
+from tests.fixtures.waiting import dead_letter_where
 
 pytestmark = pytest.mark.integration
 STRIPE_SECRET = "whsec_integration"
@@ -164,14 +166,17 @@ def test_a_provider_retry_is_answered_2xx_and_counted_once(sources: System) -> N
     assert seen["counts"]["lifetime"]["by_type"] == {"donation.succeeded": 1, "donation.failed": 1}
 
 
-def test_a_webhook_with_a_bad_signature_gets_401_and_is_kept_with_its_reason(sources: System) -> None:
+def test_a_webhook_with_a_bad_signature_gets_401_and_is_kept_as_its_hash_with_its_reason(
+    sources: System,
+) -> None:
     marker = f"evt_forged_{uuid.uuid4().hex[:8]}"
     forged = stripe_event("payment_intent.succeeded", payment_intent(), marker)
     response = post_stripe(sources, forged, secret="whsec_attacker")
     assert response.status_code == 401
     assert "did not verify" in response.json()["detail"]
-    letter = asyncio.run(dead_letter_with(sources, marker))
-    assert (letter["source"], letter["reason_code"]) == ("stripe", "signature")
+    digest = hashlib.sha256(orjson.dumps(forged)).hexdigest()  # what an unknown sender wrote is not kept
+    letter = asyncio.run(dead_letter_where(sources, lambda letter: letter.get("payload_sha256") == digest))
+    assert (letter["source"], letter["reason_code"], letter["payload"]) == ("stripe", "signature", "")
 
 
 def test_an_unsigned_sendgrid_post_is_refused_when_a_key_is_configured(sources: System) -> None:
@@ -199,6 +204,88 @@ def test_an_oversized_webhook_gets_413(sources: System) -> None:
     )
     assert response.status_code == 413
     assert "at most" in response.json()["detail"]
-    letter = asyncio.run(dead_letter_with(sources, marker))  # kept, with the body's beginning
+    beginning = hashlib.sha256(body[: 64 * 1024]).hexdigest()  # not JSON: kept as its beginning's hash
+    letter = asyncio.run(dead_letter_where(sources, lambda letter: letter.get("payload_sha256") == beginning))
     assert (letter["source"], letter["reason_code"], letter["truncated"]) == ("stripe", "too_large", True)
     assert letter["payload_bytes"] == len(body)
+
+
+PERSON = {"email": "grace.hopper@navy.example", "name": "Grace Brewster Hopper", "phone": "+1 202 555 0147"}
+ADDRESS = {"line1": "1 Arlington Ridge Road", "city": "Arlington", "postal_code": "22202", "country": "US"}
+
+
+def test_no_address_name_or_phone_of_any_refused_payload_reaches_a_topic(
+    sources: System, keys: dict[str, Any]
+) -> None:
+    """Every provider's payloads refused every way: nothing personal on the dead-letter topic (nor, of
+    course, on the touchpoints topic); what is there still tells whose it was, by identity key."""
+    billing = {"name": PERSON["name"], "phone": PERSON["phone"], "email": PERSON["email"], "address": ADDRESS}
+    intent = payment_intent(
+        receipt_email=PERSON["email"],
+        latest_charge=f"ch_{uuid.uuid4().hex[:8]}",
+        charges={"data": [{"billing_details": billing}]},
+        shipping={"name": PERSON["name"], "phone": PERSON["phone"], "address": ADDRESS},
+    )
+    stripe_ok = stripe_event("payment_intent.succeeded", intent, f"evt_{uuid.uuid4().hex[:8]}")
+    refusals = [
+        post_stripe(sources, stripe_ok, secret="whsec_attacker").status_code,  # bad signature
+        post_stripe(sources, {**stripe_ok, "created": "yesterday"}).status_code,  # signed, unusable
+        post_sendgrid(sources, [sendgrid_event("teleported", **billing)], keys["sendgrid"]).status_code,
+        httpx.post(  # unsigned
+            f"{sources.ingest_url}/v1/webhooks/sendgrid", json=[sendgrid_event("open", email=PERSON["email"])]
+        ).status_code,
+        httpx.post(  # signed by another key
+            f"{sources.ingest_url}/v1/webhooks/ses",
+            json=sns_message(sns_signer()[0], ses_event("Delivery", [PERSON["email"]])),
+        ).status_code,
+        httpx.post(  # an SES event type nobody maps
+            f"{sources.ingest_url}/v1/webhooks/ses",
+            json=sns_message(
+                keys["sns"], {**ses_event("Delivery", [PERSON["email"]]), "eventType": "Teleport"}
+            ),
+        ).status_code,
+        httpx.post(
+            f"{sources.ingest_url}/v1/collect",
+            content=orjson.dumps({"type": "page_view", "anonymous_id": "b-1", **billing}),
+            headers={"origin": ORIGIN},
+        ).status_code,
+        httpx.post(  # a schema error in our own format
+            f"{sources.ingest_url}/v1/events",
+            json={**touchpoint_with(PERSON), "occurred_at": PERSON["email"]},
+        ).status_code,
+        httpx.post(f"{sources.ingest_url}/v1/events", content=f"not json {billing}".encode()).status_code,
+    ]
+    assert all(400 <= status < 500 for status in refusals), refusals
+    letters = asyncio.run(read_records(sources, "MP_TOPIC_DEAD_LETTERS"))
+    touchpoints = asyncio.run(read_records(sources, "MP_TOPIC_TOUCHPOINTS"))
+    assert len(letters) >= len(refusals)
+    everything = b"\n".join(letters + touchpoints).decode()
+    for personal in (PERSON["email"], "Grace", "Hopper", "202 555", "5550147", "Arlington", "22202"):
+        assert personal.lower() not in everything.lower(), f"{personal!r} is on a topic"
+    assert "email:" in everything  # the address became its identity key: whose it was still shows
+
+
+def touchpoint_with(person: dict[str, str]) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "source": "web",
+        "type": "web.page_view",
+        "occurred_at": "2026-11-27T10:00:00Z",
+        "constituent_id": "c-1",
+        "attributes": {"note": f"{person['name']} {person['email']} {person['phone']}"},
+    }
+
+
+async def read_records(system: System, topic_setting: str) -> list[bytes]:
+    """Every record's value on one of the system's topics, whatever its partitions."""
+    consumer = AIOKafkaConsumer(
+        system.topic(topic_setting), bootstrap_servers=system.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        values: list[bytes] = []
+        while batch := await consumer.getmany(timeout_ms=2000):
+            values += [record.value for records in batch.values() for record in records if record.value]
+        return values
+    finally:
+        await consumer.stop()
