@@ -47,14 +47,16 @@ class ApiContext:
         model = load_scoring_model(settings.scoring_config)
         scores = ScoreView(preset_dictionary(model))
         alerts = AlertView(settings.api_alerts_kept)
-        dead_letters = DeadLetterView(settings.api_alerts_kept)
+        dead_letters = DeadLetterView(settings.api_alerts_kept, settings.api_dead_letters_max_bytes)
         feeder = TopicFollower(
             settings,
             "api",
             {
                 settings.topic_scores: lambda record: scores.apply(record.key, record.value),
                 settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
-                settings.topic_dead_letters: lambda record: dead_letters.apply(orjson.loads(record.value)),
+                settings.topic_dead_letters: lambda record: dead_letters.apply(
+                    orjson.loads(record.value), len(record.value)
+                ),
             },
         )
         keys = Keyring(load_auth(settings.auth_config, "api", settings.development))

@@ -10,7 +10,12 @@ from services.common.settings import CommonSettings
 class ApiSettings(CommonSettings):
     api_host: str = Field("127.0.0.1", description="Address the API listens on")
     api_port: int = Field(8080, description="Port the API listens on")
-    api_alerts_kept: int = Field(10_000, ge=10, description="Alerts kept in memory (and replayable over SSE)")
+    api_alerts_kept: int = Field(
+        10_000, ge=10, description="Alerts kept in memory (and replayable over SSE); dead letters too"
+    )
+    api_dead_letters_max_bytes: int = Field(
+        32 * 2**20, ge=2**16, description="Most bytes of dead letters kept in memory (counts stay exact)"
+    )
     api_alertmanager_url: str = Field(
         "", description="Alertmanager base URL to forward alerts to (off when empty)"
     )

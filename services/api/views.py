@@ -230,21 +230,32 @@ class AlertView:
 
 
 class DeadLetterView:
-    """The most recent dead letters and counts of all of them by source and reason code."""
+    """The most recent dead letters — at most ``kept`` of them and ``max_bytes`` of their records, the oldest
+    going first — and exact counts of all of them by source and reason code."""
 
-    def __init__(self, kept: int) -> None:
-        self._recent: deque[dict[str, Any]] = deque(maxlen=kept)
+    def __init__(self, kept: int, max_bytes: int = 32 * 2**20) -> None:
+        self._recent: deque[tuple[int, dict[str, Any]]] = deque()  # (record bytes, letter)
+        self._kept, self._max_bytes, self._bytes = kept, max_bytes, 0
         self._counts: Counter[tuple[str, str]] = Counter()
 
-    def apply(self, letter: dict[str, Any]) -> None:
+    def apply(self, letter: dict[str, Any], size: int = 0) -> None:
+        """Fold in one dead letter; ``size``: its record's bytes (what it costs to keep)."""
         key = (str(letter["source"]), str(letter["reason_code"]))
-        self._recent.append(letter)
+        self._recent.append((size, letter))
+        self._bytes += size
+        while len(self._recent) > self._kept or (self._bytes > self._max_bytes and len(self._recent) > 1):
+            evicted, _ = self._recent.popleft()
+            self._bytes -= evicted
         self._counts[key] += 1
+
+    @property
+    def kept_bytes(self) -> int:
+        return self._bytes
 
     def newest(self, limit: int, source: str | None, reason_code: str | None) -> list[dict[str, Any]]:
         matching = (
             letter
-            for letter in reversed(self._recent)
+            for _, letter in reversed(self._recent)
             if source in (None, letter["source"]) and reason_code in (None, letter["reason_code"])
         )
         return list(islice(matching, limit))

@@ -78,7 +78,9 @@ async def ensure_topics(
     """Create Mission Pulse's topics if they do not exist (idempotent; safe from every service).
 
     ``partitioned_like_touchpoints`` names internal topics that must have as many partitions, and
-    ``compacted_like_touchpoints`` compacted ones (the scorer's table changelogs)."""
+    ``compacted_like_touchpoints`` compacted ones (the scorer's table changelogs). Raw input (touchpoints,
+    dead letters) is kept ``touchpoints_retention_days`` (docs/privacy.md)."""
+    retention = str(int(settings.touchpoints_retention_days * 86_400_000))
     wanted = [
         *(
             NewTopic(name, settings.topic_partitions, settings.topic_replication)
@@ -93,7 +95,12 @@ async def ensure_topics(
             )
             for name in compacted_like_touchpoints
         ),
-        NewTopic(settings.topic_touchpoints, settings.topic_partitions, settings.topic_replication),
+        NewTopic(
+            settings.topic_touchpoints,
+            settings.topic_partitions,
+            settings.topic_replication,
+            topic_configs={"retention.ms": retention},
+        ),
         NewTopic(
             settings.topic_scores,
             settings.topic_partitions,
@@ -102,7 +109,12 @@ async def ensure_topics(
         ),
         # One partition keeps one global order of alert updates: the SSE stream resumes by offset.
         NewTopic(settings.topic_alerts, 1, settings.topic_replication),
-        NewTopic(settings.topic_dead_letters, 1, settings.topic_replication),
+        NewTopic(
+            settings.topic_dead_letters,
+            1,
+            settings.topic_replication,
+            topic_configs={"retention.ms": retention},
+        ),
         NewTopic(
             settings.topic_identities,
             settings.topic_partitions,

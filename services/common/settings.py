@@ -39,6 +39,9 @@ class CommonSettings(BaseSettings):
     topic_identities: str = Field("identity-links", description="Identifier → constituent links (compacted)")
     topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
+    touchpoints_retention_days: float = Field(
+        30.0, gt=0, description="How long touchpoints (and dead letters) stay on their topics (retention.ms)"
+    )
     scoring_config: Path = Field(
         REPO_ROOT / "deploy" / "config" / "scoring.toml", description="Scoring model file (TOML)"
     )

@@ -11,6 +11,7 @@ topic. See docs/privacy.md.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -62,3 +63,24 @@ def dead_letter(
     complete = size == len(raw) and len(redacted) <= MAX_PAYLOAD_BYTES
     kept = redacted[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace")
     return {**letter, "payload": kept, "truncated": not complete}
+
+
+@dataclass
+class DeadLetterBudget:
+    """How many dead letters one caller may cause per minute (per source and key): beyond the budget one
+    more is kept as a sample, marked ``over_budget``, and the rest are only counted — so a flood of
+    garbage cannot push real dead letters out of an operator's view or fill the topic."""
+
+    per_minute: int
+    _used: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # → (minute, letters)
+
+    def admit(self, source: str, caller: str, now: float) -> Literal["keep", "sample", "drop"]:
+        minute = int(now // 60)
+        used_minute, used = self._used.get((source, caller), (minute, 0))
+        used = used if used_minute == minute else 0
+        self._used[(source, caller)] = (minute, used + 1)
+        if len(self._used) > 10_000:  # callers are keys and sources: few; keep it bounded anyway
+            self._used = {k: v for k, v in self._used.items() if v[0] == minute}
+        if used < self.per_minute:
+            return "keep"
+        return "sample" if used == self.per_minute else "drop"

@@ -60,7 +60,10 @@ def validation_error(candidate: object) -> str | None:
         return "event: not a JSON object"
     attributes = candidate.get("attributes")
     if attributes is not None:
-        size = len(orjson.dumps(attributes))
+        try:
+            size = len(orjson.dumps(attributes))
+        except TypeError as error:  # only from Python callers: JSON bodies never hold such values
+            return f"attributes: not serialisable as JSON ({error})"
         if size > MAX_ATTRIBUTES_BYTES:
             return f"attributes: {size} bytes serialized, at most {MAX_ATTRIBUTES_BYTES}"
     return None

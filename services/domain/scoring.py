@@ -28,6 +28,7 @@ SECONDS_PER_HOUR = 3600.0
 WINDOWS_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RETAINED_HOURS = max(WINDOWS_HOURS.values())
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
+OTHER = "other"  # what an event type the model does not score, or a source it does not know, counts as
 
 
 class DimensionWeights(StrictModel):
@@ -77,6 +78,7 @@ class ScoringModel(StrictModel):
     timeline_length: int = Field(20, ge=0, le=200)
     max_future_seconds: float = Field(ge=0)
     failure_types: frozenset[str]
+    sources: frozenset[str] = frozenset({"web", "email", "donation", "events"})
     weights: DimensionWeights
     score_alert: ScoreAlertRule
     impacts: dict[str, Impact]
@@ -175,18 +177,22 @@ class Scores:
 def apply_event(
     state: ConstituentState, event: dict[str, Any], event_time: float, model: ScoringModel
 ) -> Outcome:
-    """Fold one validated event into ``state``; a repeated ``event_id`` changes nothing."""
-    event_id = event["event_id"]
-    if event_id in state.recent_event_ids:
+    """Fold one validated event into ``state``; a repeated event (same source and ``event_id``) changes
+    nothing. Types the model does not score and sources it does not know count as ``other``, so whatever
+    a caller names, the per-person maps stay as small as the model."""
+    event_type, source = event["type"], event["source"]
+    seen = dedup_key(source, event["event_id"])
+    if seen in state.recent_event_ids:
         return Outcome.DUPLICATE
-    state.recent_event_ids.append(event_id)
+    state.recent_event_ids.append(seen)
     if len(state.recent_event_ids) > model.dedup_window:
         del state.recent_event_ids[0]
-    event_type, source = event["type"], event["source"]
+    counted_source = source if source in model.sources else OTHER
+    counted_type = event_type if event_type in model.impacts else OTHER
     state.events += 1
-    _count(state, f"{source}{KEY_SEPARATOR}{event_type}", event_time)
-    state.last_touch[source] = max(state.last_touch.get(source, 0.0), event_time)
-    _remember(state, [event_time, source, event_type, event_id], model.timeline_length)
+    _count(state, f"{counted_source}{KEY_SEPARATOR}{counted_type}", event_time)
+    state.last_touch[counted_source] = max(state.last_touch.get(counted_source, 0.0), event_time)
+    _remember(state, [event_time, source, event_type, event["event_id"]], model.timeline_length)
     for rule in model.roles_by_type.get(event_type, ()):
         if rule.role not in state.roles and rule.matches(event):
             state.roles.append(rule.role)
@@ -207,6 +213,12 @@ def apply_event(
     for index, points in enumerate(impact.as_tuple()):
         sums[index] += weight * points
     return Outcome.SCORED
+
+
+def dedup_key(source: str, event_id: str) -> str:
+    """What a constituent remembers of an event to drop its repeats: its id within its source, so one
+    source cannot claim another's ids (a web key sending ``sendgrid:…`` first)."""
+    return f"{source}:{event_id}"
 
 
 def _count(state: ConstituentState, key: str, event_time: float) -> None:

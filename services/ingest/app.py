@@ -152,13 +152,19 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
     )
     async def post_events(request: Request) -> Any:
         key = keys.check(request, "ingest")
-        body = await pipeline.read_body(request)
+        caller = key.name if key else "-"
         try:
+            body = await pipeline.read_body(request)
             content_type = request.headers.get("content-type", "application/json")
             candidates = split_events(body, content_type, settings.ingest_max_events)
         except PayloadError as error:
             code: ReasonCode = "too_large" if error.status == 413 else "unparseable"
-            raise Refused("api", code, error.status, error.message, body) from error
+            refused = Refused("api", code, error.status, error.message, body)
+            refused.caller = caller
+            raise refused from error
+        except Refused as refused:
+            refused.caller = caller  # a body too large spends the key's budget
+            raise
         if key is not None:
             sources = {str(c.get("source")) for c in candidates if isinstance(c, dict)}
             forbidden = sorted(source for source in sources if not key.may_submit(source))
@@ -166,7 +172,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
                 detail = f"key {key.name!r} may not submit events of source {', '.join(map(repr, forbidden))}"
                 return JSONResponse({"detail": detail}, status_code=403)
         keys.charge_events(key, len(candidates))
-        outcome = pipeline.new_outcome()
+        outcome = pipeline.new_outcome(caller)
         pipeline.check_events(candidates, "api", outcome)
         await pipeline.commit(outcome)
         rejected = [Rejection(index=index, error=reason) for index, reason in outcome.rejected]

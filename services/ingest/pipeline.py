@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common.follower import TopicFollower
 from services.common.kafka import KafkaUnavailable, ReliableProducer
-from services.domain.dead_letters import MAX_PAYLOAD_BYTES, ReasonCode, dead_letter
+from services.domain.dead_letters import MAX_PAYLOAD_BYTES, DeadLetterBudget, ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
 from services.domain.redaction import EmailKey
@@ -48,6 +48,11 @@ PRODUCE_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 KAFKA_UNAVAILABLE = Counter("mp_ingest_kafka_unavailable_total", "Requests answered 503: Kafka did not ack.")
+DEAD_LETTERS_OVER_BUDGET = Counter(
+    "mp_ingest_dead_letters_over_budget_total",
+    "Dead letters not written: their caller (key or provider) spent its budget for the minute; by source.",
+    ["source"],
+)
 
 
 class Refused(Exception):
@@ -60,6 +65,7 @@ class Refused(Exception):
         super().__init__(reason)
         self.source, self.code, self.status, self.reason, self.raw = source, code, status, reason, raw
         self.size = size
+        self.caller = source  # whose dead-letter budget it spends: the provider, or (set by a route) the key
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Outcome:
     """What became of one request's input; ``email_key`` keys the addresses in its dead letters."""
 
     email_key: EmailKey | None = None
+    caller: str = "-"  # the key's name, or the provider: whose dead-letter budget it spends
     accepted: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)  # dead-letter envelopes
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason) for the caller
@@ -93,12 +100,14 @@ class IngestPipeline:
         self.settings = settings
         self.identities = identities
         self.producer = ReliableProducer(settings, timeout_s=settings.ingest_produce_timeout_s)
+        self.budget = DeadLetterBudget(settings.ingest_dead_letters_per_minute)
         self.identity_links = TopicFollower(settings, "ingest", {settings.topic_identities: self._apply_link})
 
-    def new_outcome(self) -> Outcome:
-        """An empty outcome whose dead letters key email addresses as identity resolution does."""
+    def new_outcome(self, caller: str) -> Outcome:
+        """An empty outcome for ``caller`` (a key's name, or a provider) whose dead letters key email
+        addresses as identity resolution does."""
         keys = self.identities.keys
-        return Outcome(email_key=lambda address: keys.key("email", address))
+        return Outcome(email_key=lambda address: keys.key("email", address), caller=caller)
 
     def _apply_link(self, record: Any) -> None:
         key = record.key.decode()
@@ -157,6 +166,7 @@ class IngestPipeline:
     async def commit(self, outcome: Outcome) -> None:
         """Write accepted events and dead letters; KafkaUnavailable when Kafka did not acknowledge the
         accepted events (dead letters alone that could not be written are logged, not answered 503)."""
+        outcome.dead = self._within_budget(outcome)
         if not outcome.accepted and not outcome.dead:
             return
         settings = self.settings
@@ -177,6 +187,17 @@ class IngestPipeline:
         for letter in outcome.dead:
             DEAD_LETTERS.labels(letter["reason_code"]).inc()
 
+    def _within_budget(self, outcome: Outcome) -> list[dict[str, Any]]:
+        """The dead letters the caller's budget allows (the rest counted), the first over it as a sample."""
+        kept, now = [], time.time()
+        for letter in outcome.dead:
+            verdict = self.budget.admit(letter["source"], outcome.caller, now)
+            if verdict == "drop":
+                DEAD_LETTERS_OVER_BUDGET.labels(letter["source"]).inc()
+            else:
+                kept.append({**letter, "over_budget": True} if verdict == "sample" else letter)
+        return kept
+
     async def write_links(self, links: dict[str, str]) -> None:
         await self.producer.send_all(identity_link_records(self.settings.topic_identities, links))
 
@@ -187,7 +208,7 @@ def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:
     async def refused(_: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, Refused):
             raise error
-        outcome = pipeline.new_outcome()
+        outcome = pipeline.new_outcome(error.caller)
         outcome.refuse(0, error.source, error.code, error.reason, error.raw, error.size)
         await pipeline.commit(outcome)
         return JSONResponse({"detail": error.reason}, status_code=error.status)

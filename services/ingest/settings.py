@@ -22,6 +22,9 @@ class IngestSettings(CommonSettings):
         10.0, gt=0, description="How long to wait for Kafka's ack (503 after)"
     )
     ingest_retry_after_s: int = Field(5, ge=1, description="Retry-After seconds sent with a 503")
+    ingest_dead_letters_per_minute: int = Field(
+        100, ge=1, description="Dead letters one caller (key or provider) may cause per minute; then counted"
+    )
     identity_secret: SecretStr = Field(
         SecretStr(""), description="Key for hashing email addresses and deriving constituent ids (required)"
     )

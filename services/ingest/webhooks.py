@@ -156,7 +156,7 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
         wait = events.retry_after(source, rate, time.monotonic(), max(1, len(reading.mapped)))
         if wait is not None:
             raise too_many(f"{rate:g} events/s through the {source} webhook", wait)
-        outcome = pipeline.new_outcome()
+        outcome = pipeline.new_outcome(source)
         pipeline.resolve(reading.mapped, source, outcome)
         await pipeline.commit(outcome)
         if reading.on_accepted is not None:

@@ -124,11 +124,14 @@ async def score(stream: Any) -> None:
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
         load_state = stores.state_loader(states)
         result = processor.process(records, load_state, now, due, partitions)
-        out = outgoing(result, topics, model, now, partial(stores.read, deadlines))
+        out = outgoing(
+            result, topics, model, now, partial(stores.read, deadlines), settings.scorer_max_state_bytes
+        )
         changelog = [stores.write(states, w.key, w.value, w.partition) for w in out.states]
         changelog += [stores.write(deadlines, w.key, w.value, w.partition) for w in out.deadlines]
         await _publish(changelog + out.records)
         metrics.count_batch(result, len(batch), now)
+        metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
 
 

@@ -56,6 +56,23 @@ INGEST_TO_SCORE = Histogram(
 )
 
 
+STATES_TRIMMED = Counter(
+    "mp_scorer_state_trimmed_total",
+    "What trimming states over MP_SCORER_MAX_STATE_BYTES removed, by kind (docs/privacy.md).",
+    ["kind"],
+)
+RECORDS_REFUSED = Counter(
+    "mp_scorer_records_too_large_total",
+    "Records over the broker's size limit, dead-lettered instead of sent.",
+)
+
+
+def count_bounds(trimmed: dict[str, int], refused: int) -> None:
+    for kind, count in trimmed.items():
+        STATES_TRIMMED.labels(kind).inc(count)
+    RECORDS_REFUSED.inc(refused)
+
+
 def count_alert(alert: Alert, fact_time: float) -> None:
     """An alert update published, ``fact_time`` being when what caused it happened."""
     ALERTS.labels(alert["kind"], alert["severity"], alert["status"]).inc()

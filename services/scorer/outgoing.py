@@ -16,6 +16,7 @@ from services.domain.alerts.model import Alert
 from services.domain.dead_letters import dead_letter
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, ScoringModel
+from services.domain.state_bounds import trim
 from services.scorer.processing import BatchResult
 
 
@@ -43,6 +44,11 @@ class Outgoing:
     states: list[StoreWrite] = field(default_factory=list)  # constituent-state table
     deadlines: list[StoreWrite] = field(default_factory=list)  # handoff-deadlines table: changes only
     records: list[Record] = field(default_factory=list)  # scores, alerts, spike counts, dead letters
+    trimmed: Counter[str] = field(default_factory=Counter)  # what state_bounds.trim removed, by kind
+    refused: int = 0  # records too large for the broker, dead-lettered instead
+
+
+MAX_RECORD_BYTES = 900 * 1024  # under the broker's default message limit (1 MiB) with room for headers
 
 
 def alert_record(alert: Alert, topic: str) -> Record:
@@ -65,14 +71,21 @@ def outgoing(
     model: ScoringModel,
     now: float,
     stored_deadline: Callable[[bytes, int], bytes | None],
+    max_state_bytes: int = 64 * 1024,
 ) -> Outgoing:
-    """Everything ``result`` changes: each changed state and its score record; its deadline entry when
-    it differs from ``stored_deadline(key, partition)``; every alert, partial spike count and dead letter."""
+    """Everything ``result`` changes: each changed state (trimmed to ``max_state_bytes`` by
+    state_bounds' rule) and its score record; its deadline entry when it differs from
+    ``stored_deadline(key, partition)``; every alert, partial spike count and dead letter. A record the
+    broker would refuse for its size is dead-lettered with its reason, not sent (and retried) forever."""
     out = Outgoing()
     for constituent_id, state in result.changed.items():
         key = constituent_id.encode()
         partition = result.partitions[constituent_id]
-        out.states.append(StoreWrite(key, orjson.dumps(state.to_dict()), partition))
+        encoded = orjson.dumps(state.to_dict())
+        if len(encoded) > max_state_bytes:
+            out.trimmed += trim(state, max_state_bytes)
+            encoded = orjson.dumps(state.to_dict())
+        out.states.append(StoreWrite(key, encoded, partition))
         out.records.append(Record(topics.scores, key, orjson.dumps(score_record(state, model, now))))
         wanted = deadline_entry(state, partition)
         if stored_deadline(key, partition) != wanted:
@@ -97,4 +110,21 @@ def outgoing(
             at=now,
         )
         out.records.append(Record(topics.dead_letters, None, orjson.dumps(letter)))
+    _refuse_oversized(out, topics, now)
     return out
+
+
+def _refuse_oversized(out: Outgoing, topics: Topics, now: float) -> None:
+    """Replace every record over MAX_RECORD_BYTES with a dead letter saying which and how large."""
+    kept = []
+    for record in out.records:
+        if record.value is None or len(record.value) <= MAX_RECORD_BYTES:
+            kept.append(record)
+            continue
+        out.refused += 1
+        reason = f"a {record.topic} record of {len(record.value)} bytes, over {MAX_RECORD_BYTES}: not sent"
+        letter = dead_letter(
+            source="touchpoints", reason_code="too_large", reason=reason, raw=b"", service="scorer", at=now
+        )
+        kept.append(Record(topics.dead_letters, None, orjson.dumps(letter)))
+    out.records = kept

@@ -46,6 +46,12 @@ class ScorerSettings(CommonSettings):
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
     )
     scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")
+    scorer_max_state_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=512 * 1024,
+        description="A constituent's state over this many bytes (JSON) is trimmed by the documented rule",
+    )
     scorer_commit_interval_s: float = Field(
         2.8,
         gt=0,

@@ -168,3 +168,16 @@ async def test_an_operators_record_is_folded_in_and_its_writer_can_wait_for_it()
     assert (current["status"], current["severity"], current["resolved_by"]) == ("resolved", "critical", "bob")
     assert view.open_counts() == {}
     assert view.updates_after(1) == [(2, current)]  # what live clients are sent is the merged alert
+
+
+def test_the_dead_letter_view_is_bounded_by_bytes_and_its_counts_stay_exact() -> None:
+    from services.api.views import DeadLetterView
+
+    view = DeadLetterView(kept=1000, max_bytes=1000)
+    for n in range(50):
+        view.apply({"source": "api", "reason_code": "schema", "payload": str(n)}, size=100)
+    assert view.kept_bytes <= 1000
+    assert [letter["payload"] for letter in view.newest(100, None, None)] == [
+        str(n) for n in range(49, 39, -1)
+    ]
+    assert view.counts() == [{"source": "api", "reason_code": "schema", "count": 50}]

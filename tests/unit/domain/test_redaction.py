@@ -100,3 +100,14 @@ def test_a_dead_letters_reason_is_redacted_too() -> None:
     )
     assert letter["reason"] == "occurred_at: 'email:hash-of-ada@example.org' is not a 'date-time'"
     assert letter["truncated"] is False
+
+
+def test_a_callers_dead_letters_are_kept_up_to_its_budget_then_one_sample_then_only_counted() -> None:
+    from services.domain.dead_letters import DeadLetterBudget
+
+    budget = DeadLetterBudget(per_minute=3)
+    minute = 60 * 1000.0
+    verdicts = [budget.admit("sendgrid", "sendgrid", minute + n) for n in range(6)]
+    assert verdicts == ["keep", "keep", "keep", "sample", "drop", "drop"]
+    assert budget.admit("stripe", "stripe", minute) == "keep"  # another caller has a budget of its own
+    assert budget.admit("sendgrid", "sendgrid", minute + 60) == "keep"  # a new minute, a new budget

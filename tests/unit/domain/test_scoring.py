@@ -129,12 +129,31 @@ def test_an_impact_halves_after_one_half_life() -> None:
     assert at_once < scores_at(state, MODEL, START + MODEL.half_life_hours * 3600).operations
 
 
-def test_unknown_types_are_counted_but_do_not_move_the_score() -> None:
+def test_unknown_types_and_sources_are_counted_as_other_and_do_not_move_the_score() -> None:
     state = ConstituentState(constituent_id="c-1")
     event = {"event_id": "e1", "type": "crm.synced", "source": "crm"}
     assert apply_event(state, event, START, MODEL) is Outcome.UNKNOWN_TYPE
-    assert lifetime_counts(state) == {"by_source": {"crm": 1}, "by_type": {"crm.synced": 1}}
+    assert lifetime_counts(state) == {"by_source": {"other": 1}, "by_type": {"other": 1}}
+    assert state.last_touch == {"other": START}
     assert scores_at(state, MODEL, START).overall == pytest.approx(MODEL.baseline)
+
+
+def test_whatever_types_and_sources_a_caller_names_a_persons_maps_stay_as_small_as_the_model() -> None:
+    state = ConstituentState(constituent_id="c-1")
+    for n in range(2000):
+        apply_event(state, {"event_id": f"e{n}", "type": f"made.up{n}", "source": f"s{n % 50}"}, START, MODEL)
+    assert state.events == 2000
+    assert set(state.counts) == {"other|other"} and set(state.last_touch) == {"other"}
+    assert len(state.recent_event_ids) == MODEL.dedup_window
+
+
+def test_an_event_id_counts_once_per_source_not_across_sources() -> None:
+    state = ConstituentState(constituent_id="c-1")
+    claimed = {"event_id": "sendgrid:sg-1", "type": "email.opened", "source": "web"}  # a web key, first
+    real = {"event_id": "sendgrid:sg-1", "type": "email.opened", "source": "email"}
+    assert apply_event(state, claimed, START, MODEL) is Outcome.SCORED
+    assert apply_event(state, real, START, MODEL) is Outcome.SCORED  # the provider's event still counts
+    assert apply_event(state, real, START + 1, MODEL) is Outcome.DUPLICATE
 
 
 @pytest.mark.parametrize(

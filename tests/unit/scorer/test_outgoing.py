@@ -96,3 +96,34 @@ def test_alerts_spike_counts_and_dead_letters_each_go_to_their_topic(
     [letter] = [orjson.loads(record.value) for record in by_topic["dlq"]]
     assert (letter["service"], letter["reason_code"]) == ("scorer", "unparseable")
     assert (letter["payload"], letter["payload_bytes"]) == ("", 9)  # not JSON: only its hash and size kept
+
+
+def dated(event_id: str, occurred_at: str) -> Incoming:
+    record = touchpoint(event_id, "web.page_view")
+    return Incoming(
+        record.partition, record.key, orjson.dumps({**orjson.loads(record.value), "occurred_at": occurred_at})
+    )
+
+
+def test_a_state_over_its_byte_limit_is_trimmed_before_it_is_written_or_scored(
+    model: ScoringModel, rules: AlertRules
+) -> None:
+    hours = [f"2026-11-{1 + n // 24:02d}T{n % 24:02d}:00:00Z" for n in range(24 * 17)]  # 408 hours
+    result = processed(model, rules, [dated(f"e{n}", hour) for n, hour in enumerate(hours)])
+    out = outgoing(result, TOPICS, model, NOW, nothing_stored, max_state_bytes=8 * 1024)
+    [state] = out.states
+    assert state.value is not None and len(state.value) <= 8 * 1024
+    assert out.trimmed["hourly_buckets"] > 0
+
+
+def test_a_record_too_large_for_the_broker_is_dead_lettered_not_sent(
+    model: ScoringModel, rules: AlertRules, monkeypatch: Any
+) -> None:
+    from services.scorer import outgoing as module
+
+    monkeypatch.setattr(module, "MAX_RECORD_BYTES", 100)  # any score record is larger
+    result = processed(model, rules, [touchpoint("e1", "web.page_view")])
+    out = outgoing(result, TOPICS, model, NOW, nothing_stored)
+    assert [record.topic for record in out.records] == ["dlq"] and out.refused == 1
+    letter = orjson.loads(out.records[0].value or b"")
+    assert letter["reason_code"] == "too_large" and "a scores record of" in letter["reason"]

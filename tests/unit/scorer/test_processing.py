@@ -6,7 +6,7 @@ import orjson
 
 from services.common.kafka import partition_for
 from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, Outcome
+from services.domain.scoring import ConstituentState, Outcome, dedup_key
 from services.scorer.processing import BatchProcessor, BatchResult, Incoming
 from services.simulator.traffic import JourneyMaker
 from tests.fixtures.config import MODEL, RULES
@@ -89,7 +89,7 @@ def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> Non
 
 
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
-    stored = ConstituentState(constituent_id="c-1", recent_event_ids=["e0"], events=1)
+    stored = ConstituentState(constituent_id="c-1", recent_event_ids=[dedup_key("web", "e0")], events=1)
     batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
     result = process_batch(batch, lambda *_: stored)
     assert result.changed["c-1"].events == 2
