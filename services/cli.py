@@ -97,6 +97,24 @@ def _replay_dead_letters(args: argparse.Namespace) -> None:
         print(f"  {what}: {count}")
 
 
+def _erase(args: argparse.Namespace) -> None:
+    """Ask the API to erase a constituent; print its receipt."""
+    import httpx
+
+    key = os.environ.get("MP_ERASE_KEY") or os.environ.get("MP_WRITE_TOKEN")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"reason": args.reason, "suppress": args.suppress}
+    try:
+        url = f"{args.api_url}/v1/constituents/{args.constituent_id}/erase"
+        answer = httpx.post(url, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as error:
+        raise SystemExit(f"could not reach the API at {args.api_url}: {error}") from None
+    if answer.status_code != 200:
+        raise SystemExit(f"the API answered {answer.status_code}: {answer.text[:300]}")
+    for name, value in answer.json().items():
+        print(f"{name}: {value}")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from services.bench.run import SCENARIOS, run
 
@@ -148,6 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     dlq.add_argument("--reason-code", help="only letters refused for this reason (e.g. schema)")
     dlq.add_argument("--dry-run", action="store_true", help="count what would be replayed, post nothing")
+    erase = commands.add_parser(
+        "erase", help="erase a constituent on request (the API's erase scope: MP_ERASE_KEY)"
+    )
+    erase.add_argument("constituent_id")
+    erase.add_argument("--reason", required=True, help="why (recorded with the erasure)")
+    erase.add_argument("--suppress", action="store_true", help="also drop every later event of theirs")
+    erase.add_argument("--api-url", default=os.environ.get("MP_API_URL", "http://127.0.0.1:8080"))
     for sub in (simulate, run):
         sub.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
     for sub in (simulate, dlq):
@@ -176,6 +201,8 @@ def _dispatch(args: argparse.Namespace) -> None:
             _run(args)
         case "dlq-replay":
             _replay_dead_letters(args)
+        case "erase":
+            _erase(args)
         case "bench":
             _bench(args)
         case "soak":

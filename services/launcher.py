@@ -77,7 +77,8 @@ def _development_keys() -> None:
         f'sha256 = "{digest(os.environ["MP_INGEST_API_KEY"])}"\n'
         '[[keys]]\nname = "development-reader"\nscopes = ["read"]\nrate_per_second = 1000\n'
         f'sha256 = "{digest(os.environ["MP_READ_TOKEN"])}"\n'
-        '[[keys]]\nname = "development-operator"\nscopes = ["read", "operate", "dead_letters", "identify"]\n'
+        '[[keys]]\nname = "development-operator"\n'
+        'scopes = ["read", "operate", "dead_letters", "identify", "erase"]\n'
         f'rate_per_second = 100\nsha256 = "{digest(os.environ["MP_WRITE_TOKEN"])}"\n'
     )
     os.environ["MP_AUTH_CONFIG"] = str(config)
@@ -86,7 +87,7 @@ def _development_keys() -> None:
         f"  ingest API key  {os.environ['MP_INGEST_API_KEY']}\n"
         f"  API read token  {os.environ['MP_READ_TOKEN']}\n"
         f"  operator token  {os.environ['MP_WRITE_TOKEN']}\n"
-        "                  (read, acknowledge / resolve alerts, dead letters, identify)\n"
+        "                  (read, acknowledge / resolve alerts, dead letters, identify, erase)\n"
         "  send them as   Authorization: Bearer <key>\n"
         "  MP_ENVIRONMENT=development: these keys are for this machine only (docs/security.md)",
         flush=True,

@@ -181,6 +181,10 @@ class AlertView:
         if len(self._current) > self._kept:
             _, evicted = self._current.popitem(last=False)
             self._count(evicted, -1)
+        if alert.get("erased"):  # its person was erased: what this replica still holds of them goes too
+            self._updates = deque(
+                ((o, alert if a["alert_id"] == alert_id else a) for o, a in self._updates), maxlen=self._kept
+            )
         self._updates.append((offset, alert))
         self.applied_offset = offset
         for queue in list(self._subscribers):

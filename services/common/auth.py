@@ -7,7 +7,8 @@ the file holds no secret. Each key carries scopes — what it may do:
 - ``identify``: POST /v1/identify (moves identifiers between constituents);
 - ``read``: scores, alerts and the alert stream;
 - ``dead_letters``: GET /v1/dlq (refused input, which may hold personal data);
-- ``operate``: acknowledge and resolve alerts (recorded under the key's name).
+- ``operate``: acknowledge and resolve alerts (recorded under the key's name);
+- ``erase``: erase a constituent on request (docs/privacy.md), recorded with the key's name and why.
 
 A service refuses to start without MP_AUTH_CONFIG unless MP_ENVIRONMENT=development says so in words;
 ``make run`` creates development keys in ``.dev/`` and prints them. Keys are read from headers only
@@ -33,8 +34,8 @@ from services.domain.config import StrictModel, parse_toml
 
 log = logging.getLogger(__name__)
 
-Scope = Literal["ingest", "identify", "read", "dead_letters", "operate"]
-SCOPES: tuple[Scope, ...] = ("ingest", "identify", "read", "dead_letters", "operate")
+Scope = Literal["ingest", "identify", "read", "dead_letters", "operate", "erase"]
+SCOPES: tuple[Scope, ...] = ("ingest", "identify", "read", "dead_letters", "operate", "erase")
 
 
 class Key(StrictModel):

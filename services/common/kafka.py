@@ -93,7 +93,7 @@ async def ensure_topics(
                 settings.topic_replication,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            for name in compacted_like_touchpoints
+            for name in (*compacted_like_touchpoints, settings.topic_erasures)
         ),
         NewTopic(
             settings.topic_touchpoints,

@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
         "touchpoints.dlq", description="Refused input with its reason (dead letters)"
     )
     topic_identities: str = Field("identity-links", description="Identifier → constituent links (compacted)")
+    topic_erasures: str = Field(
+        "erasures", description="Erasure requests by constituent, and the suppression list (compacted)"
+    )
     topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
     touchpoints_retention_days: float = Field(

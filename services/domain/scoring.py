@@ -108,6 +108,7 @@ class Outcome(Enum):
     SCORED = "scored"
     DUPLICATE = "duplicate"
     UNKNOWN_TYPE = "unknown_type"
+    ERASED = "erased"  # written before its constituent's erasure: dropped (domain/erasure.py)
 
 
 def _hour(epoch: float) -> int:

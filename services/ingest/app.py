@@ -81,7 +81,8 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(ensure_topics_when_reachable(settings)),
-            asyncio.create_task(pipeline.identity_links.run()),
+            asyncio.create_task(pipeline.links.follower.run()),
+            asyncio.create_task(pipeline.forget_erased_links()),
         ]
         yield
         for task in tasks:
@@ -176,7 +177,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         pipeline.check_events(candidates, "api", outcome)
         await pipeline.commit(outcome)
         rejected = [Rejection(index=index, error=reason) for index, reason in outcome.rejected]
-        if not outcome.accepted:
+        if not outcome.accepted and rejected:  # (events of suppressed people are dropped, not refused)
             refusal = Problem(detail="no valid event in the body", rejected=rejected)
             return JSONResponse(refusal.model_dump(), status_code=422)
         return Accepted(accepted=len(outcome.accepted), rejected=rejected)
@@ -207,7 +208,7 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
 
     @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka answers and identity links are loaded")
     async def readyz() -> JSONResponse:
-        if not pipeline.identity_links.caught_up:
+        if not pipeline.links.caught_up:
             return JSONResponse({"status": "loading identity links"}, status_code=503)
         if await pipeline.producer.is_connected():
             return JSONResponse({"status": "ready"})

@@ -8,6 +8,7 @@ kept as a dead letter, and a 503 carries ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -19,14 +20,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
-from services.common.follower import TopicFollower
 from services.common.kafka import KafkaUnavailable, ReliableProducer
 from services.domain.dead_letters import MAX_PAYLOAD_BYTES, DeadLetterBudget, ReasonCode, dead_letter
 from services.domain.events import metric_labels, validation_error
 from services.domain.identity import IdentityMap
 from services.domain.redaction import EmailKey
 from services.ingest.adapters import Mapped
-from services.ingest.records import dead_letter_records, identity_link_records, touchpoint_records
+from services.ingest.identity_links import IdentityLinks
+from services.ingest.records import (
+    dead_letter_records,
+    identity_link_records,
+    tombstone_records,
+    touchpoint_records,
+)
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,11 @@ PRODUCE_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 KAFKA_UNAVAILABLE = Counter("mp_ingest_kafka_unavailable_total", "Requests answered 503: Kafka did not ack.")
+EVENTS_SUPPRESSED = Counter(
+    "mp_ingest_events_suppressed_total",
+    "Events dropped because they resolve to a constituent erased and suppressed on request, by source.",
+    ["source"],
+)
 DEAD_LETTERS_OVER_BUDGET = Counter(
     "mp_ingest_dead_letters_over_budget_total",
     "Dead letters not written: their caller (key or provider) spent its budget for the minute; by source.",
@@ -101,20 +112,13 @@ class IngestPipeline:
         self.identities = identities
         self.producer = ReliableProducer(settings, timeout_s=settings.ingest_produce_timeout_s)
         self.budget = DeadLetterBudget(settings.ingest_dead_letters_per_minute)
-        self.identity_links = TopicFollower(settings, "ingest", {settings.topic_identities: self._apply_link})
+        self.links = IdentityLinks(settings, identities)
 
     def new_outcome(self, caller: str) -> Outcome:
         """An empty outcome for ``caller`` (a key's name, or a provider) whose dead letters key email
         addresses as identity resolution does."""
         keys = self.identities.keys
         return Outcome(email_key=lambda address: keys.key("email", address), caller=caller)
-
-    def _apply_link(self, record: Any) -> None:
-        key = record.key.decode()
-        if record.value is None:
-            self.identities.links.pop(key, None)
-        else:
-            self.identities.links[key] = orjson.loads(record.value)["constituent_id"]
 
     async def read_body(self, request: Request, source: str = "api") -> bytes:
         """The body; Refused (413, kept with the body's beginning, at most what a dead letter keeps) when it
@@ -143,6 +147,9 @@ class IngestPipeline:
         for index, candidate in enumerate(candidates):
             problem = validation_error(candidate)
             if problem is None and isinstance(candidate, dict):  # valid means a JSON object
+                if self.links.suppressed(candidate["constituent_id"]):  # erased and suppressed: dropped
+                    EVENTS_SUPPRESSED.labels(source).inc()
+                    continue
                 outcome.accepted.append(candidate)
             else:
                 reason = problem or "event: not a JSON object"
@@ -200,6 +207,18 @@ class IngestPipeline:
 
     async def write_links(self, links: dict[str, str]) -> None:
         await self.producer.send_all(identity_link_records(self.settings.topic_identities, links))
+
+    async def forget_erased_links(self, every_s: float = 1.0) -> None:
+        """Write the tombstones of the links erasures removed (runs for the service's lifetime)."""
+        while True:
+            keys = self.links.take_tombstones()
+            if keys:
+                try:
+                    await self.producer.send_all(tombstone_records(self.settings.topic_identities, keys))
+                except KafkaUnavailable:
+                    log.warning("could not forget erased links yet; will retry", extra={"links": len(keys)})
+                    self.links.requeue(keys)
+            await asyncio.sleep(every_s)
 
 
 def install_error_answers(app: FastAPI, pipeline: IngestPipeline) -> None:

@@ -31,3 +31,8 @@ def identity_link_records(topic: str, links: dict[str, str]) -> list[Record]:
     return [
         Record(topic, key.encode(), orjson.dumps({"constituent_id": target})) for key, target in links.items()
     ]
+
+
+def tombstone_records(topic: str, keys: list[str]) -> list[Record]:
+    """Tombstones for ``keys`` on a compacted topic: compaction then removes them."""
+    return [Record(topic, key.encode(), None) for key in keys]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,14 +19,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka import client_options
 from services.common.settings import CommonSettings
+from services.domain.erasure import ErasureRegistry
 
 log = logging.getLogger(__name__)
 BATCH = 500
 
 
-def replayable(letters: Iterable[dict[str, Any]], reason_code: str | None) -> tuple[list[Any], Counter[str]]:
-    """The payloads worth posting again, and why the others were skipped. Pure."""
+def replayable(
+    letters: Iterable[dict[str, Any]], reason_code: str | None, erasures: ErasureRegistry | None = None
+) -> tuple[list[Any], Counter[str]]:
+    """The payloads worth posting again, and why the others were skipped; never an erased person's
+    refused before their erasure (``erasures``). Pure."""
     chosen, skipped = [], Counter[str]()
+    erasures = erasures or ErasureRegistry()
     for letter in letters:
         if reason_code is not None and letter.get("reason_code") != reason_code:
             skipped["other reason"] += 1
@@ -35,16 +41,47 @@ def replayable(letters: Iterable[dict[str, Any]], reason_code: str | None) -> tu
             skipped["truncated"] += 1
         else:
             try:
-                chosen.append(orjson.loads(letter["payload"]))
+                payload = orjson.loads(letter["payload"])
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 skipped["not JSON"] += 1
+                continue
+            if _erased(payload, letter, erasures):
+                skipped["erased on request"] += 1
+            else:
+                chosen.append(payload)
     return chosen, skipped
+
+
+def _erased(payload: Any, letter: dict[str, Any], erasures: ErasureRegistry) -> bool:
+    if not erasures.erased_at:
+        return False
+    events = payload if isinstance(payload, list) else [payload]
+    try:
+        refused_at = datetime.fromisoformat(letter["received_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        refused_at = float("-inf")  # when is unknown: if they were erased at all, it counts as before
+    return any(
+        isinstance(event, dict) and erasures.written_before(str(event.get("constituent_id")), refused_at)
+        for event in events
+    )
 
 
 async def read_dead_letters(settings: CommonSettings) -> list[dict[str, Any]]:
     """Every dead letter on the topic now (one pass to the current end)."""
+    return await read_topic(settings, settings.topic_dead_letters)
+
+
+async def read_erasures(settings: CommonSettings) -> ErasureRegistry:
+    registry = ErasureRegistry()
+    for erasure in await read_topic(settings, settings.topic_erasures):
+        registry.apply(erasure)
+    return registry
+
+
+async def read_topic(settings: CommonSettings, topic: str) -> list[dict[str, Any]]:
+    """Every record's JSON value on ``topic`` now (one pass to the current end)."""
     consumer = AIOKafkaConsumer(
-        settings.topic_dead_letters,
+        topic,
         **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -75,7 +112,7 @@ async def replay(
 ) -> Counter[str]:
     """Post what can be replayed to ingest (with ``key``, an ingest key for source ``api``'s events)."""
     letters = await read_dead_letters(settings)
-    chosen, outcome = replayable(letters, reason_code)
+    chosen, outcome = replayable(letters, reason_code, await read_erasures(settings))
     print(f"read {len(letters)} dead letters; {len(chosen)} can be replayed", flush=True)
     if dry_run:
         return outcome

@@ -19,6 +19,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.config_files import load_alert_rules, load_scoring_model
+from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
@@ -75,8 +76,14 @@ app = faust.App(
     broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
     broker_commit_interval=settings.scorer_commit_interval_s,
 )
-# Touchpoints and deadline ticks share one stream (and partitioning), so one agent writes each state.
-scorer_inputs = app.topic(settings.topic_touchpoints, settings.ticks_topic, key_type=bytes, value_type=bytes)
+# Touchpoints, deadline ticks and erasures share one stream (and partitioning): one agent writes each state.
+scorer_inputs = app.topic(
+    settings.topic_touchpoints,
+    settings.ticks_topic,
+    settings.topic_erasures,
+    key_type=bytes,
+    value_type=bytes,
+)
 ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 publisher = ReliableProducer(settings, timeout_s=30)
@@ -112,18 +119,23 @@ async def _publish(records: list[Record]) -> None:
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
     async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
+        await erasures_read.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
-        records, due = [], []
+        records, due, erase = [], [], []
         for event in batch:
-            if event.message.topic == settings.ticks_topic:
-                due.append((event.message.partition, event.key.decode()))
+            message = event.message
+            if message.topic == settings.ticks_topic:
+                due.append((message.partition, event.key.decode()))
                 ticks_sent.pop(event.key, None)
+            elif message.topic == settings.topic_erasures:
+                if erasure_of(event.value) is not None:
+                    erase.append((message.partition, event.key.decode()))
             else:
-                records.append(Incoming(event.message.partition, event.key, event.value))
+                records.append(Incoming(message.partition, event.key, event.value, message.timestamp or 0.0))
         stores = BatchStores(batch)
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
         load_state = stores.state_loader(states)
-        result = processor.process(records, load_state, now, due, partitions)
+        result = processor.process(records, load_state, now, due, partitions, erase)
         out = outgoing(
             result, topics, model, now, partial(stores.read, deadlines), settings.scorer_max_state_bytes
         )
@@ -133,6 +145,33 @@ async def score(stream: Any) -> None:
         metrics.count_batch(result, len(batch), now)
         metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
+
+
+def erasure_of(value: bytes | None) -> dict[str, Any] | None:
+    """An erasure record folded into the processor's registry; None (and a warning) for anything else."""
+    try:
+        return processor.erasures.apply(orjson.loads(value or b""))  # type: ignore[return-value]
+    except (ValueError, KeyError, TypeError) as error:
+        log.warning("not an erasure record; ignored", extra={"error": str(error)})
+        return None
+
+
+erasures_read = asyncio.Event()
+
+
+@app.task
+async def follow_erasures() -> None:
+    """Every erasure so far, before the first batch: a rebuilt scorer or a new group drops the erased."""
+
+    def fold(record: Any) -> None:  # an unreadable record raises: the follower counts and skips it
+        processor.erasures.apply(orjson.loads(record.value))
+
+    follower = TopicFollower(settings, "scorer", {settings.topic_erasures: fold})
+    task = asyncio.create_task(follower.run())
+    while not follower.caught_up:
+        await asyncio.sleep(0.1)
+    erasures_read.set()
+    await task
 
 
 @app.timer(interval=rules.time.timer_interval_seconds)

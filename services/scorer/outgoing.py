@@ -78,6 +78,12 @@ def outgoing(
     ``stored_deadline(key, partition)``; every alert, partial spike count and dead letter. A record the
     broker would refuse for its size is dead-lettered with its reason, not sent (and retried) forever."""
     out = Outgoing()
+    for constituent_id in result.erased - result.changed.keys():  # erased, nothing new since: all goes
+        key, partition = constituent_id.encode(), result.partitions[constituent_id]
+        out.states.append(StoreWrite(key, None, partition))
+        out.records.append(Record(topics.scores, key, None))  # a tombstone: compaction removes the person
+        if stored_deadline(key, partition) is not None:
+            out.deadlines.append(StoreWrite(key, None, partition))
     for constituent_id, state in result.changed.items():
         key = constituent_id.encode()
         partition = result.partitions[constituent_id]

@@ -25,6 +25,7 @@ from services.domain.alerts.score_drops import note_score, score_alert_update
 from services.domain.alerts.spikes import PartialCounts, count_attempts
 from services.domain.alerts.transactions import on_transaction
 from services.domain.dead_letters import ReasonCode
+from services.domain.erasure import ErasureRegistry
 from services.domain.events import occurred_at_epoch
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
 from services.domain.watermarks import Watermarks
@@ -38,6 +39,7 @@ class Incoming:
     partition: int
     key: bytes | None
     value: bytes
+    timestamp: float = 0.0  # when the record was written (its Kafka timestamp, seconds)
 
 
 @dataclass(slots=True)
@@ -57,6 +59,7 @@ class BatchResult:
     event_times: list[float] = field(default_factory=list)
     spike_counts: dict[tuple[int, str, int], PartialCounts] = field(default_factory=dict)
     suppressed_alerts: int = 0
+    erased: set[str] = field(default_factory=set)  # erased in this batch: their stored state goes
 
 
 def decode_touchpoints(raw: bytes) -> list[Any]:
@@ -91,6 +94,7 @@ class BatchProcessor:
         self._opened: Counter[tuple[int, int]] = Counter()  # (partition, event minute) → alerts opened
         self._budget = rules.storm.max_constituent_alerts_per_partition_minute
         self._handoff_types = handoffs.event_types(rules.handoffs)
+        self.erasures = ErasureRegistry()  # followed from the erasures topic (services/scorer/app.py)
 
     def process(
         self,
@@ -99,12 +103,18 @@ class BatchProcessor:
         now: float,
         due: Iterable[tuple[int, str]] = (),
         partitions: int | None = None,
+        erase: Iterable[tuple[int, str]] = (),
     ) -> BatchResult:
         """Fold ``records``, then look at every touched constituent's hand-off deadlines, and at those of
         ``due`` (partition, constituent id) pairs the deadline timer named. ``partitions``: how many the
-        touchpoints topic has, to check where the events of records without a key belong."""
+        touchpoints topic has, to check where the events of records without a key belong. ``erase``:
+        (partition, constituent id) erased now: their stored state is not read, and goes."""
         result = BatchResult()
         loaded: dict[str, ConstituentState] = {}
+        for partition, constituent_id in erase:
+            loaded[constituent_id] = ConstituentState(constituent_id=constituent_id)  # a new person, if any
+            result.partitions[constituent_id] = partition
+            result.erased.add(constituent_id)
         latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
         scored: list[tuple[dict[str, Any], float]] = []
 
@@ -122,6 +132,9 @@ class BatchProcessor:
         for record in records:
             for event, event_time in self._events(record, result, now, partitions):
                 constituent_id = event["constituent_id"]
+                if self.erasures.written_before(constituent_id, record.timestamp):
+                    result.outcomes[(event["source"], event["type"], Outcome.ERASED)] += 1
+                    continue
                 state = state_of(constituent_id, event_time, record.partition)
                 outcome = apply_event(state, event, event_time, self.model)
                 result.outcomes[(event["source"], event["type"], outcome)] += 1

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from tests.fixtures.ledger import Ledger, check
-from tests.fixtures.system import System, launch
+from services.common.processes import free_port
+from tests.fixtures.ledger import Ledger, check, wait_quiescent
+from tests.fixtures.system import System, launch, start_service, wait_for
 from tests.fixtures.touchpoints import touchpoint
 
 pytestmark = pytest.mark.integration
@@ -86,3 +90,93 @@ def test_two_thousand_made_up_types_for_one_person_make_a_bounded_record_and_eve
         value for value in asyncio.run(records_on(bounded, "MP_TOPIC_SCORES")) if person.encode() in value
     ]
     assert scores and max(len(value) for value in scores) < 16 * 1024  # made-up names do not make it grow
+
+
+def test_an_erased_person_is_gone_from_every_view_every_replica_and_every_rebuild(
+    bounded: System, tmp_path: Path
+) -> None:
+    erased, kept = f"erase-{uuid.uuid4().hex[:8]}", f"keep-{uuid.uuid4().hex[:8]}"
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    linked = httpx.post(
+        f"{bounded.ingest_url}/v1/identify", json={"constituent_id": erased, "web_user": user}
+    )
+    assert linked.status_code == 200
+    ledger = Ledger()
+    with httpx.Client(base_url=bounded.ingest_url) as client:
+        events = [touchpoint(erased, kind, amount=40) for kind in ("donation.failed", "web.page_view")]
+        assert ledger.post(client, [*events, touchpoint(kept, "web.page_view")]).status_code == 202
+    check(bounded, ledger)
+    api = bounded.api_url
+    population = httpx.get(f"{api}/v1/scores/summary").json()["population"]
+    [alert] = httpx.get(f"{api}/v1/alerts", params={"constituent_id": erased}).json()["alerts"]
+
+    receipt = httpx.post(f"{api}/v1/constituents/{erased}/erase", json={"reason": "the donor asked"})
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["removed"]["scores"] == "removed"
+    again = httpx.post(f"{api}/v1/constituents/{erased}/erase", json={"reason": "the donor asked"})
+    assert again.status_code == 200 and again.json()["removed"]["scores"] == "none held"  # idempotent
+
+    def gone_from(url: str) -> None:
+        assert httpx.get(f"{url}/v1/constituents/{erased}").status_code == 404
+        listed = httpx.get(f"{url}/v1/constituents", params={"limit": 1000}).json()["constituents"]
+        assert erased not in {row["constituent_id"] for row in listed}
+        assert httpx.get(f"{url}/v1/alerts", params={"constituent_id": erased}).json()["alerts"] == []
+        scrubbed = httpx.get(f"{url}/v1/alerts/{alert['alert_id']}").json()
+        assert (scrubbed["constituent_id"], scrubbed["evidence"], scrubbed["kind"]) == (
+            None,
+            [],
+            alert["kind"],
+        )
+        assert (
+            erased not in orjson.dumps(httpx.get(f"{url}/v1/alerts", params={"limit": 1000}).json()).decode()
+        )
+
+    gone_from(api)
+    assert httpx.get(f"{api}/v1/scores/summary").json()["population"] == population - 1
+
+    port = free_port()  # a replica started afterwards, reading every topic from the beginning
+    replica = start_service("api", {**bounded.env, "MP_API_PORT": str(port)}, tmp_path)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz", replica)
+        gone_from(f"http://127.0.0.1:{port}")
+    finally:
+        replica.stop()
+
+    bounded.services["scorer"].stop()  # a scorer rebuilt from its changelog
+    bounded.start("scorer")
+    control = Ledger()
+    with httpx.Client(base_url=bounded.ingest_url) as client:
+        assert control.post(client, [touchpoint(kept, "email.opened")]).status_code == 202
+    wait_quiescent(bounded, [kept, erased])
+    assert httpx.get(f"{api}/v1/constituents/{erased}").status_code == 404
+
+    deadline = time.monotonic() + 15  # ingest forgot the link: the identifier is nobody's now
+    while (
+        httpx.post(f"{bounded.ingest_url}/v1/identify", json={"web_user": user}).json()["constituent_id"]
+        == erased
+    ):
+        assert time.monotonic() < deadline, "ingest still links the erased person's identifier"
+        time.sleep(0.5)
+
+
+def test_a_suppressed_persons_later_events_are_dropped_and_counted(bounded: System) -> None:
+    person = f"suppress-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=bounded.ingest_url) as client:
+        assert client.post("/v1/events", json=touchpoint(person, "web.page_view")).status_code == 202
+    wait_quiescent(bounded, [person])
+    erased = httpx.post(
+        f"{bounded.api_url}/v1/constituents/{person}/erase", json={"reason": "asked", "suppress": True}
+    )
+    assert erased.status_code == 200 and erased.json()["suppressed"] is True
+    before = metric(bounded, "mp_ingest_events_suppressed_total")
+    deadline = time.monotonic() + 15
+    while metric(bounded, "mp_ingest_events_suppressed_total") == before:  # ingest read the erasure
+        answer = httpx.post(f"{bounded.ingest_url}/v1/events", json=touchpoint(person, "web.page_view"))
+        assert answer.status_code == 202
+        assert time.monotonic() < deadline, "the suppressed person's events were never dropped"
+        time.sleep(0.5)
+    assert httpx.post(f"{bounded.ingest_url}/v1/events", json=touchpoint(person, "web.page_view")).json() == {
+        "accepted": 0,
+        "rejected": [],
+    }
+    assert wait_quiescent(bounded, [person]) == {person: 0}

@@ -46,6 +46,7 @@ class Alert(TypedDict):
     opened_at: str | None  # RFC 3339
     resolved_at: str | None
     escalated: NotRequired[bool]
+    erased: NotRequired[bool]  # its constituent was erased: no person, no evidence (domain/erasure.py)
     # set by operators' actions (services/domain/alerts/actions.py)
     updated_by: NotRequired[str]
     actions: NotRequired[list[OperatorEntry]]

@@ -15,7 +15,8 @@ EXAMPLE = CONFIG / "auth.example.toml"
 
 def test_the_example_configuration_is_valid_and_holds_no_key() -> None:
     keys = {key.name: key for key in AuthConfig.load(EXAMPLE).all_keys()}
-    assert set(keys) == {"website", "crm-sync", "ops-console", "on-call"}
+    assert set(keys) == {"website", "crm-sync", "ops-console", "on-call", "data-protection-officer"}
+    assert keys["data-protection-officer"].scopes == {"erase"}
     assert keys["website"].may_submit("web") and not keys["website"].may_submit("donation")
     assert "identify" not in keys["website"].scopes and "identify" in keys["crm-sync"].scopes
     assert not keys["ops-console"].may_submit("web")
