@@ -3,7 +3,6 @@ caller can make one person's record grow without bound."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -13,10 +12,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.common.processes import free_port
-from tests.fixtures.ledger import Ledger, check, wait_quiescent
+from tests.fixtures.ledger import Ledger, check, topic_values, wait_quiescent
 from tests.fixtures.system import System, launch, start_service, wait_for
 from tests.fixtures.touchpoints import touchpoint
 
@@ -31,20 +29,6 @@ def bounded(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield system
 
 
-async def records_on(system: System, setting: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        system.topic(setting), bootstrap_servers=system.bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        values: list[bytes] = []
-        while batch := await consumer.getmany(timeout_ms=2000):
-            values += [record.value or b"" for records in batch.values() for record in records]
-        return values
-    finally:
-        await consumer.stop()
-
-
 def metric(system: System, name: str) -> float:
     text = httpx.get(f"{system.ingest_url}/metrics").text
     return sum(float(value) for value in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
@@ -57,7 +41,7 @@ def test_a_flood_of_refused_events_keeps_a_budget_of_dead_letters_and_counts_the
     with httpx.Client(base_url=bounded.ingest_url) as client:
         for _ in range(3):
             assert client.post("/v1/events", json=flood).status_code == 422  # every one refused, answered
-    letters = asyncio.run(records_on(bounded, "MP_TOPIC_DEAD_LETTERS"))
+    letters = topic_values(bounded, "MP_TOPIC_DEAD_LETTERS")
     # per minute: the budget, then one sample; the three requests may straddle a minute
     assert BUDGET < len(letters) <= 2 * (BUDGET + 1), len(letters)
     assert sum(b'"over_budget":true' in letter for letter in letters) in (1, 2)
@@ -86,9 +70,7 @@ def test_two_thousand_made_up_types_for_one_person_make_a_bounded_record_and_eve
     assert report.events == (2020, 2020, 2020, 0, 0)  # the person counts them all; everyone else is scored
     view = httpx.get(f"{bounded.api_url}/v1/constituents/{person}").json()
     assert view["counts"]["lifetime"] == {"by_source": {"other": 2000}, "by_type": {"other": 2000}}
-    scores = [
-        value for value in asyncio.run(records_on(bounded, "MP_TOPIC_SCORES")) if person.encode() in value
-    ]
+    scores = [value for value in topic_values(bounded, "MP_TOPIC_SCORES") if person.encode() in value]
     assert scores and max(len(value) for value in scores) < 16 * 1024  # made-up names do not make it grow
 
 

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.ingest.adapters.beacon import user_hash
-from tests.fixtures.ledger import wait_quiescent
+from tests.fixtures.ledger import topic_values, wait_quiescent
 from tests.fixtures.providers import (
     SES_TOPIC_ARN,
     payment_intent,
@@ -256,8 +255,8 @@ def test_no_address_name_or_phone_of_any_refused_payload_reaches_a_topic(
         httpx.post(f"{sources.ingest_url}/v1/events", content=f"not json {billing}".encode()).status_code,
     ]
     assert all(400 <= status < 500 for status in refusals), refusals
-    letters = asyncio.run(read_records(sources, "MP_TOPIC_DEAD_LETTERS"))
-    touchpoints = asyncio.run(read_records(sources, "MP_TOPIC_TOUCHPOINTS"))
+    letters = topic_values(sources, "MP_TOPIC_DEAD_LETTERS")
+    touchpoints = topic_values(sources, "MP_TOPIC_TOUCHPOINTS")
     assert len(letters) >= len(refusals)
     everything = b"\n".join(letters + touchpoints).decode()
     for personal in (PERSON["email"], "Grace", "Hopper", "202 555", "5550147", "Arlington", "22202"):
@@ -274,18 +273,3 @@ def touchpoint_with(person: dict[str, str]) -> dict[str, Any]:
         "constituent_id": "c-1",
         "attributes": {"note": f"{person['name']} {person['email']} {person['phone']}"},
     }
-
-
-async def read_records(system: System, topic_setting: str) -> list[bytes]:
-    """Every record's value on one of the system's topics, whatever its partitions."""
-    consumer = AIOKafkaConsumer(
-        system.topic(topic_setting), bootstrap_servers=system.bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        values: list[bytes] = []
-        while batch := await consumer.getmany(timeout_ms=2000):
-            values += [record.value for records in batch.values() for record in records if record.value]
-        return values
-    finally:
-        await consumer.stop()
