@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-cluster test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -61,6 +61,11 @@ test-integration: setup browser
 # Only the fault tests (also part of `make test`): killed workers, rebalancing, a broker outage
 test-faults: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m faults
+
+# Only the cluster tests (also part of `make test`): each starts its own three-broker KRaft cluster and
+# kills, restarts or cuts off brokers under steady load
+test-cluster: setup
+	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m cluster
 
 test-rules: ops-tools
 	@promtool check config deploy/prometheus/prometheus.yml >/dev/null

@@ -51,6 +51,8 @@ class TopicFollower:
             consumer = AIOKafkaConsumer(
                 *self._handlers,
                 **client_options(self._settings),
+                # no consumer group: nothing waits long at a broker, and a silent one is left sooner
+                request_timeout_ms=round(self._settings.kafka_request_timeout_s * 1000),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
             )

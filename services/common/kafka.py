@@ -12,9 +12,11 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
+from aiokafka.protocol.metadata import MetadataRequest
 
 from services.common.config_files import ConfigError
 from services.common.settings import CommonSettings
@@ -122,6 +124,9 @@ async def ensure_topics(
             topic_configs={"cleanup.policy": "compact"},
         ),
     ]
+    if settings.topic_min_insync_replicas > 1:
+        for topic in wanted:
+            topic.topic_configs["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -186,12 +191,14 @@ class ReliableProducer:
     async def _connected(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
+                request_timeout_s = min(self._timeout_s, self._settings.kafka_request_timeout_s)
                 producer = AIOKafkaProducer(
                     **client_options(self._settings),
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=self._linger_ms,
-                    request_timeout_ms=int(self._timeout_s * 1000),
+                    # also how long a batch may wait for its leader: send_all sends it again after
+                    request_timeout_ms=round(request_timeout_s * 1000),
                     max_request_size=2 * 1024 * 1024,
                 )
                 try:
@@ -203,20 +210,37 @@ class ReliableProducer:
             return self._producer
 
     async def send_all(self, records: list[Record]) -> list[Written]:
-        """Send records, wait until Kafka acknowledged every one; where each landed, or KafkaUnavailable."""
+        """Send records, wait until Kafka acknowledged every one; where each landed, or KafkaUnavailable.
+
+        One request to one broker may take ``kafka_request_timeout_s``; a record whose request failed or
+        expired (its partition's leader died or went silent) is sent again — the client has meanwhile
+        learnt the new leader — until every record is acknowledged or ``timeout_s`` is over."""
+        written: dict[int, Written] = {}
         try:
             async with asyncio.timeout(self._timeout_s):
                 producer = await self._connected()
-                futures = [
-                    await producer.send(topic, value=value, key=key, partition=partition)
-                    for topic, key, value, partition in records
-                ]
-                written = await asyncio.gather(*futures)
+                while len(written) < len(records):
+                    pending = [n for n in range(len(records)) if n not in written]
+                    futures = [
+                        await producer.send(r.topic, value=r.value, key=r.key, partition=r.partition)
+                        for r in (records[n] for n in pending)
+                    ]
+                    answers = await asyncio.gather(*futures, return_exceptions=True)
+                    for n, answer in zip(pending, answers, strict=True):
+                        if isinstance(answer, BaseException):
+                            if not _worth_retrying(answer):
+                                raise answer
+                            log.info("retrying a send", extra={"error": repr(answer)})
+                        else:
+                            written[n] = Written(answer.topic, answer.partition, answer.offset)
+                    if len(written) < len(records):
+                        await asyncio.sleep(0.2)
+                        await producer.client.force_metadata_update()  # who leads now
         except (TimeoutError, KafkaError) as error:
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge within {self._timeout_s:g}s: {error!r}"
             ) from error
-        return [Written(metadata.topic, metadata.partition, metadata.offset) for metadata in written]
+        return [written[n] for n in range(len(records))]
 
     async def partitions(self, topic: str) -> int:
         """How many partitions ``topic`` has (from the producer's metadata), or KafkaUnavailable."""
@@ -230,19 +254,50 @@ class ReliableProducer:
             ) from error
 
     async def is_connected(self) -> bool:
-        """Whether Kafka answers a metadata request right now."""
+        """Whether a broker of the cluster answers a metadata request right now."""
         try:
             async with asyncio.timeout(2):
                 producer = await self._connected()
-                await producer.client.fetch_all_metadata()
         except (TimeoutError, KafkaError, KafkaUnavailable):
             return False
-        return True
+        return await any_broker_answers(producer.client, timeout_s=2)
 
     async def stop(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """A leader that died, moved or went silent: the record may go through on the next try."""
+    return isinstance(error, KafkaTimeoutError) or (isinstance(error, KafkaError) and error.retriable)
+
+
+async def any_broker_answers(client: AIOKafkaClient, timeout_s: float) -> bool:
+    """Whether one broker at least answers a metadata request within ``timeout_s``.
+
+    All known brokers are asked at once: a broker cut off from us (alive but silent, as behind a network
+    partition) holds a request until it times out, and one such broker must not make the cluster look
+    down — nor a probe that happened to ask it first report "unreachable" while the others serve."""
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    if not nodes:  # no metadata yet: the bootstrap servers, one after the other
+        try:
+            async with asyncio.timeout(timeout_s):
+                return bool(await client.fetch_all_metadata())
+        except (TimeoutError, KafkaError, OSError):
+            return False
+    asks = [asyncio.ensure_future(client.send(node, MetadataRequest([]))) for node in nodes]
+    try:
+        for answer in asyncio.as_completed(asks, timeout=timeout_s):
+            with suppress(KafkaError, OSError):
+                await answer
+                return True
+        return False
+    except TimeoutError:
+        return False
+    finally:
+        for ask in asks:
+            ask.cancel()
 
 
 async def ensure_topics_when_reachable(

@@ -2,7 +2,8 @@
 
 Kafka clients retry by themselves when the broker goes away, so a consumer's loop just sees empty
 batches; nothing tells a load balancer or an operator. A small client asks for metadata every few
-seconds instead, and /readyz reports what it found.
+seconds instead (of every broker at once: one broker cut off must not look like all of Kafka), and /readyz
+reports what it found.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from services.common.kafka import client_options
+from services.common.kafka import any_broker_answers, client_options
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,11 @@ class KafkaReachability:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self._timeout_s):
-                        if not bootstrapped:
+                    if not bootstrapped:
+                        async with asyncio.timeout(self._timeout_s):
                             await client.bootstrap()
-                            bootstrapped = True
-                        await client.fetch_all_metadata()
-                    reachable = True
+                        bootstrapped = True
+                    reachable = await any_broker_answers(client, self._timeout_s)
                 except (KafkaError, OSError, TimeoutError):
                     reachable = False
                 if self._checked and reachable != self.reachable:

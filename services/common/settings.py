@@ -40,8 +40,17 @@ class CommonSettings(BaseSettings):
     topic_erasures: str = Field(
         "erasures", description="Erasure requests by constituent, and the suppression list (compacted)"
     )
+    kafka_request_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="Longest wait for one broker's answer before a producer asks the partition's new leader",
+    )
     topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
+    topic_min_insync_replicas: int = Field(
+        1, ge=1, description="min.insync.replicas of the topics it creates (2 with 3 replicas)"
+    )
     touchpoints_retention_days: float = Field(
         30.0, gt=0, description="How long touchpoints (and dead letters) stay on their topics (retention.ms)"
     )
