@@ -51,12 +51,18 @@ def posts_failed() -> float:
     return REGISTRY.get_sample_value("mp_alertmanager_posts_total", {"outcome": "failed"}) or 0.0
 
 
-async def run_for(forwarder: AlertmanagerForwarder, seconds: float, during: Any = None) -> None:
+async def until(condition: Any, timeout_s: float = 10.0) -> None:
+    """Wait for ``condition()`` (no fixed sleeps: these machines are shared and may be slow)."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def running(forwarder: AlertmanagerForwarder, steps: Any) -> None:
+    """Run the forwarder while ``steps()`` drives and watches it."""
     task = asyncio.create_task(forwarder.run())
     try:
-        if during is not None:
-            await during()
-        await asyncio.sleep(seconds)
+        await steps()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -72,14 +78,16 @@ async def test_open_alerts_are_sent_at_start_and_again_every_resend_period_and_u
     view.apply(0, alert(1))
     view.apply(1, alert(2, status="resolved"))
 
-    async def resolve_one() -> None:
-        await asyncio.sleep(0.05)
+    async def steps() -> None:
+        await until(lambda: len(recorder.posts) >= 2)  # the start and a resend
+        assert recorder.posts[0] == recorder.posts[1] == ["a-1"]  # only what is open
         view.apply(2, alert(1, status="resolved"))
+        await until(lambda: len(recorder.posts) >= 3)
+        await asyncio.sleep(0.5)  # resend periods in which the resolved alert must not be sent again
 
-    await run_for(forwarder(view, recorder, resend_s=0.3), 0.5, resolve_one)
-    assert recorder.posts[0] == ["a-1"]  # only what is open, at start
-    assert ["a-1"] in recorder.posts[1:]  # the resolution, as it came
-    assert len(recorder.posts) >= 2 and recorder.posts[-1] in (["a-1"], [])  # nothing open is resent empty
+    await running(forwarder(view, recorder, resend_s=0.2), steps)
+    # the resolution once, as it came; then nothing is open and nothing is resent
+    assert [post for post in recorder.posts[2:] if post] == [["a-1"]]
 
 
 async def test_a_failed_post_is_counted_and_the_forwarder_goes_on() -> None:
@@ -87,30 +95,27 @@ async def test_a_failed_post_is_counted_and_the_forwarder_goes_on() -> None:
     view.apply(0, alert(1))
     recorder.failing = True
     before = posts_failed()
-    sender = forwarder(view, recorder, resend_s=0.1)
 
-    async def recover() -> None:
-        await asyncio.sleep(0.25)
+    async def steps() -> None:
+        await until(lambda: posts_failed() > before)
         recorder.failing = False
+        await until(lambda: ["a-1"] in recorder.posts)  # resent once Alertmanager answers again
 
-    await run_for(sender, 0.4, recover)
-    assert posts_failed() > before
-    assert ["a-1"] in recorder.posts  # resent once Alertmanager answered again
+    await running(forwarder(view, recorder, resend_s=0.1), steps)
 
 
 async def test_a_forwarder_that_fell_too_far_behind_subscribes_again_and_resends_what_is_open() -> None:
     view, recorder = AlertView(5000), Recorder()
-    sender = forwarder(view, recorder, resend_s=0.3)
 
-    async def flood_then_one_more() -> None:
-        await asyncio.sleep(0.05)
+    async def steps() -> None:
+        await until(lambda: view.subscribers == 1)
         for offset in range(1500):  # more than a subscriber's queue holds, before it can post one
             view.apply(offset, alert(offset))
         assert view.subscribers == 0  # dropped, as a slow SSE client is
-        await asyncio.sleep(0.45)  # past the next resend, where it subscribes again
+        await until(lambda: view.subscribers == 1)  # subscribed again, at the next resend
         view.apply(1500, alert(9999, status="resolved"))
+        await until(lambda: ["a-9999"] in recorder.posts)  # updates come live again
 
-    await run_for(sender, 0.1, flood_then_one_more)
+    await running(forwarder(view, recorder, resend_s=0.3), steps)
     everything = {alert_id for post in recorder.posts for alert_id in post}
     assert {f"a-{n}" for n in range(1500)} <= everything  # the resend covers what the queue dropped
-    assert recorder.posts[-1] == ["a-9999"]  # and updates come live again, before the next resend
