@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from services.bench import baselines, end_to_end, http_cases, scorer_cases
+from services.bench import baselines, dedup_cost, end_to_end, http_cases, scorer_cases
 from services.common.settings import REPO_ROOT, CommonSettings
 
-SCENARIOS = ("scorer", "ingest", "e2e", "api")
+SCENARIOS = ("scorer", "ingest", "e2e", "api", "dedup")
 E2E_RATES = (1000, 5000)
 ONE_PER_RECORD_SCORED = 300_000
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -59,6 +59,9 @@ def run(
             flush=True,
         )
         results["api"] = http_cases.api_serving(settings, api_constituents, ingest_seconds)
+    if "dedup" in selected:
+        print("what remembering event ids costs one constituent", flush=True)
+        results["dedup"] = dedup_cost.dedup_cost()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = RESULTS / f"{stamp}.json"
@@ -115,8 +118,12 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# Benchmark {results['started_at']}",
         "",
-        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}; "
-        f"{results['events']:,} events over {results['constituents']:,} constituents.",
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}"
+        + (
+            f"; {results['events']:,} events over {results['constituents']:,} constituents."
+            if set(results) & {"scorer", "api", "ingest"}
+            else "."
+        ),
         "",
     ]
     if "scorer" in results:
@@ -185,4 +192,16 @@ def markdown(results: dict[str, Any]) -> str:
             "constituent**.",
             "",
         ]
+    if "dedup" in results:
+        rows = [
+            f"| {name} | {f['bytes']:,} B ({f['bytes_per_id']} per id) | {f['remembered']:,} | "
+            f"{f['old_bytes']:,} B | {f['old_remembered']:,} | {f['us_per_event']} | "
+            f"{f['old_us_per_event']} |"
+            for name, f in results["dedup"].items()
+        ]
+        lines += _table(
+            "Dedup memory of one constituent: every id in 7 days (8-byte hashes) against the last 256 ids",
+            "| person | bytes | ids kept | last-256 bytes | last-256 ids | µs per event | last-256 µs |",
+            rows,
+        )
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from services.domain.scoring import (
 HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
 # what the scorer keeps for itself: not published to constituent-scores
 INTERNAL_FIELDS = (
-    "recent_event_ids",
+    "seen_event_ids",
     "score_peaks",
     "score_alerts_opened",
     "failed_transaction",

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from services.domain import dedup
 from services.domain.config import EventMatch, StrictModel, parse_toml
 
 DIMENSIONS = ("content", "operations", "principles")
@@ -74,7 +75,7 @@ class ScoringModel(StrictModel):
     baseline: float = Field(gt=0, lt=100)
     half_life_hours: float = Field(gt=0)
     saturation: float = Field(gt=0)
-    dedup_window: int = Field(ge=1, le=10_000)
+    dedup_horizon_days: float = Field(7.0, gt=0, le=366)
     timeline_length: int = Field(20, ge=0, le=200)
     max_future_seconds: float = Field(ge=0)
     failure_types: frozenset[str]
@@ -127,7 +128,8 @@ class ConstituentState:
     reference_time: float = 0.0
     # event type -> [content, operations, principles] impact sums, decayed to reference_time
     contributions: dict[str, list[float]] = field(default_factory=dict)
-    recent_event_ids: list[str] = field(default_factory=list)
+    # every event id counted within the dedup horizon, per day of event time (services/domain/dedup.py)
+    seen_event_ids: dict[str, str] = field(default_factory=dict)
     # lifetime counts and hourly buckets (hour index as text, for JSON) of "source|type"
     counts: dict[str, int] = field(default_factory=dict)
     hourly: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -156,7 +158,11 @@ class ConstituentState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConstituentState:
         """Rebuild from ``to_dict`` output, or from the subset the scorer publishes."""
-        return cls(**{name: value for name, value in data.items() if name in cls.__slots__})
+        state = cls(**{name: value for name, value in data.items() if name in cls.__slots__})
+        if "recent_event_ids" in data:  # written before the time-bounded dedup: keep what it remembered
+            older = dedup.from_recent_ids(data["recent_event_ids"], state.last_event_at)
+            state.seen_event_ids = older | state.seen_event_ids
+        return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +188,9 @@ def apply_event(
     nothing. Types the model does not score and sources it does not know count as ``other``, so whatever
     a caller names, the per-person maps stay as small as the model."""
     event_type, source = event["type"], event["source"]
-    seen = dedup_key(source, event["event_id"])
-    if seen in state.recent_event_ids:
+    key = dedup_key(source, event["event_id"])
+    if not dedup.first_time(state.seen_event_ids, key, event_time, model.dedup_horizon_days):
         return Outcome.DUPLICATE
-    state.recent_event_ids.append(seen)
-    if len(state.recent_event_ids) > model.dedup_window:
-        del state.recent_event_ids[0]
     counted_source = source if source in model.sources else OTHER
     counted_type = event_type if event_type in model.impacts else OTHER
     state.events += 1

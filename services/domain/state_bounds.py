@@ -1,14 +1,15 @@
 """Keeping one constituent's state under a byte limit, whatever is sent about them. Pure: no I/O.
 
 Every per-person map is already capped by the model (counts and last touch by the model's types and
-sources plus ``other``; contributions by its types; 256 remembered event ids; 20 timeline entries; 50
+sources plus ``other``; contributions by its types; event ids by the dedup horizon; 20 timeline entries; 50
 hand-offs; 20 early follow-ups; score peaks by the hours of the drop window). What can still grow is the
 product: a person with events in many hours of the last 30 days has an hourly bucket per hour and type.
 When a state's JSON exceeds the limit (MP_SCORER_MAX_STATE_BYTES, 64 KiB), this rule trims it, in order,
 until it fits — each step losing the least:
 
 1. the oldest hourly buckets (rolling 24 h / 7 d / 30 d counts then cover less; lifetime counts stay);
-2. the oldest half of the remembered event ids, down to 32 (a repeat older than those counts again);
+2. the oldest days of remembered event ids, down to the newest day (a repeat of a forgotten one counts
+   again);
 3. settled hand-offs (kept or broken, no longer pending) and early follow-ups;
 4. the oldest timeline entries, down to 5.
 """
@@ -19,9 +20,9 @@ from collections import Counter
 
 import orjson
 
+from services.domain import dedup
 from services.domain.scoring import ConstituentState
 
-MIN_EVENT_IDS = 32
 MIN_TIMELINE = 5
 
 
@@ -40,11 +41,9 @@ def trim(state: ConstituentState, limit: int) -> Counter[str]:
             for hour in oldest:
                 del state.hourly[hour]
             removed["hourly_buckets"] += len(oldest)
-        elif len(state.recent_event_ids) > MIN_EVENT_IDS:
-            remembered = len(state.recent_event_ids)
-            dropped = max(1, min(remembered // 2, remembered - MIN_EVENT_IDS))
-            del state.recent_event_ids[:dropped]
-            removed["event_ids"] += dropped
+        elif len(state.seen_event_ids) > 1:
+            oldest_day = min(state.seen_event_ids, key=int)
+            removed["event_ids"] += dedup.count({oldest_day: state.seen_event_ids.pop(oldest_day)})
         elif state.early_follow_ups or any(h["status"] != "pending" for h in state.handoffs):
             settled = [h for h in state.handoffs if h["status"] != "pending"]
             state.handoffs[:] = [h for h in state.handoffs if h["status"] == "pending"]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.domain import dedup
 from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
 from services.domain.scoring import (
     DIMENSIONS,
@@ -48,9 +49,10 @@ def fold(batch: list[tuple[int, str, float]]) -> ConstituentState:
 
 
 def comparable(state: ConstituentState) -> dict[str, object]:
-    """Everything that must not depend on arrival order (dedup memory is a bounded window)."""
+    """Everything that must not depend on arrival order (what dedup remembers of events beyond its
+    horizon does)."""
     facts = state.to_dict()
-    del facts["recent_event_ids"]
+    del facts["seen_event_ids"]
     facts["contributions"] = {t: [round(v, 6) for v in sums] for t, sums in state.contributions.items()}
     return facts
 
@@ -74,17 +76,46 @@ def test_rolling_facts_and_roles_do_not_depend_on_order_either(batch: list, rng)
     assert comparable(fold(batch)) == comparable(fold(shuffled))
 
 
-@given(events)
-def test_a_repeated_event_id_counts_once(batch: list) -> None:  # type: ignore[no-untyped-def]
+within_horizon = st.lists(
+    st.tuples(st.integers(0, 10**6), known_types, st.floats(0, MODEL.dedup_horizon_days * DAY)),
+    min_size=1,
+    max_size=300,
+    unique_by=lambda e: e[0],
+)
+
+
+@given(within_horizon, st.randoms())
+def test_a_repeated_event_id_within_the_horizon_counts_once(batch: list, rng) -> None:  # type: ignore[no-untyped-def]
     once = fold(batch)
-    twice = fold(batch + batch)
+    repeats = batch + batch
+    rng.shuffle(repeats)
+    twice = fold(repeats)
     assert twice.events == once.events == len(batch)
     assert comparable(twice) == comparable(once)
 
 
-def test_remembered_event_ids_are_bounded() -> None:
-    state = fold([(n, "web.page_view", float(n)) for n in range(MODEL.dedup_window * 3)])
-    assert len(state.recent_event_ids) == MODEL.dedup_window
+def test_every_event_id_within_the_horizon_is_remembered_not_only_the_last_256() -> None:
+    first = [(n, "web.page_view", n * 60.0) for n in range(5000)]  # 5,000 events in 3.5 days
+    state = fold(first)
+    for number, event_type, offset in first[:10]:
+        assert apply_event(state, event(number, event_type), START + offset, MODEL) is Outcome.DUPLICATE
+    assert state.events == 5000
+
+
+def test_ids_beyond_the_horizon_are_forgotten_and_a_repeat_of_one_counts_again() -> None:
+    horizon = MODEL.dedup_horizon_days * DAY
+    state = fold([(1, "web.page_view", 0.0), (2, "web.page_view", horizon + 2 * DAY)])
+    assert set(state.seen_event_ids) == {str(int((START + horizon + 2 * DAY) // DAY))}  # one day kept
+    assert apply_event(state, event(1, "web.page_view"), START, MODEL) is Outcome.SCORED  # the exception
+    assert (
+        apply_event(state, event(2, "web.page_view"), START + horizon + 2 * DAY, MODEL) is Outcome.DUPLICATE
+    )
+
+
+def test_a_state_written_with_the_last_256_ids_keeps_them() -> None:
+    old = {"constituent_id": "c-1", "recent_event_ids": ["web:e7"], "last_touch": {"web": START}}
+    state = ConstituentState.from_dict(old)
+    assert apply_event(state, event(7, "web.page_view"), START, MODEL) is Outcome.DUPLICATE
 
 
 @given(events, st.floats(0, 365 * DAY))
@@ -144,7 +175,7 @@ def test_whatever_types_and_sources_a_caller_names_a_persons_maps_stay_as_small_
         apply_event(state, {"event_id": f"e{n}", "type": f"made.up{n}", "source": f"s{n % 50}"}, START, MODEL)
     assert state.events == 2000
     assert set(state.counts) == {"other|other"} and set(state.last_touch) == {"other"}
-    assert len(state.recent_event_ids) == MODEL.dedup_window
+    assert dedup.count(state.seen_event_ids) == 2000
 
 
 def test_an_event_id_counts_once_per_source_not_across_sources() -> None:

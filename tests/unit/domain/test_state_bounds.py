@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.domain.scoring import ConstituentState, ScoringModel, apply_event
-from services.domain.state_bounds import MIN_EVENT_IDS, size_of, trim
+from services.domain.state_bounds import size_of, trim
 
 START = 1_790_000_000.0
 HOUR = 3600.0
@@ -34,7 +34,7 @@ def test_a_tiny_limit_trims_everything_it_may_and_keeps_what_scoring_needs(model
     state = busy(model, hours=30)
     contributions, events = dict(state.contributions), state.events
     trim(state, 1)
-    assert len(state.hourly) == 1 and len(state.recent_event_ids) == MIN_EVENT_IDS
+    assert len(state.hourly) == 1 and len(state.seen_event_ids) == 1  # the newest day
     assert state.contributions == contributions and state.events == events
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 
 from services.common.kafka import partition_for
+from services.domain import dedup
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, Outcome, dedup_key
 from services.scorer.processing import BatchProcessor, BatchResult, Incoming
@@ -89,7 +90,8 @@ def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> Non
 
 
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
-    stored = ConstituentState(constituent_id="c-1", recent_event_ids=[dedup_key("web", "e0")], events=1)
+    stored = ConstituentState(constituent_id="c-1", events=1)
+    dedup.first_time(stored.seen_event_ids, dedup_key("web", "e0"), 0.0, 7)
     batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
     result = process_batch(batch, lambda *_: stored)
     assert result.changed["c-1"].events == 2
@@ -170,14 +172,16 @@ def test_a_score_drop_opens_one_alert_per_crossing_and_resolves_on_recovery() ->
 def test_the_published_record_carries_scores_but_not_internal_memory() -> None:
     result = process_batch([record("e1", "donation.failed")], nobody)
     published = score_record(result.changed["c-1"], MODEL, NOW)
-    assert not {"recent_event_ids", "handoffs", "failed_transaction"} & published.keys()
+    assert not {"seen_event_ids", "handoffs", "failed_transaction"} & published.keys()
     assert published["scores"]["operations"] < MODEL.baseline
     assert published["updated_at"] == NOW
 
 
 def test_a_constituents_state_stops_growing_once_its_bounded_memories_are_full() -> None:
-    """What keeps a long-running scorer's memory bounded: remembered event ids, hand-offs and the timeline
-    are capped; counts are keyed by source and type, hourly buckets by hour (all within one here)."""
+    """What keeps a long-running scorer's memory bounded: hand-offs and the timeline are capped; counts are
+    keyed by source and type, hourly buckets by hour (all within one here). Event ids are remembered for
+    the dedup horizon, 11 bytes each, so they are bounded by time and by the byte limit (test_state_bounds)
+    and measured apart."""
     maker = JourneyMaker(5, 1, run_id="bounded")  # one person, every journey of the simulator
     processor = BatchProcessor(MODEL, RULES)
     stored: dict[str, bytes] = {}
@@ -196,6 +200,9 @@ def test_a_constituents_state_stops_growing_once_its_bounded_memories_are_full()
         batch = [Incoming(0, person.encode(), orjson.dumps(event)) for event in events]
         for constituent_id, state in processor.process(batch, load, NOW).changed.items():
             stored[constituent_id] = orjson.dumps(state.to_dict())
-        sizes.append(sum(len(value) for value in stored.values()))
+        states = [orjson.loads(value) for value in stored.values()]
+        sizes.append(sum(len(orjson.dumps({**state, "seen_event_ids": {}})) for state in states))
+        remembered = sum(dedup.count(state["seen_event_ids"]) for state in states)
+        assert remembered == sum(state["events"] for state in states)  # every id, 11 bytes each
     assert sizes[-1] > sizes[0], "the journeys should have filled the state first"
     assert max(sizes[30:]) <= sizes[29] * 1.05, f"still growing: {sizes[29]} → {sizes[-1]} bytes"
