@@ -62,7 +62,7 @@ test-integration: setup browser
 test-faults: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m faults
 
-# Only the cluster tests (also part of `make test`): each starts its own three-broker KRaft cluster and
+# Only the cluster tests (also part of `make test`): they start a three-broker KRaft cluster of their own and
 # kills, restarts or cuts off brokers under steady load
 test-cluster: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m cluster

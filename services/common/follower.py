@@ -29,6 +29,7 @@ RECORDS_SKIPPED = Counter(
     ["service", "topic"],
 )
 
+ASSIGNMENT_WAIT_S = 10.0
 Handler = Callable[[ConsumerRecord], None]  # raises ValueError/KeyError/TypeError for a record it cannot read
 
 
@@ -67,8 +68,14 @@ class TopicFollower:
             await asyncio.sleep(retry_s)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        # Without a group id aiokafka assigns every partition of the subscribed topics to this consumer.
+        # Without a group id aiokafka assigns every partition of the subscribed topics to this consumer —
+        # once its metadata has them. A topic created a moment ago may be missing from a broker's metadata,
+        # and the consumer would not ask again for minutes: a fresh consumer asks at once.
+        deadline = asyncio.get_running_loop().time() + ASSIGNMENT_WAIT_S
         while {tp.topic for tp in consumer.assignment()} != set(self._handlers):
+            if asyncio.get_running_loop().time() > deadline:
+                missing = sorted(set(self._handlers) - {tp.topic for tp in consumer.assignment()})
+                raise KafkaError(f"no partitions of {missing} in metadata after {ASSIGNMENT_WAIT_S:.0f} s")
             await asyncio.sleep(0.2)
         partitions = sorted(consumer.assignment())
         for tp in partitions:

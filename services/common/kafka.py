@@ -137,8 +137,18 @@ async def ensure_topics(
             with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
             log.info("created topics", extra={"topics": [t.name for t in missing]})
+            await _until_listed(admin, {t.name for t in missing})
     finally:
         await admin.close()
+
+
+async def _until_listed(admin: AIOKafkaAdminClient, names: set[str], timeout_s: float = 10.0) -> None:
+    """Wait (a little) until the brokers' metadata lists new topics: on a cluster a broker learns of a
+    topic a moment after the controller made it, and a client asking it first would hear "unknown"."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not names <= set(await admin.list_topics()) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
 
 
 def partition_for(key: bytes, partitions: int) -> int:

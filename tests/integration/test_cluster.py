@@ -22,13 +22,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.cluster]
 REPLICATED = {"MP_TOPIC_REPLICATION": "3", "MP_TOPIC_MIN_INSYNC_REPLICAS": "2"}
 
 
+@pytest.fixture(scope="module")
+def three_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One cluster for the module (starting one takes a while); every test leaves all its nodes running."""
+    with cluster(tmp_path_factory.mktemp("kafka")) as kafka:
+        yield kafka
+
+
 @pytest.fixture
-def replicated(tmp_path: Path) -> Iterator[tuple[Cluster, System]]:
-    with (
-        cluster(tmp_path / "kafka") as kafka,
-        launch(kafka.bootstrap, tmp_path / "system", **REPLICATED) as system,
-    ):
-        yield kafka, system
+def replicated(three_brokers: Cluster, tmp_path: Path) -> Iterator[tuple[Cluster, System]]:
+    """A system of the test's own (its own topics and consumer groups) on the shared cluster."""
+    try:
+        with launch(three_brokers.bootstrap, tmp_path / "system", **REPLICATED) as system:
+            yield three_brokers, system
+    finally:
+        three_brokers.heal()  # a test that failed mid-fault leaves the next one a whole cluster
 
 
 def leader_of_touchpoints(kafka: Cluster, system: System, partition: int = 0) -> int:
