@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
+from services.common.group_offsets import GroupOffsets
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
@@ -30,10 +31,12 @@ from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import TABLES, ScorerSettings
+from services.scorer.stalls import Activity, Progress, StallWatch
 from services.scorer.stores import (
     BatchStores,
     check_faust_internals,
     faust_credentials,
+    fetch_again_from_committed,
     note_persisted_offsets,
 )
 
@@ -119,11 +122,14 @@ async def _publish(records: list[Record]) -> None:
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
     async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
+        activity.started()
         await erasures_read.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
         records, due, erase = [], [], []
+        offsets: dict[str, int] = {}
         for event in batch:
             message = event.message
+            offsets[f"{message.topic}:{message.partition}"] = message.offset
             if message.topic == settings.ticks_topic:
                 due.append((message.partition, event.key.decode()))
                 ticks_sent.pop(event.key, None)
@@ -145,6 +151,7 @@ async def score(stream: Any) -> None:
         metrics.count_batch(result, len(batch), now)
         metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
+        activity.finished(offsets)
 
 
 def erasure_of(value: bytes | None) -> dict[str, Any] | None:
@@ -238,6 +245,41 @@ async def collect_garbage_less_often() -> None:
 @app.task
 async def watch_kafka() -> None:
     await kafka.run()
+
+
+activity = Activity()
+stall_watch = StallWatch(settings.scorer_stall_after_s)
+group_offsets = GroupOffsets(settings, settings.scorer_app_id)
+
+
+@app.timer(interval=5.0)
+async def watch_for_stalls() -> None:
+    """Records fetched that the agent never received, nothing else happening: fetch them again."""
+    if not settings.scorer_stall_after_s or app.rebalancing or app.in_recovery or not kafka.reachable:
+        return
+    inputs = {settings.topic_touchpoints, settings.ticks_topic, settings.topic_erasures}
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
+    try:
+        committed = await group_offsets.read((tp.topic, tp.partition) for tp in assigned)
+    except KafkaUnavailable:
+        return
+    fetched = {}
+    for tp in assigned:
+        position = await app.consumer.position(tp)
+        if position is not None:
+            fetched[f"{tp.topic}:{tp.partition}"] = position
+    progress = Progress(
+        fetched, committed, dict(activity.processed), activity.batches_done, activity.in_batch
+    )
+    behind = stall_watch.stalled(progress, time.monotonic())
+    if behind:
+        log.warning(
+            "records fetched but never scored, and no batch for a while: fetching again from the committed "
+            "offsets (a faust-streaming fault, docs/reliability.md)",
+            extra={"behind": behind, "stalled_for_s": settings.scorer_stall_after_s},
+        )
+        metrics.STALLS.inc()
+        await fetch_again_from_committed(app)
 
 
 @app.page("/readyz")

@@ -65,6 +65,11 @@ RECORDS_REFUSED = Counter(
     "mp_scorer_records_too_large_total",
     "Records over the broker's size limit, dead-lettered instead of sent.",
 )
+STALLS = Counter(
+    "mp_scorer_stalls_total",
+    "Times the worker had fetched records its agent never received and fetched them again "
+    "(services/scorer/stalls.py).",
+)
 
 
 def count_bounds(trimmed: dict[str, int], refused: int) -> None:

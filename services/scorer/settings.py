@@ -57,3 +57,8 @@ class ScorerSettings(CommonSettings):
         gt=0,
         description="How often the worker commits its consumer offsets; what a crash makes it re-read",
     )
+    scorer_stall_after_s: float = Field(
+        30.0,
+        ge=0,
+        description="Records fetched but not scored, and no batch for this long: fetch them again (0: off)",
+    )

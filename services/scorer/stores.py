@@ -14,6 +14,10 @@ pinned by the version range in pyproject.toml:
 - ``table.data`` is the store, a mutable mapping of bytes to bytes;
 - ``store.set_persisted_offset`` records how far a RocksDB store has applied its changelog, which Faust's
   own changelog callback does after each write: without it a restart replays the whole changelog.
+
+And one remedy for a Faust fault: ``Consumer.perform_seek`` (what Faust's recovery calls after a rebalance)
+fetches again from the committed offsets when records were fetched that never reached the agent
+(services/scorer/stalls.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import faust
 import faust.streams
 import orjson
 from faust.stores import base, memory
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from services.common.kafka import Record, Written, tls_context
@@ -66,6 +71,9 @@ def check_faust_internals() -> None:
         for method in ("_get", "_set"):
             if "current_event()" not in inspect.getsource(getattr(rocksdb.Store, method)):
                 problems.append(f"faust's RocksDB Store.{method} no longer picks the partition by event")
+    for method in ("perform_seek", "position"):
+        if not inspect.iscoroutinefunction(getattr(Consumer, method, None)):
+            problems.append(f"faust's Consumer.{method} is no longer a coroutine function")
     if problems:
         raise FaustInternalsChanged(
             "the scorer's direct table access (services/scorer/stores.py) needs review: "
@@ -123,6 +131,12 @@ def note_persisted_offsets(tables_by_changelog: dict[str, Any], written: Iterabl
         table = tables_by_changelog.get(topic)
         if table is not None:
             table.data.set_persisted_offset(TP(topic, partition), offset)
+
+
+async def fetch_again_from_committed(app: faust.App) -> None:
+    """Move every assigned partition's consumer back to its committed offset (and Faust's idea of what it
+    has read with it): records fetched but never processed come again; processed ones are repeats."""
+    await app.consumer.perform_seek()
 
 
 def faust_credentials(settings: CommonSettings) -> faust.auth.Credentials | None:

@@ -1,0 +1,82 @@
+"""Noticing a worker that stopped scoring although Kafka gave it records. Pure: the caller measures.
+
+Seen under CPU pressure right after a worker (re)joins its group (docs/reliability.md, "A worker that
+fetched records and never scored them"): faust-streaming's consumer moves past records — aiokafka's
+position reaches the partition's end — that never reach the agent's stream. The agent waits on an empty
+channel with nothing in flight, the group's committed offsets stay behind, and nothing but a seek back to
+the committed offsets (what Faust itself does after a rebalance) brings those records back.
+
+The signs, all of them at once and for ``after_s``: records fetched beyond what the agent processed (or,
+for a partition it has processed nothing of, beyond the committed offset), no batch completed, no batch in
+progress. A busy worker completes batches; an idle one has processed everything it fetched; a worker
+waiting for Kafka inside a batch is "in progress".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Activity:
+    """What the agent did, as the agent itself records it (no Faust internals)."""
+
+    batches_done: int = 0
+    in_batch: bool = False
+    processed: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> next offset to process
+
+    def started(self) -> None:
+        self.in_batch = True
+
+    def finished(self, offsets: dict[str, int]) -> None:
+        """A batch is done; ``offsets`` the highest offset it held per "topic:partition"."""
+        for tp, offset in offsets.items():
+            self.processed[tp] = max(self.processed.get(tp, 0), offset + 1)
+        self.batches_done += 1
+        self.in_batch = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One look at the worker: what it fetched, what its group committed, what its agent did."""
+
+    fetched: dict[str, int]  # "topic:partition" -> the consumer's position (next offset it will fetch)
+    committed: dict[str, int]  # "topic:partition" -> the group's committed offset (absent: none yet)
+    processed: dict[str, int]  # "topic:partition" -> next offset after the last one the agent processed
+    batches_done: int  # batches the agent completed since start
+    in_batch: bool  # the agent is inside a batch (scoring or publishing) right now
+
+    def behind(self) -> dict[str, int]:
+        """Per partition, how many fetched records the agent has not processed (nor the group committed,
+        for a partition this worker has not processed anything of yet)."""
+        gaps = {
+            tp: position - max(self.processed.get(tp, 0), self.committed.get(tp, 0))
+            for tp, position in self.fetched.items()
+        }
+        return {tp: gap for tp, gap in gaps.items() if gap > 0}
+
+
+@dataclass
+class StallWatch:
+    """Whether the worker has been stalled for ``after_s``; once it said so, another ``after_s`` before
+    it says so again (the remedy gets its chance)."""
+
+    after_s: float
+    _since: float | None = None  # when the worker was first seen behind with no progress since
+    _batches_done: int | None = None
+
+    def stalled(self, progress: Progress, now: float) -> dict[str, int]:
+        """The partitions behind (and by how much) when the worker is stalled, else {}."""
+        behind = progress.behind()
+        moving = progress.in_batch or self._batches_done not in (None, progress.batches_done)
+        self._batches_done = progress.batches_done
+        if not behind:
+            self._since = None
+            return {}
+        if moving or self._since is None:
+            self._since = now
+            return {}
+        if now - self._since < self.after_s:
+            return {}
+        self._since = now
+        return behind

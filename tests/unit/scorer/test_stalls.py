@@ -1,0 +1,67 @@
+"""A worker that fetched records its agent never received is noticed, and only such a worker."""
+
+from __future__ import annotations
+
+from services.scorer.stalls import Activity, Progress, StallWatch
+
+TP = "touchpoints:0"
+
+
+def look(fetched: int, committed: int | None, activity: Activity) -> Progress:
+    return Progress(
+        {TP: fetched},
+        {} if committed is None else {TP: committed},
+        dict(activity.processed),
+        activity.batches_done,
+        activity.in_batch,
+    )
+
+
+def test_records_fetched_past_what_was_processed_with_nothing_happening_is_a_stall_after_the_wait() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 9})  # offsets 0..9 processed; then 110 more fetched, never delivered
+    assert watch.stalled(look(120, 10, activity), now=0) == {}
+    assert watch.stalled(look(120, 10, activity), now=29) == {}
+    assert watch.stalled(look(120, 10, activity), now=30) == {TP: 110}
+    # once said, another full wait before it is said again (the remedy gets its chance)
+    assert watch.stalled(look(120, 10, activity), now=45) == {}
+    assert watch.stalled(look(120, 10, activity), now=60) == {TP: 110}
+
+
+def test_a_partition_this_worker_never_processed_counts_from_the_committed_offset() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    assert watch.stalled(look(50, 8, activity), now=0) == {}
+    assert watch.stalled(look(50, 8, activity), now=31) == {TP: 42}
+    watch = StallWatch(after_s=30)
+    assert watch.stalled(look(50, None, activity), now=0) == {}
+    assert watch.stalled(look(50, None, activity), now=31) == {TP: 50}
+
+
+def test_an_idle_worker_that_processed_all_it_fetched_is_not_stalled_even_with_offsets_uncommitted() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 119})
+    for now in (0, 30, 60, 90):  # committing only every 60 s, say: committed stays at 0 meanwhile
+        assert watch.stalled(look(120, 0, activity), now=now) == {}
+
+
+def test_a_worker_completing_batches_or_inside_one_is_not_stalled() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    for now in range(0, 300, 10):  # always behind (busy), but a batch completes between every look
+        activity.started()
+        activity.finished({TP: now})
+        assert watch.stalled(look(10_000, 0, activity), now=now) == {}
+    activity.started()  # one batch waiting minutes for Kafka
+    for now in range(300, 600, 10):
+        assert watch.stalled(look(10_000, 0, activity), now=now) == {}
+
+
+def test_the_wait_starts_again_when_a_batch_completes() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    assert watch.stalled(look(100, 0, activity), now=0) == {}
+    activity.started()
+    activity.finished({TP: 4})
+    assert watch.stalled(look(100, 0, activity), now=25) == {}  # progress: the clock restarts
+    assert watch.stalled(look(100, 0, activity), now=50) == {}
+    assert watch.stalled(look(100, 0, activity), now=55) == {TP: 95}
