@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-cluster test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-cluster chaos test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -66,6 +66,11 @@ test-faults: setup
 # kills, restarts or cuts off brokers under steady load
 test-cluster: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m cluster
+
+# A long soak on a three-broker cluster with two replicas of every service and a seeded random fault
+# every few minutes; stops by itself (CHAOS_MINUTES, CHAOS_SEED, CHAOS_RATE; docs/reliability.md)
+chaos: setup
+	@$(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
 
 test-rules: ops-tools
 	@promtool check config deploy/prometheus/prometheus.yml >/dev/null

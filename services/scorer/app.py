@@ -31,11 +31,12 @@ from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import TABLES, ScorerSettings
-from services.scorer.stalls import Activity, Progress, StallWatch
+from services.scorer.stalls import Activity, Holes, Progress, StallWatch
 from services.scorer.stores import (
     BatchStores,
     check_faust_internals,
     faust_credentials,
+    fetch_again_from,
     fetch_again_from_committed,
     note_persisted_offsets,
 )
@@ -127,9 +128,14 @@ async def score(stream: Any) -> None:
         now = time.time()
         records, due, erase = [], [], []
         offsets: dict[str, int] = {}
+        skipped: list[tuple[str, int, int, int]] = []
         for event in batch:
             message = event.message
-            offsets[f"{message.topic}:{message.partition}"] = message.offset
+            offsets[tp := f"{message.topic}:{message.partition}"] = message.offset
+            if message.topic != settings.topic_erasures:  # compacted: its offsets may have gaps
+                hole = holes.observe(app.consumer_generation_id, tp, message.offset)
+                if hole is not None:
+                    skipped.append((message.topic, message.partition, *hole))
             if message.topic == settings.ticks_topic:
                 due.append((message.partition, event.key.decode()))
                 ticks_sent.pop(event.key, None)
@@ -152,6 +158,14 @@ async def score(stream: Any) -> None:
         metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
         activity.finished(offsets)
+        for topic, partition, start, end in skipped:
+            log.warning(
+                "records skipped between fetch and agent: fetching the partition again from the first one "
+                "(a faust-streaming fault, docs/reliability.md)",
+                extra={"topic": topic, "partition": partition, "from_offset": start, "to_offset": end},
+            )
+            metrics.REFETCHES.labels("skipped").inc()
+            await fetch_again_from(app, topic, partition, start)
 
 
 def erasure_of(value: bytes | None) -> dict[str, Any] | None:
@@ -248,6 +262,7 @@ async def watch_kafka() -> None:
 
 
 activity = Activity()
+holes = Holes()
 stall_watch = StallWatch(settings.scorer_stall_after_s)
 group_offsets = GroupOffsets(settings, settings.scorer_app_id)
 
@@ -278,7 +293,7 @@ async def watch_for_stalls() -> None:
             "offsets (a faust-streaming fault, docs/reliability.md)",
             extra={"behind": behind, "stalled_for_s": settings.scorer_stall_after_s},
         )
-        metrics.STALLS.inc()
+        metrics.REFETCHES.labels("stalled").inc()
         await fetch_again_from_committed(app)
 
 

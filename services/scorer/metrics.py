@@ -65,10 +65,11 @@ RECORDS_REFUSED = Counter(
     "mp_scorer_records_too_large_total",
     "Records over the broker's size limit, dead-lettered instead of sent.",
 )
-STALLS = Counter(
-    "mp_scorer_stalls_total",
-    "Times the worker had fetched records its agent never received and fetched them again "
-    "(services/scorer/stalls.py).",
+REFETCHES = Counter(
+    "mp_scorer_refetches_total",
+    "Times the worker fetched records again that its agent never received: all it had fetched (stalled) "
+    "or a run of one partition (skipped); services/scorer/stalls.py.",
+    ["reason"],
 )
 
 

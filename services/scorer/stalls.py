@@ -1,4 +1,4 @@
-"""Noticing a worker that stopped scoring although Kafka gave it records. Pure: the caller measures.
+"""Noticing records a worker fetched and never scored: a stalled worker, or a hole. Pure: the caller measures.
 
 Seen under CPU pressure right after a worker (re)joins its group (docs/reliability.md, "A worker that
 fetched records and never scored them"): faust-streaming's consumer moves past records — aiokafka's
@@ -80,3 +80,25 @@ class StallWatch:
             return {}
         self._since = now
         return behind
+
+
+@dataclass
+class Holes:
+    """The same fault, one record at a time: the agent receives offset 41 then 43 of a partition whose
+    offsets have no gaps (touchpoints, ticks: no compaction, no transactions). Faust takes such a jump for
+    a gap it may skip, and commits past it; the record at 42 would never be scored. Tracking restarts with
+    each consumer generation, and whenever a partition's records come again from an earlier offset (a seek
+    back, ours or Faust's)."""
+
+    generation: int | None = None
+    expected: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> the next offset due
+
+    def observe(self, generation: int, tp: str, offset: int) -> tuple[int, int] | None:
+        """Record that ``offset`` of ``tp`` arrived; the missing range [start, end) when it skipped some."""
+        if generation != self.generation:
+            self.generation, self.expected = generation, {}
+        due = self.expected.get(tp)
+        self.expected[tp] = offset + 1
+        if due is None or offset <= due:
+            return None
+        return (due, offset)

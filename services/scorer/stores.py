@@ -15,9 +15,9 @@ pinned by the version range in pyproject.toml:
 - ``store.set_persisted_offset`` records how far a RocksDB store has applied its changelog, which Faust's
   own changelog callback does after each write: without it a restart replays the whole changelog.
 
-And one remedy for a Faust fault: ``Consumer.perform_seek`` (what Faust's recovery calls after a rebalance)
-fetches again from the committed offsets when records were fetched that never reached the agent
-(services/scorer/stalls.py).
+And the remedies for a Faust fault, records fetched that never reached the agent (services/scorer/stalls.py):
+``Consumer.perform_seek`` (what Faust's recovery calls after a rebalance) fetches again from the committed
+offsets, ``Consumer.seek`` one partition from an offset; both reset what Faust believes it has read.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def check_faust_internals() -> None:
         for method in ("_get", "_set"):
             if "current_event()" not in inspect.getsource(getattr(rocksdb.Store, method)):
                 problems.append(f"faust's RocksDB Store.{method} no longer picks the partition by event")
-    for method in ("perform_seek", "position"):
+    for method in ("perform_seek", "position", "seek"):
         if not inspect.iscoroutinefunction(getattr(Consumer, method, None)):
             problems.append(f"faust's Consumer.{method} is no longer a coroutine function")
     if problems:
@@ -137,6 +137,11 @@ async def fetch_again_from_committed(app: faust.App) -> None:
     """Move every assigned partition's consumer back to its committed offset (and Faust's idea of what it
     has read with it): records fetched but never processed come again; processed ones are repeats."""
     await app.consumer.perform_seek()
+
+
+async def fetch_again_from(app: faust.App, topic: str, partition: int, offset: int) -> None:
+    """Move one partition's consumer back to ``offset`` (and Faust's idea of what it has read with it)."""
+    await app.consumer.seek(TP(topic, partition), offset)
 
 
 def faust_credentials(settings: CommonSettings) -> faust.auth.Credentials | None:

@@ -7,51 +7,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from services.common.processes import free_port
 from tests.fixtures.ledger import alert_updates, check
 from tests.fixtures.load import SteadyLoad
+from tests.fixtures.replicas import Replica, second_replicas
 from tests.fixtures.streams import AlertFollower
-from tests.fixtures.system import Service, System, launch, start_service, wait_for
+from tests.fixtures.system import launch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-PORT_SETTING = {"ingest": "MP_INGEST_PORT", "api": "MP_API_PORT", "scorer": "MP_SCORER_WEB_PORT"}
-
-
-@dataclass
-class Replica:
-    name: str
-    env: dict[str, str]
-    log_dir: Path
-    service: Service
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.env[PORT_SETTING[self.name]]}"
-
-    def restart(self) -> None:
-        self.service.stop()  # SIGTERM: a clean shutdown
-        self.service = start_service(self.name, self.env, self.log_dir)
-        wait_for(f"{self.url}/readyz", self.service)
-
-
-def second_replicas(system: System, tmp_path: Path) -> dict[str, Replica]:
-    """Another ingest, scorer worker (same consumer group, its own store) and API beside the system's."""
-    replicas = {}
-    for name in ("ingest", "scorer", "api"):
-        env = {**system.env, PORT_SETTING[name]: str(free_port())}
-        if name == "scorer":
-            env["MP_SCORER_DATA_DIR"] = str(tmp_path / "scorer-2-data")
-        log_dir = tmp_path / f"{name}-2"
-        log_dir.mkdir()
-        replicas[name] = Replica(name, env, log_dir, start_service(name, env, log_dir))
-    for replica in replicas.values():
-        wait_for(f"{replica.url}/readyz", replica.service)
-    return replicas
 
 
 def test_a_rolling_restart_of_two_replicas_of_every_service_fails_no_request_and_misses_no_alert(

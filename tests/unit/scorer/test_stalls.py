@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.scorer.stalls import Activity, Progress, StallWatch
+from services.scorer.stalls import Activity, Holes, Progress, StallWatch
 
 TP = "touchpoints:0"
 
@@ -65,3 +65,19 @@ def test_the_wait_starts_again_when_a_batch_completes() -> None:
     assert watch.stalled(look(100, 0, activity), now=25) == {}  # progress: the clock restarts
     assert watch.stalled(look(100, 0, activity), now=50) == {}
     assert watch.stalled(look(100, 0, activity), now=55) == {TP: 95}
+
+
+def test_a_jump_forward_in_a_partitions_offsets_is_a_hole_and_a_step_back_is_a_new_start() -> None:
+    holes = Holes()
+    assert [holes.observe(1, TP, offset) for offset in (7, 8, 9)] == [None, None, None]
+    assert holes.observe(1, TP, 12) == (10, 12)  # 10 and 11 never arrived
+    assert holes.observe(1, TP, 10) is None  # fetched again from 10 (a seek back): no hole
+    assert [holes.observe(1, TP, offset) for offset in (11, 12, 13)] == [None, None, None]
+    assert holes.observe(1, "ticks:3", 500) is None  # the first offset seen of a partition says nothing
+
+
+def test_a_new_consumer_generation_starts_over() -> None:
+    holes = Holes()
+    holes.observe(1, TP, 5)
+    assert holes.observe(2, TP, 40) is None  # another worker scored 6..39 while this one did not own it
+    assert holes.observe(2, TP, 42) == (41, 42)
