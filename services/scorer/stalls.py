@@ -92,13 +92,17 @@ class Holes:
 
     generation: int | None = None
     expected: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> the next offset due
+    refetched: set[tuple[str, int, int]] = field(default_factory=set)  # holes already fetched again
 
     def observe(self, generation: int, tp: str, offset: int) -> tuple[int, int] | None:
-        """Record that ``offset`` of ``tp`` arrived; the missing range [start, end) when it skipped some."""
+        """Record that ``offset`` of ``tp`` arrived; the missing range [start, end) when it skipped some.
+        A hole that comes back after it was fetched again is a gap in the topic itself (a transaction
+        marker written by some other producer, say): said once, then accepted."""
         if generation != self.generation:
-            self.generation, self.expected = generation, {}
+            self.generation, self.expected, self.refetched = generation, {}, set()
         due = self.expected.get(tp)
         self.expected[tp] = offset + 1
-        if due is None or offset <= due:
+        if due is None or offset <= due or (tp, due, offset) in self.refetched:
             return None
+        self.refetched.add((tp, due, offset))
         return (due, offset)

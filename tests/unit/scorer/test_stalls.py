@@ -81,3 +81,11 @@ def test_a_new_consumer_generation_starts_over() -> None:
     holes.observe(1, TP, 5)
     assert holes.observe(2, TP, 40) is None  # another worker scored 6..39 while this one did not own it
     assert holes.observe(2, TP, 42) == (41, 42)
+
+
+def test_a_hole_that_comes_back_after_it_was_fetched_again_is_a_gap_in_the_topic_and_is_accepted() -> None:
+    holes = Holes()
+    holes.observe(1, TP, 9)
+    assert holes.observe(1, TP, 12) == (10, 12)
+    holes.observe(1, TP, 9)  # fetched again from 10 … (9 is what came before, here)
+    assert holes.observe(1, TP, 12) is None  # … and 10, 11 are still not there: no endless refetching
