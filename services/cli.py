@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from contextlib import suppress
 
@@ -12,7 +11,7 @@ from services.common.config_files import ConfigError
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.logs import configure_logging
 from services.common.processes import NotReady
-from services.common.settings import CommonSettings
+from services.common.settings import ClientSettings, CommonSettings
 
 
 def _serve(service: str) -> None:
@@ -88,7 +87,7 @@ def _replay_dead_letters(args: argparse.Namespace) -> None:
     configure_logging("dlq-replay", CommonSettings().log_level)
     from services.ingest.replay import ReplayRefused
 
-    key = os.environ.get("MP_INGEST_API_KEY")  # a key with the ingest scope, for the events' sources
+    key = ClientSettings().ingest_secret()  # a key with the ingest scope, for the events' sources
     try:
         outcome = asyncio.run(replay(CommonSettings(), args.ingest_url, args.reason_code, args.dry_run, key))
     except ReplayRefused as error:
@@ -101,7 +100,7 @@ def _erase(args: argparse.Namespace) -> None:
     """Ask the API to erase a constituent; print its receipt."""
     import httpx
 
-    key = os.environ.get("MP_ERASE_KEY") or os.environ.get("MP_WRITE_TOKEN")
+    key = ClientSettings().erase_secret()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"reason": args.reason, "suppress": args.suppress}
     try:
@@ -172,11 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("constituent_id")
     erase.add_argument("--reason", required=True, help="why (recorded with the erasure)")
     erase.add_argument("--suppress", action="store_true", help="also drop every later event of theirs")
-    erase.add_argument("--api-url", default=os.environ.get("MP_API_URL", "http://127.0.0.1:8080"))
+    clients = ClientSettings()
+    erase.add_argument("--api-url", default=clients.api_url)
     for sub in (simulate, run):
         sub.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
     for sub in (simulate, dlq):
-        sub.add_argument("--ingest-url", default=os.environ.get("MP_INGEST_URL", "http://127.0.0.1:8081"))
+        sub.add_argument("--ingest-url", default=clients.ingest_url)
     simulate.add_argument("--constituents", type=int, default=300, help="how many people (default 300)")
     simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")

@@ -74,3 +74,22 @@ class CommonSettings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.environment == "development"
+
+
+class ClientSettings(BaseSettings):
+    """What the command-line clients (erase, dlq-replay, simulate) read: where the services are, and keys."""
+
+    model_config = SettingsConfigDict(env_prefix="MP_", extra="ignore")
+
+    api_url: str = Field("http://127.0.0.1:8080", description="The API the erase command asks")
+    ingest_url: str = Field("http://127.0.0.1:8081", description="Ingest for the simulator and dlq-replay")
+    ingest_api_key: SecretStr | None = Field(None, description="A key with the ingest scope (clients)")
+    erase_key: SecretStr | None = Field(None, description="A key with the erase scope (mission-pulse erase)")
+    write_token: SecretStr | None = Field(None, description="Older name for a writing key; erase falls back")
+
+    def erase_secret(self) -> str | None:
+        key = self.erase_key or self.write_token
+        return key.get_secret_value() if key else None
+
+    def ingest_secret(self) -> str | None:
+        return self.ingest_api_key.get_secret_value() if self.ingest_api_key else None
