@@ -29,6 +29,8 @@ SECONDS_PER_HOUR = 3600.0
 WINDOWS_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RETAINED_HOURS = max(WINDOWS_HOURS.values())
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
+GIVING_PERIOD_SECONDS = 30 * 86400.0  # gifts are summed per 30-day period of event time ...
+GIVING_PERIODS_KEPT = 12  # ... and the last twelve kept: "giving in the last 12 months"
 OTHER = "other"  # what an event type the model does not score, or a source it does not know, counts as
 
 
@@ -136,6 +138,8 @@ class ConstituentState:
     last_touch: dict[str, float] = field(default_factory=dict)  # source -> newest event time
     roles: list[str] = field(default_factory=list)
     events: int = 0
+    # donation.succeeded amounts per 30-day period of event time (index as text), the newest 12 kept
+    giving: dict[str, float] = field(default_factory=dict)
     # the newest ``timeline_length`` touchpoints by event time: [occurred_at epoch, source, type, event_id]
     timeline: list[list[Any]] = field(default_factory=list)
     # overall score peaks per hour, and the score.dropped alert: how many opened, since when open
@@ -197,6 +201,8 @@ def apply_event(
     _count(state, f"{counted_source}{KEY_SEPARATOR}{counted_type}", event_time)
     state.last_touch[counted_source] = max(state.last_touch.get(counted_source, 0.0), event_time)
     _remember(state, [event_time, source, event_type, event["event_id"]], model.timeline_length)
+    if event_type == "donation.succeeded":
+        _count_gift(state, event, event_time)
     for rule in model.roles_by_type.get(event_type, ()):
         if rule.role not in state.roles and rule.matches(event):
             state.roles.append(rule.role)
@@ -236,6 +242,28 @@ def _count(state: ConstituentState, key: str, event_time: float) -> None:
     if hour > newest_hour:
         for stale in [h for h in state.hourly if int(h) <= oldest_kept]:
             del state.hourly[stale]
+
+
+def _count_gift(state: ConstituentState, event: dict[str, Any], event_time: float) -> None:
+    """Add a gift's amount to its period; forget periods twelve or more before the newest (commutative:
+    the same gifts give the same sums whatever their order, as with the hourly counts)."""
+    amount = (event.get("attributes") or {}).get("amount")
+    if not isinstance(amount, int | float) or isinstance(amount, bool) or not math.isfinite(amount):
+        return
+    period = int(event_time // GIVING_PERIOD_SECONDS)
+    newest = max((int(p) for p in state.giving), default=period)
+    if period <= max(newest, period) - GIVING_PERIODS_KEPT:
+        return
+    state.giving[str(period)] = round(state.giving.get(str(period), 0.0) + float(amount), 2)
+    if period > newest:
+        for stale in [p for p in state.giving if int(p) <= period - GIVING_PERIODS_KEPT]:
+            del state.giving[stale]
+
+
+def giving_12_months(state: ConstituentState) -> float:
+    """What the constituent gave (``donation.succeeded`` amounts, any currency) in the twelve 30-day
+    periods up to their newest gift."""
+    return round(sum(state.giving.values()), 2)
 
 
 def _remember(state: ConstituentState, touch: list[Any], length: int) -> None:

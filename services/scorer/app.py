@@ -226,6 +226,7 @@ async def detect_spikes(stream: Any) -> None:
         alert = state.evaluate(rules.spikes[state.rule_index])
         spike_states[event.key] = orjson.dumps(state.to_dict())
         if alert is not None:
+            alert = processor.routing.route(alert)
             await _publish([alert_record(alert, topics.alerts)])
             metrics.count_alert(alert, state.window_end)
 

@@ -20,6 +20,7 @@ import orjson
 from services.common.kafka import partition_for
 from services.domain.alerts import handoffs
 from services.domain.alerts.model import Alert
+from services.domain.alerts.routing import Routing
 from services.domain.alerts.rules import AlertRules
 from services.domain.alerts.score_drops import note_score, score_alert_update
 from services.domain.alerts.spikes import PartialCounts, count_attempts
@@ -90,6 +91,7 @@ class BatchProcessor:
     def __init__(self, model: ScoringModel, rules: AlertRules) -> None:
         self.model = model
         self.rules = rules
+        self.routing = Routing(rules)
         self.watermarks = Watermarks(rules.time.allowed_lateness_seconds, rules.time.idle_seconds)
         self._opened: Counter[tuple[int, int]] = Counter()  # (partition, event minute) → alerts opened
         self._budget = rules.storm.max_constituent_alerts_per_partition_minute
@@ -171,6 +173,10 @@ class BatchProcessor:
             if score_alert is not None:
                 result.alerts.append((score_alert, state.reference_time))
         result.spike_counts = count_attempts(scored, self.rules.spikes)
+        result.alerts = [
+            (self.routing.route(alert, loaded.get(alert["constituent_id"] or "")), fact_time)
+            for alert, fact_time in result.alerts
+        ]
         return result
 
     def _events(

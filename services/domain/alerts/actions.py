@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import Enum
 
 from services.domain.alerts.model import Alert, OperatorEntry
+from services.domain.alerts.routing import ESCALATION, ONE_LEVEL_UP
 
 OPERATOR = "operator"  # the ``updated_by`` of a record an operator's action published
 MAX_NOTE = 500
@@ -54,6 +55,20 @@ def merge(previous: Alert | None, update: Alert) -> Alert:
     """The alert a view holds after ``update`` lands on ``previous`` (None: not seen, or no longer kept)."""
     if previous is None:
         return update
+    if update.get("updated_by") == ESCALATION:
+        # once, and only while nobody acknowledged or resolved it: one level above the latest severity
+        if (
+            previous.get("escalated_unacknowledged")
+            or previous.get("acknowledged_at")
+            or previous["status"] != "open"
+        ):
+            return previous
+        return {
+            **previous,
+            "severity": ONE_LEVEL_UP[previous["severity"]],
+            "escalated_unacknowledged": True,
+            "escalated_at": update["escalated_at"],
+        }
     if update.get("updated_by") == OPERATOR:
         # the operator's fields on top of the scorer's latest lifecycle
         merged: Alert = {
@@ -76,6 +91,10 @@ def merge(previous: Alert | None, update: Alert) -> Alert:
         merged["acknowledged_by"] = previous["acknowledged_by"]
     if "acknowledged_at" in previous:
         merged["acknowledged_at"] = previous["acknowledged_at"]
+    if previous.get("escalated_unacknowledged"):  # escalated stays escalated, above what the rule says
+        merged["severity"] = ONE_LEVEL_UP[update["severity"]]
+        merged["escalated_unacknowledged"] = True
+        merged["escalated_at"] = previous["escalated_at"]
     if by_hand := previous.get("resolved_by"):
         # resolved by hand stays resolved: the scorer's further updates add evidence, not a reopening
         merged["status"], merged["resolved_at"] = previous["status"], previous["resolved_at"]

@@ -63,8 +63,10 @@ def _deadline_text(rule: HandoffRule) -> str:
 
 
 def event_types(rules: tuple[HandoffRule, ...]) -> frozenset[str]:
-    """The event types ``on_event`` can act on: triggers, follow-ups, and bounces of e-mail follow-ups."""
+    """The event types ``on_event`` can act on: triggers, follow-ups, cancellations, and bounces of e-mail
+    follow-ups."""
     types = {rule.trigger.type for rule in rules} | {rule.follow_up.type for rule in rules}
+    types |= {rule.cancelled_by.type for rule in rules if rule.cancelled_by is not None}
     return frozenset(types | ({BOUNCE_TYPE} if "email.sent" in types else set()))
 
 
@@ -79,12 +81,20 @@ def on_event(
     alerts: list[Alert] = []
     event_type = event["type"]
     for rule in rules:
+        if rule.cancelled_by is not None and rule.cancelled_by.matches(event):
+            _cancel(rule, handoffs, event, event_time)
         if event_type not in (rule.trigger.type, rule.follow_up.type, BOUNCE_TYPE):
             continue
         is_follow_up = rule.follow_up.matches(event)
         is_bounce = rule.follow_up.type == "email.sent" and rule.follow_up.matches(event, as_type=BOUNCE_TYPE)
         if is_follow_up or is_bounce:
-            candidates = [h for h in handoffs if h["rule"] == rule.name and _correlated(rule, h, event)]
+            candidates = [
+                h
+                for h in handoffs
+                if h["rule"] == rule.name
+                and _correlated(rule, h, event)
+                and (not rule.repeats or h["deadline"] - rule.deadline_seconds < event_time)
+            ]
             if is_bounce:
                 alerts += _bounce(rule, candidates, event, event_time)
             else:
@@ -96,7 +106,7 @@ def on_event(
                     early_follow_ups.append({**seen, "time": event_time, "event_id": event["event_id"]})
                     del early_follow_ups[:-MAX_EARLY_FOLLOW_UPS]
         if rule.trigger.matches(event) and not any(
-            h["trigger_event_id"] == event["event_id"] for h in handoffs
+            h["trigger_event_id"] == event["event_id"] and h["rule"] == rule.name for h in handoffs
         ):
             handoff: Handoff = {
                 "rule": rule.name,
@@ -113,7 +123,9 @@ def on_event(
                 (
                     f
                     for f in early_follow_ups
-                    if f["rule"] == rule.name and f["time"] >= event_time and _correlated(rule, handoff, f)
+                    if f["rule"] == rule.name
+                    and _correlated(rule, handoff, f)
+                    and (f["time"] > event_time if rule.repeats else f["time"] >= event_time)
                 ),
                 None,
             )
@@ -134,6 +146,21 @@ def _fulfil(rule: HandoffRule, handoff: Handoff, event: dict[str, Any], event_ti
     handoff.setdefault("broken_at_iso", _iso(handoff["deadline"]))
     detail = f"The follow-up arrived {late_by / 60:.0f} min after the {_deadline_text(rule)} deadline (late)."
     return [_alert(rule, handoff, "resolved", detail, [handoff["trigger_event_id"], event["event_id"]])]
+
+
+def _cancel(rule: HandoffRule, handoffs: list[Handoff], event: dict[str, Any], event_time: float) -> None:
+    """What the rule's trigger started has ended (the recurring gift was cancelled): nothing is owed any
+    more. Pending ones settle silently; a trigger newer than the cancellation (restarted) stays owed."""
+    for handoff in handoffs:
+        started = handoff["deadline"] - rule.deadline_seconds
+        if (
+            handoff["rule"] == rule.name
+            and handoff["status"] == "pending"
+            and started <= event_time
+            and _correlated(rule, handoff, event)
+        ):
+            handoff["status"], handoff["settled_at"] = "kept", event_time
+            handoff["cancelled_by"] = event["event_id"]
 
 
 def _bounce(

@@ -45,7 +45,13 @@ class Alert(TypedDict):
     rule: str
     opened_at: str | None  # RFC 3339
     resolved_at: str | None
-    escalated: NotRequired[bool]
+    escalated: NotRequired[bool]  # repeated failures raised it (transactions.py)
+    # set by routing (services/domain/alerts/routing.py)
+    owner: NotRequired[str]  # the team that acts on it, from its rule
+    ack_within_minutes: NotRequired[float]  # open and unacknowledged this long after opened_at: escalated
+    priority: NotRequired[list[str]]  # the priority rules its constituent meets (severity one level up)
+    escalated_unacknowledged: NotRequired[bool]  # nobody acknowledged it in time: one level up, once
+    escalated_at: NotRequired[str]
     erased: NotRequired[bool]  # its constituent was erased: no person, no evidence (domain/erasure.py)
     # set by operators' actions (services/domain/alerts/actions.py)
     updated_by: NotRequired[str]

@@ -14,13 +14,23 @@ class TimeRules(StrictModel):
     timer_interval_seconds: float = Field(gt=0)
 
 
-class FailedTransactionRules(StrictModel):
+OWNER_PATTERN = r"^[a-z][a-z0-9-]*$"
+
+
+class Routed(StrictModel):
+    """Who acts on a rule's alerts, and how soon an open one must be acknowledged before it escalates."""
+
+    owner: str = Field(pattern=OWNER_PATTERN)
+    ack_within_minutes: float | None = Field(None, gt=0)
+
+
+class FailedTransactionRules(Routed):
     critical_amount: float = Field(gt=0)
     escalate_after: int = Field(ge=2)
     escalate_within_minutes: float = Field(gt=0)
 
 
-class SpikeRule(StrictModel):
+class SpikeRule(Routed):
     source: str
     attempt_types: frozenset[str]
     failure_types: frozenset[str]
@@ -40,7 +50,7 @@ class StormRules(StrictModel):
     max_constituent_alerts_per_partition_minute: int = Field(ge=1)
 
 
-class HandoffRule(StrictModel):
+class HandoffRule(Routed):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     trigger: EventMatch
     follow_up: EventMatch
@@ -48,10 +58,39 @@ class HandoffRule(StrictModel):
     deadline_minutes: float = Field(gt=0)
     departments: tuple[str, str]
     severity: Severity
+    # an event that ends what the trigger started (a recurring gift cancelled): what it owes is dropped
+    cancelled_by: EventMatch | None = None
 
     @property
     def deadline_seconds(self) -> float:
         return self.deadline_minutes * 60
+
+    @property
+    def repeats(self) -> bool:
+        """The follow-up is the next event of the trigger's kind (the next instalment of a recurring gift):
+        it must come after its trigger, and each one both keeps the last promise and makes the next."""
+        return self.trigger.type == self.follow_up.type
+
+
+class ScoreDropRouting(Routed):
+    """Who owns ``score.dropped`` (its thresholds are the scoring model's ``[score_alert]``)."""
+
+
+class PriorityRule(StrictModel):
+    """Constituents whose alerts go one severity level up and are marked ``priority``: those with ``role``,
+    or whose gifts in the last 12 months (``giving_12_months``) reach ``giving_12_months_at_least``."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    role: str | None = None
+    giving_12_months_at_least: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> PriorityRule:
+        if (self.role is None) == (self.giving_12_months_at_least is None):
+            raise ValueError(
+                f"priority rule {self.name!r}: give exactly one of role, giving_12_months_at_least"
+            )
+        return self
 
 
 class AlertRules(StrictModel):
@@ -61,6 +100,8 @@ class AlertRules(StrictModel):
     spikes: tuple[SpikeRule, ...] = ()
     storm: StormRules
     handoffs: tuple[HandoffRule, ...] = ()
+    score_drops: ScoreDropRouting
+    priority: tuple[PriorityRule, ...] = ()
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertRules:
