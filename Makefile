@@ -36,7 +36,7 @@ setup: $(BIN)/.installed .kafka/libs/.fetched
 # The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
 # scrape / forwarding integration tests.
 ops-tools:
-	@deploy/tools/apt-ensure.sh "promtool prometheus-alertmanager" "prometheus prometheus-alertmanager"
+	@deploy/tools/apt-ensure.sh "promtool prometheus-alertmanager amtool" "prometheus prometheus-alertmanager"
 
 # Debian's chromium, which the console's browser tests drive through Playwright (no browser download).
 browser:
@@ -76,6 +76,7 @@ test-rules: ops-tools
 	@promtool check config deploy/prometheus/prometheus.yml >/dev/null
 	@promtool check rules deploy/prometheus/rules/*.yml
 	@promtool test rules deploy/prometheus/tests/*.yml
+	@amtool check-config deploy/alertmanager/alertmanager.yml >/dev/null
 
 test-unit: setup
 	@$(BIN)/pytest -q tests/unit

@@ -1,9 +1,11 @@
 """Forwarding Mission Pulse alerts to a Prometheus Alertmanager (v2 API), so they reach the pager.
 
-Each alert becomes one Alertmanager alert labelled for routing (kind, severity, source, department) and
-identified by ``alert_id``. Open alerts are re-sent every ``resend_s`` (Alertmanager resolves an alert it
-stops hearing about); a resolved one is sent once with ``endsAt``. Every API replica forwards;
-Alertmanager de-duplicates identical label sets.
+Each alert becomes one Alertmanager alert labelled for routing (owner, kind, severity, rule, source,
+department, priority) and identified by ``alert_id``. Open alerts are re-sent every ``resend_s``
+(Alertmanager resolves an alert it stops hearing about); a resolved one is sent once with ``endsAt``. When
+an alert's labels change (it escalated: a new severity), the old label set is ended at once, so the pager
+shows one alert, at its new severity. Every API replica forwards; Alertmanager de-duplicates identical
+label sets. deploy/alertmanager/alertmanager.yml routes per owner.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def to_alertmanager(alert: Alert, api_url: str) -> dict[str, Any]:
         "source": alert.get("source") or "",
         "department": (alert.get("departments") or [""])[0],
         "rule": alert.get("rule") or "",
+        "owner": alert.get("owner") or "",
+        "priority": "true" if alert.get("priority") else "",
+        "escalated": "unacknowledged" if alert.get("escalated_unacknowledged") else "",
         "alert_id": alert["alert_id"],
     }
     forwarded: dict[str, Any] = {
@@ -70,12 +75,28 @@ class AlertmanagerForwarder:
         self._ready = ready
         self._resend_s = resend_s
         self._transport = transport
+        self._labels_sent: dict[str, dict[str, str]] = {}  # alert id → the labels it was last sent with
+
+    def _forwarded(self, alerts: list[Alert]) -> list[dict[str, Any]]:
+        """The alerts in Alertmanager's shape, each preceded by the end of its superseded label set."""
+        forwarded = []
+        for alert in alerts:
+            shaped = to_alertmanager(alert, self._api_url)
+            before = self._labels_sent.get(alert["alert_id"])
+            if before is not None and before != shaped["labels"]:
+                forwarded.append({**shaped, "labels": before, "endsAt": datetime.now(UTC).isoformat()})
+            if alert["status"] == "open":
+                self._labels_sent[alert["alert_id"]] = shaped["labels"]
+            else:
+                self._labels_sent.pop(alert["alert_id"], None)
+            forwarded.append(shaped)
+        return forwarded
 
     async def _post(self, client: httpx.AsyncClient, alerts: list[Alert]) -> None:
         if not alerts:
             return
         try:
-            response = await client.post(self._url, json=[to_alertmanager(a, self._api_url) for a in alerts])
+            response = await client.post(self._url, json=self._forwarded(alerts))
             response.raise_for_status()
             POSTS.labels("ok").inc()
         except httpx.HTTPError as error:

@@ -12,6 +12,7 @@ from fastapi import Request
 from prometheus_client import Gauge
 
 from services.api.alertmanager import AlertmanagerForwarder
+from services.api.escalation import Escalator
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
 from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
@@ -80,9 +81,19 @@ class ApiContext:
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """What runs for the API's lifetime: the views' consumer, the system probe, Kafka's reachability,
-        and the Alertmanager forwarder when configured."""
+        the escalation of unacknowledged alerts, and the Alertmanager forwarder when configured."""
         jobs = [self.feeder.run(), self.probe.run(), self.kafka.run()]
         settings = self.settings
+        if settings.api_escalation_interval_s:
+            escalator = Escalator(
+                self.alerts,
+                self.publisher,
+                settings.topic_alerts,
+                lambda: self.feeder.caught_up,
+                settings.api_alerts_kept,
+                settings.api_escalation_interval_s,
+            )
+            jobs.append(escalator.run())
         if settings.api_alertmanager_url:
             public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
             forwarder = AlertmanagerForwarder(

@@ -25,6 +25,12 @@ class ApiSettings(CommonSettings):
     api_public_url: str = Field(
         "", description="This API's URL as operators reach it (links in forwarded alerts)"
     )
+    api_escalation_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="How often open alerts are checked against their rule's ack_within_minutes "
+        "(0: never escalate)",
+    )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
     api_write_timeout_s: float = Field(
         5.0, gt=0, description="How long an alert action waits for Kafka to acknowledge it (503 after)"

@@ -129,6 +129,9 @@ class AlertFilter:
     severity: str | None = None
     constituent_id: str | None = None
     since: datetime | None = None
+    owner: str | None = None
+    rule: str | None = None
+    priority: bool | None = None
 
     def matches(self, alert: Alert) -> bool:
         if self.since is not None:
@@ -140,6 +143,9 @@ class AlertFilter:
             and (self.kind is None or alert.get("kind") == self.kind)
             and (self.severity is None or alert.get("severity") == self.severity)
             and (self.constituent_id is None or alert.get("constituent_id") == self.constituent_id)
+            and (self.owner is None or alert.get("owner") == self.owner)
+            and (self.rule is None or alert.get("rule") == self.rule)
+            and (self.priority is None or bool(alert.get("priority")) == self.priority)
         )
 
 

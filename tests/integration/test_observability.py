@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import yaml
 
 from services.common.processes import free_port
 from tests.fixtures.config import REPO_ROOT
+from tests.fixtures.ops_tools import alertmanager, running
 from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import post_each
@@ -76,28 +74,6 @@ def test_every_documented_charted_or_alerted_metric_is_exported(system: System, 
     assert not missing, f"{where} uses metrics no service exports: {missing}"
 
 
-@contextmanager
-def running(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.3)
-        else:
-            raise AssertionError(f"{command[0]} not ready: {log.read_text()[-2000:]}")
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus is not installed (make test installs it)"
@@ -150,22 +126,9 @@ def alertmanager_alerts(url: str, alert_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_real_alertmanager_receives_an_alert_and_sees_it_resolve(bootstrap: str, tmp_path: Path) -> None:
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    assert binary, "prometheus-alertmanager is not installed (make test installs it)"
-    (tmp_path / "alertmanager.yml").write_text(
-        "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        binary,
-        f"--config.file={tmp_path / 'alertmanager.yml'}",
-        f"--storage.path={tmp_path / 'am'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
+    config = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"
     with (
-        running(command, f"{url}/-/ready", tmp_path / "alertmanager.log"),
+        alertmanager(config, tmp_path) as url,
         launch(bootstrap, tmp_path / "system", MP_API_ALERTMANAGER_URL=url, **isolated_topics()) as system,
     ):
         donor = f"am-{uuid.uuid4().hex[:6]}"

@@ -43,11 +43,25 @@ async def alert_filter(
     since: Annotated[
         datetime | None, Query(description="only alerts opened or resolved since (RFC 3339)")
     ] = None,
+    owner: Annotated[
+        str | None, Query(max_length=64, description="the team that owns the rule, e.g. finance")
+    ] = None,
+    rule: Annotated[str | None, Query(max_length=128, description="e.g. handoff:event-confirmation")] = None,
+    priority: Annotated[
+        bool | None, Query(description="only alerts of priority constituents (or not)")
+    ] = None,
 ) -> AlertFilter:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return AlertFilter(
-        status=status, kind=kind, severity=severity, constituent_id=constituent_id, since=since
+        status=status,
+        kind=kind,
+        severity=severity,
+        constituent_id=constituent_id,
+        since=since,
+        owner=owner,
+        rule=rule,
+        priority=priority,
     )
 
 

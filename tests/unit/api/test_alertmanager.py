@@ -119,3 +119,32 @@ async def test_a_forwarder_that_fell_too_far_behind_subscribes_again_and_resends
     await running(forwarder(view, recorder, resend_s=0.3), steps)
     everything = {alert_id for post in recorder.posts for alert_id in post}
     assert {f"a-{n}" for n in range(1500)} <= everything  # the resend covers what the queue dropped
+
+
+async def test_an_escalated_alert_ends_its_old_label_set_so_the_pager_shows_it_once_at_its_new_severity() -> (
+    None
+):
+    view, posts = AlertView(100), []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        posts.append(orjson.loads(request.content))
+        return httpx.Response(200)
+
+    opened = {**alert(1), "owner": "finance"}
+    view.apply(0, opened)  # type: ignore[arg-type]
+    am = AlertmanagerForwarder("http://am", "http://api", view, lambda: True, 60, httpx.MockTransport(handle))
+
+    async def steps() -> None:
+        await until(lambda: len(posts) >= 1)
+        assert posts[0][0]["labels"]["owner"] == "finance" and "endsAt" not in posts[0][0]
+        view.apply(1, {**opened, "severity": "critical", "escalated_unacknowledged": True})  # type: ignore[typeddict-item]
+        await until(lambda: len(posts) >= 2)
+
+    await running(am, steps)
+    ended, escalated = posts[1]
+    assert (ended["labels"]["severity"], "endsAt" in ended) == ("warning", True)
+    assert (escalated["labels"]["severity"], escalated["labels"]["escalated"]) == (
+        "critical",
+        "unacknowledged",
+    )
+    assert "endsAt" not in escalated

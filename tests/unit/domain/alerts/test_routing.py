@@ -146,3 +146,16 @@ def test_a_cancelled_recurring_gift_owes_no_further_instalment() -> None:
     worker = Worker()
     worker.feed([instalment(0, 0), event("cx", "donation.recurring_cancelled", 10 * DAY)], now=10 * DAY + 1)
     assert recurring_alerts(worker.feed([], now=40 * DAY, due=["c-1"])) == []
+
+
+def test_the_api_publishes_an_escalation_only_for_alerts_due() -> None:
+    from services.api.escalation import Escalator
+    from services.api.views import AlertView
+
+    view = AlertView(100)
+    view.apply(0, OPENED)  # type: ignore[arg-type]
+    view.apply(1, {**OPENED, "alert_id": "handoff-2", "ack_within_minutes": 600})  # type: ignore[arg-type]
+    escalator = Escalator(view, None, "alerts", lambda: True, 100, 1.0)  # type: ignore[arg-type]
+    assert escalator.due(OPENED_AT + 60 * MINUTE) == []
+    [record] = escalator.due(OPENED_AT + 121 * MINUTE)
+    assert record.key == b"handoff-1"
