@@ -5,6 +5,7 @@ Screenshots of each step are kept in test-artifacts/console/.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -105,6 +106,35 @@ def test_an_operator_sees_a_failed_donation_live_acknowledges_it_and_follows_the
     operator.screenshot(path=ARTIFACTS / "3-constituent-journey.png", full_page=True)
 
 
+def test_a_team_sees_its_open_alerts_grouped_by_rule_and_acknowledges_a_group_at_once(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    donors = [send_failed_donation(secured, keys) for _ in range(3)]
+    page = open_console(browser, secured, keys.write)
+    for donor in donors:
+        expect(page.locator(card(page, donor))).to_contain_text("team finance", timeout=15_000)
+    expect(page.locator(card(page, donors[0]))).to_contain_text("open for")
+    page.get_by_label("Team", exact=True).select_option("finance")  # my team: remembered by the browser
+    page.get_by_label("Show", exact=True).select_option("grouped")
+    group = page.locator("li.group[data-rule='failed-transaction']")
+    expect(group).to_contain_text("failed-transaction ×", timeout=15_000)
+    expect(group).to_contain_text("team finance")
+    group.get_by_role("button", name=re.compile(r"^Show \d+ people$")).click()
+    for donor in donors:
+        expect(group.locator(card(page, donor))).to_be_visible(timeout=10_000)
+    page.screenshot(path=ARTIFACTS / "2b-grouped-by-rule.png")
+    group.get_by_role("button", name=re.compile(r"^Acknowledge all \d+$")).click()
+    expect(page.locator("#action-result")).to_contain_text("acknowledged", timeout=10_000)
+    expect(group).to_contain_text("0 unacknowledged", timeout=10_000)
+    for donor in donors:
+        listed = httpx.get(
+            f"{secured.api_url}/v1/alerts", params={"constituent_id": donor}, headers=keys.header("read")
+        ).json()["alerts"]
+        assert [alert["acknowledged_by"] for alert in listed] == ["on-call"]
+    page.reload()
+    expect(page.get_by_label("Team", exact=True)).to_have_value("finance")
+
+
 def test_after_a_network_drop_the_page_says_so_and_resumes_without_missing_an_alert(
     browser: Browser, secured: System, keys: Keys
 ) -> None:
@@ -149,7 +179,7 @@ def test_every_text_is_readable_and_every_control_named(
     page = open_console(browser, secured, keys.write)
     expect(page.locator("li.alert").first).to_be_visible(timeout=15_000)
     assert page.evaluate(CONTRAST_OF_EVERY_TEXT) == [], "text below WCAG AA contrast (4.5:1)"
-    for name in ("Kind", "Severity", "Source", "Status"):
+    for name in ("Kind", "Severity", "Source", "Status", "Team", "Show"):
         expect(page.get_by_label(name, exact=True)).to_be_visible()
     for button in page.get_by_role("button").all():
         assert (button.text_content() or "").strip(), "a button without a name"

@@ -4,6 +4,7 @@
 
 const KEY_STORE = "mission-pulse.key"; // sessionStorage: the key lives as long as the tab
 const NAME_STORE = "mission-pulse.operator"; // localStorage: the operator's name
+const TEAM_STORE = "mission-pulse.team"; // localStorage: "my team", the owner filter
 const SHOWN = 300; // alerts rendered at most
 const KEPT = 2000; // alerts held in the page; beyond, the oldest resolved ones are forgotten
 const STALL_MS = 40000; // no byte (not even a keep-alive) for this long: the stream is dead, reconnect
@@ -21,6 +22,8 @@ const state = {
   restarting: false, // the stream was stopped on purpose (a new key): not a lost connection
   floor: 30,
   constituent: null,
+  groups: [], // GET /v1/alerts/groups, for the grouped view
+  expanded: new Map(), // "rule owner" -> the group's open alerts, once shown
 };
 
 const $ = (id) => document.getElementById(id);
@@ -42,6 +45,14 @@ function when(iso) {
   if (!iso) return "–";
   const date = new Date(iso);
   return date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+}
+
+function age(iso) {
+  if (!iso) return "–";
+  const minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return `${Math.floor(minutes / 1440)} d`;
 }
 
 function announce(text) {
@@ -227,11 +238,23 @@ function fillSelect(select, values) {
   }
 }
 
+const FILTERED = ["kind", "severity", "source", "status", "owner"];
+// open alerts of priority constituents first, then the newest
+const byUrgency = (a, b) =>
+  Number(Boolean(b.priority && b.status === "open")) - Number(Boolean(a.priority && a.status === "open")) ||
+  (b.opened_at || "").localeCompare(a.opened_at || "");
+
 function render() {
   const wanted = filters();
+  localStorage.setItem(TEAM_STORE, wanted.owner || "");
   const all = [...state.alerts.values()];
   fillSelect($("filters").elements.kind, new Set(all.map((a) => a.kind)));
   fillSelect($("filters").elements.source, new Set(all.map((a) => a.source).filter(Boolean)));
+  fillSelect($("filters").elements.owner, new Set(all.map((a) => a.owner).filter(Boolean)));
+  const grouped = wanted.view === "grouped";
+  $("groups").hidden = !grouped;
+  $("alerts").hidden = grouped;
+  if (grouped) scheduleGroups();
 
   const open = new Map();
   for (const alert of all) if (alert.status === "open") open.set(alert.kind, (open.get(alert.kind) || 0) + 1);
@@ -240,11 +263,11 @@ function render() {
   );
 
   const shown = all
-    .filter((a) => ["kind", "severity", "source", "status"].every((f) => !wanted[f] || a[f] === wanted[f]))
-    .sort((a, b) => (b.opened_at || "").localeCompare(a.opened_at || ""))
+    .filter((a) => FILTERED.every((f) => !wanted[f] || a[f] === wanted[f]))
+    .sort(byUrgency)
     .slice(0, SHOWN);
   $("alerts").replaceChildren(...shown.map(alertCard));
-  $("alerts-empty").hidden = shown.length > 0;
+  $("alerts-empty").hidden = grouped ? state.groups.length > 0 : shown.length > 0;
   state.fresh.clear();
   if (state.constituent) renderConstituentAlerts();
 }
@@ -271,6 +294,8 @@ function alertCard(alert) {
       {},
       el("span", { class: `badge ${alert.severity}` }, alert.severity),
       el("span", { class: `badge ${alert.status}` }, alert.status),
+      alert.priority ? el("span", { class: "badge priority" }, "priority") : null,
+      alert.escalated_unacknowledged ? el("span", { class: "badge escalated" }, "escalated") : null,
       acknowledged ? el("span", { class: "badge acknowledged" }, "acknowledged") : null,
       alert.title,
     ),
@@ -278,6 +303,9 @@ function alertCard(alert) {
       "p",
       { class: "meta" },
       `${alert.kind} · opened ${when(alert.opened_at)}`,
+      alert.status === "open" ? ` · open for ${age(alert.opened_at)}` : "",
+      alert.owner ? ` · team ${alert.owner}` : "",
+      alert.priority ? ` · priority: ${alert.priority.join(", ")}` : "",
       alert.source ? ` · source ${alert.source}` : "",
       alert.status === "resolved" ? ` · resolved ${when(alert.resolved_at)}${byHand}` : "",
       acknowledged
@@ -323,6 +351,96 @@ async function act(alert, action) {
     }
   } catch (error) {
     if (!(error instanceof SignedOut)) result.textContent = `Not ${verb}: ${error.message}`;
+  }
+}
+
+// ---- open alerts grouped by rule and team ---------------------------------------------------------
+
+let groupsTimer = null;
+function scheduleGroups() {
+  if (!groupsTimer) groupsTimer = setTimeout(() => { groupsTimer = null; refreshGroups(); }, 500);
+}
+
+const groupKey = (group) => `${group.rule} ${group.owner}`;
+
+async function refreshGroups() {
+  const owner = filters().owner;
+  try {
+    const body = await getJson(`/v1/alerts/groups${owner ? `?owner=${encodeURIComponent(owner)}` : ""}`);
+    state.groups = body.groups;
+    for (const group of state.groups) {
+      if (state.expanded.has(groupKey(group))) state.expanded.set(groupKey(group), await groupAlerts(group));
+    }
+    renderGroups();
+  } catch (error) {
+    if (!(error instanceof SignedOut)) $("action-result").textContent = `Groups unavailable: ${error.message}`;
+  }
+}
+
+async function groupAlerts(group) {
+  const query = new URLSearchParams({ status: "open", rule: group.rule, owner: group.owner, limit: "200" });
+  return (await getJson(`/v1/alerts?${query}`)).alerts.sort(byUrgency);
+}
+
+function groupName(group) {
+  const rule = group.rule.replace(/^(handoff|spike):/, "");
+  const what = group.kind === "handoff.broken" ? `${rule} missing` : group.kind === "failure.spike" ? `${rule} failing` : rule;
+  const route = group.departments.length ? ` — ${group.departments.join(" → ")}` : "";
+  return `${what} × ${group.count}${route}`;
+}
+
+function groupCard(group) {
+  const key = groupKey(group);
+  const people = state.expanded.get(key);
+  return el(
+    "li",
+    { class: "alert group", "data-severity": group.severity, "data-status": "open", "data-rule": group.rule },
+    el("h3", {}, el("span", { class: `badge ${group.severity}` }, group.severity),
+      group.priority ? el("span", { class: "badge priority" }, `${group.priority} priority`) : null, groupName(group)),
+    el("p", { class: "meta" },
+      `${group.unacknowledged} unacknowledged · team ${group.owner || "none"} · oldest open for ${age(group.oldest_at)}`,
+      ` · newest ${when(group.newest_at)}`),
+    el("div", { class: "buttons" },
+      el("button", { type: "button", "aria-expanded": String(Boolean(people)), onclick: () => toggleGroup(group) },
+        people ? "Hide people" : `Show ${group.count} people`),
+      group.unacknowledged
+        ? el("button", { type: "button", onclick: () => acknowledgeGroup(group) }, `Acknowledge all ${group.unacknowledged}`)
+        : null),
+    people ? el("ol", { class: "alerts members" }, people.map(alertCard)) : null,
+  );
+}
+
+function renderGroups() {
+  $("groups").replaceChildren(...state.groups.map(groupCard));
+  if (filters().view === "grouped") $("alerts-empty").hidden = state.groups.length > 0;
+}
+
+async function toggleGroup(group) {
+  const key = groupKey(group);
+  if (state.expanded.has(key)) state.expanded.delete(key);
+  else state.expanded.set(key, await groupAlerts(group));
+  renderGroups();
+}
+
+async function acknowledgeGroup(group) {
+  const result = $("action-result");
+  try {
+    const response = await api("/v1/alerts/groups/ack", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ rule: group.rule, owner: group.owner, ...(state.operator ? { operator: state.operator } : {}) }),
+    });
+    const body = await response.json();
+    if (response.ok) {
+      result.textContent = `${body.acknowledged} alerts of “${groupName(group)}” acknowledged.`;
+      refreshGroups();
+    } else if (response.status === 403) {
+      result.textContent = "Your key can read but not act: sign in with the operator write token.";
+    } else {
+      result.textContent = `Not acknowledged: ${body.detail || `HTTP ${response.status}`}`;
+    }
+  } catch (error) {
+    if (!(error instanceof SignedOut)) result.textContent = `Not acknowledged: ${error.message}`;
   }
 }
 
@@ -499,7 +617,12 @@ async function refreshSide() {
 // ---- start --------------------------------------------------------------------------------------
 
 setUpSignIn();
+{
+  const team = localStorage.getItem(TEAM_STORE);
+  if (team) $("filters").elements.owner.append(el("option", { selected: true }, team)); // my team, remembered
+}
 $("filters").addEventListener("change", render);
+setInterval(() => { if (filters().view === "grouped") refreshGroups(); }, 5000);
 window.addEventListener("hashchange", showFromHash);
 document.querySelector("#constituent .close").addEventListener("click", (event) => {
   event.preventDefault();
