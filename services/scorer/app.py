@@ -25,10 +25,9 @@ from services.common.group_offsets import GroupOffsets
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
-from services.domain.alerts.spikes import SpikeState
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
-from services.scorer.outgoing import Topics, alert_record, outgoing
+from services.scorer.outgoing import SOURCE_PREFIX, Topics, alert_record, outgoing
 from services.scorer.processing import BatchProcessor, Incoming
 from services.scorer.settings import TABLES, ScorerSettings
 from services.scorer.stalls import Activity, Holes, Progress, StallWatch
@@ -40,6 +39,7 @@ from services.scorer.stores import (
     fetch_again_from_committed,
     note_persisted_offsets,
 )
+from services.scorer.systemic import Systemic
 
 log = logging.getLogger(__name__)
 check_faust_internals()
@@ -47,6 +47,7 @@ settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
 processor = BatchProcessor(model, rules)
+systemic = Systemic(rules, processor.routing)
 topics = Topics(
     scores=settings.topic_scores,
     alerts=settings.topic_alerts,
@@ -90,6 +91,7 @@ scorer_inputs = app.topic(
 )
 ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
+dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
 publisher = ReliableProducer(settings, timeout_s=30)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
 STATE, DEADLINES, SPIKES = TABLES  # names whose changelogs the CLI creates before the worker starts
@@ -207,28 +209,21 @@ async def tick_due_handoffs() -> None:
 
 @app.agent(spike_counts_topic)
 async def detect_spikes(stream: Any) -> None:
-    """Fold partial counts per spike key into a sliding window; open/resolve one alert per crossing."""
+    """Fold spike counts and source volumes per key (services/scorer/systemic.py); publish what opens or
+    resolves."""
     async for event in stream.events():
-        message = orjson.loads(event.value)
-        stored = spike_states.get(event.key)
-        if stored is not None:
-            state = SpikeState.from_dict(orjson.loads(stored))
-        else:
-            state = SpikeState(key=event.key.decode(), rule_index=message.get("rule", 0))
-        if state.rule_index >= len(rules.spikes):  # the rule was removed from the configuration
+        now = time.time()
+        stored, alerts = systemic.fold(event.key, orjson.loads(event.value), spike_states.get(event.key), now)
+        if stored is None:
             spike_states.pop(event.key, None)
-            continue
-        if "advance_to" in message:
-            state.advance(message["advance_to"])
         else:
-            state.add(message["bucket"], message["attempts"], message["failures"], message["evidence"])
-            spike_counts_arrived[event.key] = time.time()
-        alert = state.evaluate(rules.spikes[state.rule_index])
-        spike_states[event.key] = orjson.dumps(state.to_dict())
-        if alert is not None:
-            alert = processor.routing.route(alert)
-            await _publish([alert_record(alert, topics.alerts)])
-            metrics.count_alert(alert, state.window_end)
+            spike_states[event.key] = stored
+        if not event.key.startswith(SOURCE_PREFIX):
+            spike_counts_arrived[event.key] = now
+        if alerts:
+            await _publish([alert_record(alert, topics.alerts) for alert in alerts])
+            for alert in alerts:
+                metrics.count_alert(alert, now)
 
 
 @app.timer(interval=rules.time.timer_interval_seconds * 5)
@@ -236,11 +231,39 @@ async def advance_quiet_spikes() -> None:
     """An open spike on a source that went quiet still clears: move its window on by the wall clock."""
     now = time.time()
     for key, raw in list(spike_states.items()):
-        if orjson.loads(raw)["open_alert"] is None:
+        if key.startswith(SOURCE_PREFIX) or orjson.loads(raw)["open_alert"] is None:
             continue
         if now - spike_counts_arrived.get(key, float("-inf")) >= rules.time.idle_seconds:
             advance_to = now - rules.time.allowed_lateness_seconds
             await spike_counts_topic.send(key=key, value=orjson.dumps({"advance_to": advance_to}))
+
+
+worker_started = time.time()
+
+
+@app.timer(interval=settings.scorer_source_check_interval_s)
+async def check_sources() -> None:
+    """Silence is judged by the wall clock: ask each watched source's state whether it went quiet (and
+    move its refusal window on) through the topic, so that the worker holding it decides."""
+    now = time.time()
+    check = {"check": True, "since": worker_started, "advance_to": now - rules.time.allowed_lateness_seconds}
+    for key in rules.watched_sources:
+        await spike_counts_topic.send(key=SOURCE_PREFIX + key.encode(), value=orjson.dumps(check))
+
+
+@app.agent(dead_letters_topic)
+async def count_refusals(stream: Any) -> None:
+    """Ingest's dead letters of watched endpoints, counted per source key and bucket (source.rejecting)."""
+    async for batch in stream.take(500, within=1.0):
+        letters = []
+        for value in batch:
+            try:
+                letters.append(orjson.loads(value))
+            except orjson.JSONDecodeError:
+                continue
+        for (source, code), buckets in systemic.refusal_counts(letters).items():
+            refused = orjson.dumps({"refused": buckets, "code": code})
+            await spike_counts_topic.send(key=SOURCE_PREFIX + source.encode(), value=refused)
 
 
 @app.page("/healthz")

@@ -19,6 +19,8 @@ from services.domain.scoring import ConstituentState, ScoringModel
 from services.domain.state_bounds import trim
 from services.scorer.processing import BatchResult
 
+SOURCE_PREFIX = b"source:"  # spike-count records of a source key's volume (domain/alerts/sources.py)
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -106,6 +108,11 @@ def outgoing(
             "evidence": counted.evidence,
         }
         out.records.append(Record(topics.spike_counts, spike_key.encode(), orjson.dumps(counts)))
+    for source_key, buckets in result.source_counts.items():
+        accepted = {"accepted": {str(bucket): count for bucket, count in buckets.items()}}
+        out.records.append(
+            Record(topics.spike_counts, SOURCE_PREFIX + source_key.encode(), orjson.dumps(accepted))
+        )
     for dead in result.dead_letters:
         letter = dead_letter(
             source="touchpoints",

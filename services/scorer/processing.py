@@ -23,6 +23,7 @@ from services.domain.alerts.model import Alert
 from services.domain.alerts.routing import Routing
 from services.domain.alerts.rules import AlertRules
 from services.domain.alerts.score_drops import note_score, score_alert_update
+from services.domain.alerts.sources import count_sources
 from services.domain.alerts.spikes import PartialCounts, count_attempts
 from services.domain.alerts.transactions import on_transaction
 from services.domain.dead_letters import ReasonCode
@@ -59,6 +60,7 @@ class BatchResult:
     outcomes: Counter[tuple[str, str, Outcome]] = field(default_factory=Counter)
     event_times: list[float] = field(default_factory=list)
     spike_counts: dict[tuple[int, str, int], PartialCounts] = field(default_factory=dict)
+    source_counts: dict[str, dict[int, int]] = field(default_factory=dict)  # watched key → bucket → events
     suppressed_alerts: int = 0
     erased: set[str] = field(default_factory=set)  # erased in this batch: their stored state goes
 
@@ -96,6 +98,7 @@ class BatchProcessor:
         self._opened: Counter[tuple[int, int]] = Counter()  # (partition, event minute) → alerts opened
         self._budget = rules.storm.max_constituent_alerts_per_partition_minute
         self._handoff_types = handoffs.event_types(rules.handoffs)
+        self._watched_sources = rules.watched_sources
         self.erasures = ErasureRegistry()  # followed from the erasures topic (services/scorer/app.py)
 
     def process(
@@ -173,6 +176,7 @@ class BatchProcessor:
             if score_alert is not None:
                 result.alerts.append((score_alert, state.reference_time))
         result.spike_counts = count_attempts(scored, self.rules.spikes)
+        result.source_counts = count_sources(scored, self._watched_sources)
         result.alerts = [
             (self.routing.route(alert, loaded.get(alert["constituent_id"] or "")), fact_time)
             for alert, fact_time in result.alerts

@@ -39,7 +39,13 @@ class ScorerSettings(CommonSettings):
         return f"{self.scorer_app_id}-spike-counts"
 
     scorer_deadline_scale: float = Field(
-        1.0, gt=0, le=1, description="Multiplies every hand-off deadline (make run: 0.02, so 15 min is 18 s)"
+        1.0,
+        gt=0,
+        le=1,
+        description="Multiplies every hand-off deadline and silence window (make run: 0.02: 15 min is 18 s)",
+    )
+    scorer_source_check_interval_s: float = Field(
+        5.0, gt=0, description="How often each watched source is checked for silence (wall clock)"
     )
     scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
     scorer_session_timeout_s: float = Field(

@@ -11,7 +11,14 @@ from __future__ import annotations
 import hashlib
 from typing import Literal, NotRequired, TypedDict, get_args
 
-Kind = Literal["transaction.failed", "failure.spike", "handoff.broken", "score.dropped"]
+Kind = Literal[
+    "transaction.failed",
+    "failure.spike",
+    "handoff.broken",
+    "score.dropped",
+    "source.silent",
+    "source.rejecting",
+]
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["open", "resolved"]
 ALERT_KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -36,7 +43,7 @@ class Alert(TypedDict):
     kind: Kind
     severity: Severity
     status: Status
-    constituent_id: str | None  # None for systemic alerts (failure.spike)
+    constituent_id: str | None  # None for systemic alerts (failure.spike, source.*)
     source: str
     departments: list[str]
     title: str

@@ -93,6 +93,29 @@ class PriorityRule(StrictModel):
         return self
 
 
+SOURCE_KEY = r"^[a-z][a-z0-9_-]*(/[a-z0-9][a-z0-9_.-]*)?$"  # "web", "donation/stripe"
+
+
+class SilenceRule(Routed):
+    """``source.silent``: a source (or one processor/provider of it) that is expected to send at least
+    ``min_expected`` events within ``silent_after_minutes`` sent none for that long."""
+
+    source: str = Field(pattern=SOURCE_KEY)
+    silent_after_minutes: float = Field(gt=0)
+    min_expected: float = Field(ge=1)
+
+
+class RejectingRule(Routed):
+    """``source.rejecting``: what ingest's ``endpoint`` refused (dead letters: bad signatures, schema, …)
+    within ``window_minutes`` reached ``min_refused`` and ``min_share`` of what reached it for ``source``."""
+
+    source: str = Field(pattern=SOURCE_KEY)
+    endpoint: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")  # ingest's dead-letter source: stripe, sendgrid, …
+    window_minutes: float = Field(gt=0)
+    min_refused: int = Field(ge=1)
+    min_share: float = Field(gt=0, le=1)
+
+
 class AlertRules(StrictModel):
     version: int = Field(ge=1, le=1)
     time: TimeRules
@@ -102,23 +125,39 @@ class AlertRules(StrictModel):
     handoffs: tuple[HandoffRule, ...] = ()
     score_drops: ScoreDropRouting
     priority: tuple[PriorityRule, ...] = ()
+    silence: tuple[SilenceRule, ...] = ()
+    rejecting: tuple[RejectingRule, ...] = ()
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertRules:
-        names = [rule.name for rule in self.handoffs]
-        if len(names) != len(set(names)):
-            raise ValueError(f"hand-off rule names must be unique: {names}")
+        for what, names in [
+            ("hand-off rule names", [rule.name for rule in self.handoffs]),
+            ("silence sources", [rule.source for rule in self.silence]),
+            ("rejecting endpoints", [rule.endpoint for rule in self.rejecting]),
+        ]:
+            if len(names) != len(set(names)):
+                raise ValueError(f"{what} must be unique: {names}")
         return self
 
+    @property
+    def watched_sources(self) -> frozenset[str]:
+        """The source keys whose volume the scorer counts (for silence and refusal shares)."""
+        return frozenset(rule.source for rules in (self.silence, self.rejecting) for rule in rules)
+
     def with_deadlines_scaled(self, factor: float) -> AlertRules:
-        """The same rules with every hand-off deadline multiplied by ``factor`` (demos compress time)."""
+        """The same rules with every hand-off deadline and silence window multiplied by ``factor`` (demos
+        compress time)."""
         if factor == 1:
             return self
         scaled = tuple(
             rule.model_copy(update={"deadline_minutes": rule.deadline_minutes * factor})
             for rule in self.handoffs
         )
-        return self.model_copy(update={"handoffs": scaled})
+        silence = tuple(
+            rule.model_copy(update={"silent_after_minutes": rule.silent_after_minutes * factor})
+            for rule in self.silence
+        )
+        return self.model_copy(update={"handoffs": scaled, "silence": silence})
 
     @classmethod
     def from_toml(cls, text: str, origin: str = "alerts config") -> AlertRules:

@@ -90,9 +90,13 @@ def test_alerts_spike_counts_and_dead_letters_each_go_to_their_topic(
     alerts = [orjson.loads(record.value) for record in by_topic["alerts"]]
     assert [alert["kind"] for alert in alerts] == [alert["kind"] for alert, _ in result.alerts]
     assert [record.key for record in by_topic["alerts"]] == [alert["alert_id"].encode() for alert in alerts]
-    counts = [orjson.loads(record.value) for record in by_topic["spikes"]]
+    spikes = [record for record in by_topic["spikes"] if not record.key.startswith(b"source:")]
+    counts = [orjson.loads(record.value) for record in spikes]
     assert sum(count["failures"] for count in counts) == 1 and counts[0]["evidence"] == ["f1"]
-    assert {record.key for record in by_topic["spikes"]} == {b"donation/stripe"}  # per processor
+    assert {record.key for record in spikes} == {b"donation/stripe"}  # per processor
+    volumes = {r.key: orjson.loads(r.value) for r in by_topic["spikes"] if r.key.startswith(b"source:")}
+    assert list(volumes) == [b"source:donation/stripe"]  # a watched source key (alerts.toml [[silence]])
+    assert sum(volumes[b"source:donation/stripe"]["accepted"].values()) == 1
     [letter] = [orjson.loads(record.value) for record in by_topic["dlq"]]
     assert (letter["service"], letter["reason_code"]) == ("scorer", "unparseable")
     assert (letter["payload"], letter["payload_bytes"]) == ("", 9)  # not JSON: only its hash and size kept
@@ -124,6 +128,7 @@ def test_a_record_too_large_for_the_broker_is_dead_lettered_not_sent(
     monkeypatch.setattr(module, "MAX_RECORD_BYTES", 100)  # any score record is larger
     result = processed(model, rules, [touchpoint("e1", "web.page_view")])
     out = outgoing(result, TOPICS, model, NOW, nothing_stored)
-    assert [record.topic for record in out.records] == ["dlq"] and out.refused == 1
+    assert [record.topic for record in out.records] == ["dlq", "spikes"] and out.refused == 1
+    assert out.records[1].key == b"source:web"  # its volume, for source.silent: small enough to send
     letter = orjson.loads(out.records[0].value or b"")
     assert letter["reason_code"] == "too_large" and "a scores record of" in letter["reason"]
