@@ -28,6 +28,7 @@ INTERNAL_FIELDS = (
     "failed_transaction",
     "handoffs",
     "early_follow_ups",
+    "recovery_early",
 )
 
 

@@ -151,6 +151,9 @@ class ConstituentState:
     failed_transaction: dict[str, Any] | None = None
     handoffs: list[dict[str, Any]] = field(default_factory=list)
     early_follow_ups: list[dict[str, Any]] = field(default_factory=list)
+    # recurring-gift recovery cases (services/domain/alerts/recovery.py): published, shown by the API
+    recovery: list[dict[str, Any]] = field(default_factory=list)
+    recovery_early: list[dict[str, Any]] = field(default_factory=list)  # steps seen before their failure
 
     @property
     def last_event_at(self) -> float:

@@ -65,6 +65,21 @@ RECORDS_REFUSED = Counter(
     "mp_scorer_records_too_large_total",
     "Records over the broker's size limit, dead-lettered instead of sent.",
 )
+RECOVERY_CASES = Counter(
+    "mp_scorer_recovery_cases_total",
+    "Recurring-gift recovery cases opened, recovered and lost (services/domain/alerts/recovery.py).",
+    ["outcome"],
+)
+RECOVERY_AMOUNT = Counter(
+    "mp_scorer_recovery_amount_total",
+    "Amounts of recurring gifts recovered and lost (any currency, as events give them).",
+    ["outcome"],
+)
+TIME_TO_RECOVER = Histogram(
+    "mp_scorer_recovery_seconds",
+    "Event time from a recurring gift's first failed instalment to the payment that recovered it.",
+    buckets=(3600, 6 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 21 * 86400, 42 * 86400),
+)
 REFETCHES = Counter(
     "mp_scorer_refetches_total",
     "Times the worker fetched records again that its agent never received: all it had fetched (stalled) "
@@ -98,6 +113,12 @@ def count_batch(result: BatchResult, records: int, now: float) -> None:
         labels = metric_labels({"source": source, "type": event_type})
         EVENTS.labels(*labels, outcome.value).inc(count)
     BATCH_SIZE.observe(records)
+    RECOVERY_CASES.labels("opened").inc(result.recoveries_opened)
+    for closed in result.recoveries_closed:
+        RECOVERY_CASES.labels(closed.outcome).inc()
+        RECOVERY_AMOUNT.labels(closed.outcome).inc(closed.amount)
+        if closed.outcome == "recovered":
+            TIME_TO_RECOVER.observe(closed.seconds)
 
 
 def observe_published(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from services.common.kafka import Record
+from services.domain.alerts import recovery
 from services.domain.alerts.handoffs import next_deadline
 from services.domain.alerts.model import Alert
 from services.domain.dead_letters import dead_letter
@@ -58,11 +59,13 @@ def alert_record(alert: Alert, topic: str) -> Record:
 
 
 def deadline_entry(state: ConstituentState, partition: int) -> bytes | None:
-    """What the deadline timer reads for a constituent owed a hand-off: the earliest deadline, the
-    partition to send its tick to, and the pending hand-offs by rule (a gauge). None: owed nothing."""
-    deadline = next_deadline(state.handoffs)
-    if deadline is None:
+    """What the deadline timer reads for a constituent owed a hand-off or with a recovery case open: the
+    earliest deadline, the partition to send its tick to, and the pending hand-offs by rule (a gauge).
+    None: owed nothing."""
+    deadlines = [d for d in (next_deadline(state.handoffs), recovery.next_deadline(state.recovery)) if d]
+    if not deadlines:
         return None
+    deadline = min(deadlines)
     owed = Counter(h["rule"] for h in state.handoffs if h["status"] == "pending")
     return orjson.dumps({"deadline": deadline, "partition": partition, "rules": owed})
 

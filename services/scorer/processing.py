@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from services.common.kafka import partition_for
-from services.domain.alerts import handoffs
+from services.domain.alerts import handoffs, recovery
 from services.domain.alerts.model import Alert
 from services.domain.alerts.routing import Routing
 from services.domain.alerts.rules import AlertRules
@@ -31,9 +31,12 @@ from services.domain.erasure import ErasureRegistry
 from services.domain.events import occurred_at_epoch
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
 from services.domain.watermarks import Watermarks
+from services.scorer.records import decode_touchpoints, touchpoint_problem
 
-REQUIRED_TEXT_FIELDS = ("event_id", "source", "type", "occurred_at", "constituent_id")
 STORM_MINUTES_KEPT = 1000  # per-partition-minute alert budgets remembered
+UNSUPPRESSED = frozenset(
+    {"transaction.failed", "recurring.recovery"}
+)  # counted against the budget, never held
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +66,8 @@ class BatchResult:
     source_counts: dict[str, dict[int, int]] = field(default_factory=dict)  # watched key → bucket → events
     suppressed_alerts: int = 0
     erased: set[str] = field(default_factory=set)  # erased in this batch: their stored state goes
-
-
-def decode_touchpoints(raw: bytes) -> list[Any]:
-    """The events in one record (an object or an array of them); ValueError when it is not JSON."""
-    try:
-        decoded = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from error
-    return decoded if isinstance(decoded, list) else [decoded]
-
-
-def touchpoint_problem(event: Any, key: bytes | None) -> str | None:
-    """Why a decoded item cannot be scored (ingest validated it; other producers may not have)."""
-    if not isinstance(event, dict):
-        return "not a JSON object"
-    missing = [name for name in REQUIRED_TEXT_FIELDS if not isinstance(event.get(name), str)]
-    if missing:
-        return f"missing or not text: {', '.join(missing)}"
-    if key is not None and event["constituent_id"].encode() != key:
-        return f"constituent_id {event['constituent_id']!r} differs from the record key {key!r}"
-    return None
+    recoveries_opened: int = 0
+    recoveries_closed: list[recovery.Closed] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -159,14 +143,14 @@ class BatchProcessor:
             state_of(constituent_id, now, partition)
         for constituent_id, state in loaded.items():
             partition = result.partitions[constituent_id]
-            expired = handoffs.expire(
-                state.handoffs, self.watermarks.watermark(partition, now), self.rules.handoffs
-            )
+            watermark = self.watermarks.watermark(partition, now)
+            expired = handoffs.expire(state.handoffs, watermark, self.rules.handoffs)
             for alert in expired:
                 deadline = _deadline_of(alert, state)
                 if self._admit(alert, state, partition, deadline, result):
                     result.alerts.append((alert, deadline))
-            if expired or constituent_id in result.changed:
+            stalled = self._expire_recovery(state, watermark, result)
+            if expired or stalled or constituent_id in result.changed:
                 result.changed[constituent_id] = state
         for constituent_id, (_, event) in latest.items():
             state = result.changed[constituent_id]
@@ -247,6 +231,18 @@ class BatchProcessor:
             if event["type"] in self._handoff_types
             else []
         )
+        if self.rules.recovery is not None and event["type"] in recovery.EVENT_TYPES:
+            cases = recovery.on_event(
+                state.recovery,
+                state.recovery_early,
+                state.constituent_id,
+                event,
+                event_time,
+                self.rules.recovery,
+            )
+            alerts += cases.alerts
+            result.recoveries_opened += cases.opened
+            result.recoveries_closed += cases.closed
         transaction = on_transaction(state, event, event_time, self.rules.failed_transactions, may_open)
         if transaction is not None:
             alerts.append(transaction)
@@ -256,6 +252,16 @@ class BatchProcessor:
             if self._admit(alert, state, partition, event_time, result):
                 result.alerts.append((alert, event_time))
 
+    def _expire_recovery(self, state: ConstituentState, watermark: float, result: BatchResult) -> bool:
+        """Stall or lose the recovery cases whose deadlines the watermark passed; True if any changed."""
+        if self.rules.recovery is None or not state.recovery:
+            return False
+        before = [dict(case) for case in state.recovery]
+        cases = recovery.expire(state.recovery, state.constituent_id, watermark, self.rules.recovery)
+        result.alerts += [(alert, watermark) for alert in cases.alerts]
+        result.recoveries_closed += cases.closed
+        return state.recovery != before
+
     def _admit(
         self, alert: Alert, state: ConstituentState, partition: int, fact_time: float, result: BatchResult
     ) -> bool:
@@ -264,7 +270,7 @@ class BatchProcessor:
         if alert["status"] != "open" or alert.get("escalated"):
             return True
         budget_key = (partition, int(fact_time // 60))
-        if self._opened[budget_key] >= self._budget and alert["kind"] != "transaction.failed":
+        if self._opened[budget_key] >= self._budget and alert["kind"] not in UNSUPPRESSED:
             for handoff in state.handoffs:
                 if handoff["trigger_event_id"] == alert["evidence"][0]:
                     handoff["suppressed"] = True

@@ -18,6 +18,7 @@ Kind = Literal[
     "score.dropped",
     "source.silent",
     "source.rejecting",
+    "recurring.recovery",
 ]
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["open", "resolved"]

@@ -42,6 +42,8 @@ class Routing:
         }
         for spike in reversed(rules.spikes):  # spike alerts are named by key: "spike:donation/stripe"
             self._routes[SPIKE_PREFIX + spike.source] = route(spike)
+        if rules.recovery is not None:
+            self._routes["recurring-recovery"] = route(rules.recovery)
         self._routes |= {f"silence:{rule.source}": route(rule) for rule in rules.silence}
         self._routes |= {f"rejecting:{rule.source}": route(rule) for rule in rules.rejecting}
         self._priority = rules.priority

@@ -93,6 +93,16 @@ class PriorityRule(StrictModel):
         return self
 
 
+class RecoveryRules(Routed):
+    """``recurring.recovery``: the dunning path of a failed recurring gift (domain/alerts/recovery.py)."""
+
+    email_template: str = "payment_recovery"  # the recovery email's template attribute
+    email_within_hours: float = Field(gt=0)  # failed → recovery email sent
+    update_within_days: float = Field(gt=0)  # recovery email → payment method updated
+    lost_after_days: float = Field(gt=0)  # failed → recovered, or lost
+    severity: Severity
+
+
 SOURCE_KEY = r"^[a-z][a-z0-9_-]*(/[a-z0-9][a-z0-9_.-]*)?$"  # "web", "donation/stripe"
 
 
@@ -127,6 +137,7 @@ class AlertRules(StrictModel):
     priority: tuple[PriorityRule, ...] = ()
     silence: tuple[SilenceRule, ...] = ()
     rejecting: tuple[RejectingRule, ...] = ()
+    recovery: RecoveryRules | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertRules:
@@ -145,8 +156,8 @@ class AlertRules(StrictModel):
         return frozenset(rule.source for rules in (self.silence, self.rejecting) for rule in rules)
 
     def with_deadlines_scaled(self, factor: float) -> AlertRules:
-        """The same rules with every hand-off deadline and silence window multiplied by ``factor`` (demos
-        compress time)."""
+        """The same rules with every hand-off deadline, silence window and recovery deadline multiplied by
+        ``factor`` (demos compress time)."""
         if factor == 1:
             return self
         scaled = tuple(
@@ -157,7 +168,13 @@ class AlertRules(StrictModel):
             rule.model_copy(update={"silent_after_minutes": rule.silent_after_minutes * factor})
             for rule in self.silence
         )
-        return self.model_copy(update={"handoffs": scaled, "silence": silence})
+        recovery = self.recovery and self.recovery.model_copy(
+            update={
+                name: getattr(self.recovery, name) * factor
+                for name in ("email_within_hours", "update_within_days", "lost_after_days")
+            }
+        )
+        return self.model_copy(update={"handoffs": scaled, "silence": silence, "recovery": recovery})
 
     @classmethod
     def from_toml(cls, text: str, origin: str = "alerts config") -> AlertRules:

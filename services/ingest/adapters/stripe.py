@@ -1,9 +1,15 @@
 """Stripe webhooks → donation touchpoints, verified with Stripe's own library.
 
 Stripe reports one payment through two families (``payment_intent.*`` and ``charge.*``); only
-``payment_intent.*`` is mapped (plus refunds, cancelled subscriptions and failed invoices), and a failed
-invoice and its payment intent's failure share one event id (the charge's), so nothing counts twice.
-Amounts are converted from minor units for two-decimal currencies.
+``payment_intent.*`` is mapped (plus refunds, subscriptions, invoices and payment methods), and an
+invoice and its payment intent share one event id (the charge's), so nothing counts twice. Amounts are
+converted from minor units for two-decimal currencies.
+
+What the recurring-gift recovery loop needs (services/domain/alerts/recovery.py, docs/sources.md):
+``invoice.payment_failed`` (with its ``attempt`` count and ``subscription``), ``invoice.paid`` (the
+instalment that recovers it), ``customer.subscription.updated`` to past_due/unpaid (``donation.recurring_
+past_due``) or canceled, and a new payment method — ``payment_method.attached``, or ``customer.updated``
+changing the default — as ``donation.payment_method_updated``.
 """
 
 from __future__ import annotations
@@ -59,12 +65,14 @@ def _map(event: dict[str, Any]) -> list[Mapped]:
     if not isinstance(obj, dict) or not isinstance(created, int):
         raise Unusable("not a Stripe event: data.object or created malformed")
     metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    is_customer = obj.get("object") == "customer"
     who = identifiers(
         constituent=metadata.get("constituent_id"),
         email=obj.get("receipt_email")
         or obj.get("customer_email")
-        or (obj.get("billing_details") or {}).get("email"),
-        stripe_customer=_id(obj.get("customer")),
+        or (obj.get("billing_details") or {}).get("email")
+        or (obj.get("email") if is_customer else None),
+        stripe_customer=_id(obj["id"] if is_customer else obj.get("customer")),
     )
     attributes: dict[str, Any] = {"processor": "stripe"}
     currency = text(obj.get("currency"))
@@ -106,12 +114,56 @@ def _map(event: dict[str, Any]) -> list[Mapped]:
         )
     if kind == "invoice.payment_failed":
         charge = _id(obj.get("charge")) or _id(obj.get("payment_intent")) or obj["id"]
+        next_attempt = obj.get("next_payment_attempt")
         return touchpoint(
             "donation.failed",
             f"stripe:{charge}:failed",
             _id(obj.get("payment_intent")),
             amount=_amount(obj.get("amount_due")),
             recurring=True,
+            attempt=obj.get("attempt_count") if isinstance(obj.get("attempt_count"), int) else None,
+            subscription=_id(obj.get("subscription")),
+            next_attempt_at=iso(next_attempt) if isinstance(next_attempt, int) else None,
+        )
+    if kind == "invoice.paid":
+        if not _amount(obj.get("amount_paid")):
+            return []  # a zero invoice (a trial, a credit): no gift
+        charge = _id(obj.get("charge")) or _id(obj.get("payment_intent")) or obj["id"]
+        return touchpoint(
+            "donation.succeeded",
+            f"stripe:{charge}:succeeded",  # the same id as its payment intent's: counted once
+            _id(obj.get("payment_intent")),
+            amount=_amount(obj.get("amount_paid")),
+            recurring=True,
+            subscription=_id(obj.get("subscription")),
+        )
+    if kind == "customer.subscription.updated":
+        status = obj.get("status")
+        if status in ("past_due", "unpaid"):
+            event_id = f"stripe:{obj['id']}:{status}:{event['id']}"
+            return touchpoint(
+                "donation.recurring_past_due", event_id, _id(obj), status=status, subscription=obj["id"]
+            )
+        if status == "canceled":  # the same id as customer.subscription.deleted's: counted once
+            return touchpoint(
+                "donation.recurring_cancelled",
+                f"stripe:{obj['id']}:cancelled",
+                _id(obj),
+                recurring=True,
+                subscription=obj["id"],
+            )
+        return []
+    if kind == "payment_method.attached":
+        return touchpoint(
+            "donation.payment_method_updated", f"stripe:{obj['id']}:attached", None, how="attached"
+        )
+    if kind == "customer.updated":
+        before = event["data"].get("previous_attributes") or {}
+        settings_before = before.get("invoice_settings") if isinstance(before, dict) else None
+        if not isinstance(settings_before, dict) or "default_payment_method" not in settings_before:
+            return []  # another change of the customer: nothing for Mission Pulse
+        return touchpoint(
+            "donation.payment_method_updated", f"stripe:{event['id']}", None, how="default_changed"
         )
     if kind == "charge.refunded":
         return touchpoint(
@@ -122,6 +174,10 @@ def _map(event: dict[str, Any]) -> list[Mapped]:
         )
     if kind == "customer.subscription.deleted":
         return touchpoint(
-            "donation.recurring_cancelled", f"stripe:{obj['id']}:cancelled", _id(obj), recurring=True
+            "donation.recurring_cancelled",
+            f"stripe:{obj['id']}:cancelled",
+            _id(obj),
+            recurring=True,
+            subscription=obj["id"],
         )
     return []

@@ -116,3 +116,70 @@ def test_a_constituent_id_in_stripe_metadata_names_the_constituent() -> None:
         stripe_event("payment_intent.succeeded", payment_intent(metadata={"constituent_id": "c-42"}))
     )
     assert mapped.identifiers["constituent"] == "c-42"
+
+
+def invoice(**extra: object) -> dict[str, object]:
+    return {
+        "id": "in_1",
+        "object": "invoice",
+        "customer": "cus_Q1",
+        "customer_email": "ada@example.org",
+        "currency": "usd",
+        "charge": "ch_7",
+        "payment_intent": "pi_7",
+        "subscription": "sub_9",
+        "amount_due": 2500,
+        "amount_paid": 2500,
+        "attempt_count": 2,
+        "next_payment_attempt": 1_795_100_000,
+        "metadata": {},
+        **extra,
+    }
+
+
+def test_what_the_recovery_loop_needs_is_mapped_from_stripes_documented_events() -> None:
+    [failed] = stripe.map_event(stripe_event("invoice.payment_failed", invoice()))
+    assert failed.event["type"] == "donation.failed"
+    assert {k: failed.event["attributes"][k] for k in ("attempt", "subscription", "recurring")} == {
+        "attempt": 2,
+        "subscription": "sub_9",
+        "recurring": True,
+    }
+    [paid] = stripe.map_event(stripe_event("invoice.paid", invoice(), "evt_2"))
+    [intent] = stripe.map_event(
+        stripe_event("payment_intent.succeeded", payment_intent(latest_charge="ch_7"))
+    )
+    assert (paid.event["type"], paid.event["attributes"]["amount"]) == ("donation.succeeded", 25.0)
+    assert paid.event["event_id"] == intent.event["event_id"]  # one payment, counted once
+    assert stripe.map_event(stripe_event("invoice.paid", invoice(amount_paid=0))) == []
+
+    subscription = {"id": "sub_9", "object": "subscription", "customer": "cus_Q1", "metadata": {}}
+    [past_due] = stripe.map_event(
+        stripe_event("customer.subscription.updated", {**subscription, "status": "past_due"})
+    )
+    [cancelled] = stripe.map_event(
+        stripe_event("customer.subscription.updated", {**subscription, "status": "canceled"})
+    )
+    [deleted] = stripe.map_event(
+        stripe_event("customer.subscription.deleted", {**subscription, "status": "canceled"})
+    )
+    assert past_due.event["type"] == "donation.recurring_past_due"
+    assert cancelled.event["event_id"] == deleted.event["event_id"]
+    assert (
+        stripe.map_event(stripe_event("customer.subscription.updated", {**subscription, "status": "active"}))
+        == []
+    )
+
+    card = {"id": "pm_1", "object": "payment_method", "customer": "cus_Q1", "metadata": {}}
+    [attached] = stripe.map_event(stripe_event("payment_method.attached", card))
+    customer = {"id": "cus_Q1", "object": "customer", "email": "ada@example.org", "metadata": {}}
+    changed = stripe_event("customer.updated", customer, "evt_5")
+    changed["data"]["previous_attributes"] = {"invoice_settings": {"default_payment_method": "pm_0"}}
+    [default] = stripe.map_event(changed)
+    assert attached.event["type"] == default.event["type"] == "donation.payment_method_updated"
+    assert default.identifiers == {"email": "ada@example.org", "stripe_customer": "cus_Q1"}
+    renamed = stripe_event("customer.updated", customer, "evt_6")
+    renamed["data"]["previous_attributes"] = {"name": "Ada L."}
+    assert stripe.map_event(renamed) == []
+    for mapped in (failed, paid, past_due, cancelled, attached, default):
+        assert validation_error(complete(mapped.event)) is None
