@@ -13,6 +13,7 @@ from prometheus_client import Gauge
 
 from services.api.alertmanager import AlertmanagerForwarder
 from services.api.escalation import Escalator
+from services.api.recovery_view import RecoveryView
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
 from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
@@ -22,11 +23,15 @@ from services.common.follower import TopicFollower
 from services.common.kafka import ReliableProducer
 from services.common.reachability import KafkaReachability
 from services.domain.alerts.model import ALERT_KINDS
+from services.domain.alerts.recovery import OPEN_STEPS
 from services.domain.scoring import ScoringModel
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
 OPEN_ALERTS = Gauge("mp_api_alerts_open", "Open alerts in the API's view, by kind.", ["kind"])
+RECOVERY_OPEN = Gauge(
+    "mp_api_recovery_cases_open", "Recurring-gift recovery cases open, by step of the dunning path.", ["step"]
+)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class ApiContext:
     settings: ApiSettings
     model: ScoringModel
     scores: ScoreView
+    recovery: RecoveryView
     alerts: AlertView
     dead_letters: DeadLetterView
     feeder: TopicFollower  # folds the topics into the views
@@ -47,13 +53,19 @@ class ApiContext:
         """Load the model and the keys (ConfigError when either is wrong); nothing connects yet."""
         model = load_scoring_model(settings.scoring_config)
         scores = ScoreView(preset_dictionary(model))
+        recovery = RecoveryView()
+
+        def fold_score(record: Any) -> None:
+            scores.apply(record.key, record.value)
+            recovery.apply(record.key, record.value)
+
         alerts = AlertView(settings.api_alerts_kept)
         dead_letters = DeadLetterView(settings.api_alerts_kept, settings.api_dead_letters_max_bytes)
         feeder = TopicFollower(
             settings,
             "api",
             {
-                settings.topic_scores: lambda record: scores.apply(record.key, record.value),
+                settings.topic_scores: fold_score,
                 settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
                 settings.topic_dead_letters: lambda record: dead_letters.apply(
                     orjson.loads(record.value), len(record.value)
@@ -66,10 +78,13 @@ class ApiContext:
         SSE_CLIENTS.set_function(lambda: alerts.subscribers)
         for kind in ALERT_KINDS:
             OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
+        for step in OPEN_STEPS:
+            RECOVERY_OPEN.labels(step).set_function(partial(recovery.open_count, step))
         return cls(
             settings=settings,
             model=model,
             scores=scores,
+            recovery=recovery,
             alerts=alerts,
             dead_letters=dead_letters,
             feeder=feeder,

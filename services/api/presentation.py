@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
+from services.api.recovery_view import case_view
 from services.domain.alerts.model import Alert
 from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
-from services.domain.scoring import ConstituentState, ScoringModel, scores_at
+from services.domain.scoring import ConstituentState, ScoringModel, giving_12_months, scores_at
 
 HISTOGRAM_EDGES = [float(edge) for edge in range(0, 101, 10)]
 
@@ -65,6 +66,9 @@ def constituent_now(
         "history": [{"at": iso(at), **past.to_dict()} for at, past in score_history(state, model)]
         + [{"at": iso(now), **scores}],
         "score_alert_open_since": state.score_alert_opened_at,
+        "giving_12_months": giving_12_months(state),
+        # recurring gifts failed and being recovered (or recovered, or lost), newest first
+        "recovery": [case_view(case) for case in reversed(published.get("recovery") or [])],
     }
 
 

@@ -14,7 +14,7 @@ from services.api.presentation import HISTOGRAM_EDGES, constituent_now, json_res
 
 def router(context: ApiContext) -> APIRouter:
     routes = APIRouter(tags=["scores"], dependencies=[Depends(context.require_read)])
-    scores, model = context.scores, context.model
+    scores, model, recovery = context.scores, context.model, context.recovery
 
     @routes.get(
         "/v1/constituents/{constituent_id}",
@@ -55,5 +55,21 @@ def router(context: ApiContext) -> APIRouter:
         counts = scores.histogram(HISTOGRAM_EDGES)
         below_floor = scores.histogram([0.0, model.score_alert.floor, 100.0])[0]
         return score_summary(len(scores), counts, below_floor, model)
+
+    @routes.get(
+        "/v1/recovery",
+        summary="Recurring gifts being recovered: open cases, the most recently opened first",
+        description="Each case: `constituent_id`, `step` (failed, email_sent, email_delivered, "
+        "email_bounced, method_updated), `opened_at` (event time, epoch seconds), `amount`, `currency`, "
+        "`attempts`, the `facts` seen (when each step happened) and, once stalled, `stall`. "
+        "`open_by_step` counts them all.",
+    )
+    async def list_recovery(
+        step: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> Response:
+        return json_response(
+            {"open_by_step": recovery.open_by_step(), "cases": recovery.open_cases(step, limit)}
+        )
 
     return routes
