@@ -135,6 +135,29 @@ def test_a_team_sees_its_open_alerts_grouped_by_rule_and_acknowledges_a_group_at
     expect(page.get_by_label("Team", exact=True)).to_have_value("finance")
 
 
+def test_recurring_gifts_being_recovered_are_listed_with_their_step_and_in_the_donors_journey(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    donor = f"r-{uuid.uuid4().hex[:8]}"
+    gift = {"amount": 30, "currency": "USD", "recurring": True, "subscription": f"sub_{donor}"}
+    for event in (
+        touchpoint(donor, "donation.failed", **gift),
+        touchpoint(donor, "email.sent", template="payment_recovery"),
+        touchpoint(donor, "email.bounced", template="payment_recovery"),
+    ):
+        answer = httpx.post(f"{secured.ingest_url}/v1/events", json=event, headers=keys.header("ingest"))
+        assert answer.status_code == 202, answer.text
+    page = open_console(browser, secured, keys.read)
+    row = page.locator(f"#recovery tr:has-text('{donor}')")
+    expect(row).to_contain_text("email bounced", timeout=20_000)  # the side panel refreshes every 5 s
+    expect(row).to_contain_text("30 USD")
+    expect(page.locator("#recovery-steps")).to_contain_text("email bounced: ")
+    expect(page.locator(card(page, donor)).first).to_contain_text("not being recovered", timeout=15_000)
+    row.get_by_role("button", name=donor).click()
+    expect(page.locator("#constituent-recovery")).to_contain_text("stalled: the recovery email bounced")
+    page.screenshot(path=ARTIFACTS / "2c-recurring-recovery.png", full_page=True)
+
+
 def test_after_a_network_drop_the_page_says_so_and_resumes_without_missing_an_alert(
     browser: Browser, secured: System, keys: Keys
 ) -> None:

@@ -508,6 +508,7 @@ function renderConstituent(person) {
           el("span", {}, touch.source),
           el("span", { class: touch.failure ? "failure" : null }, touch.type))),
     ),
+    ...recoveryList(person.recovery),
     el("h3", { class: "section" }, "What moves the score"),
     explainTable(person.explain),
   );
@@ -589,11 +590,13 @@ function chart(history) {
 
 async function refreshSide() {
   try {
-    const [ranked, system, summary] = await Promise.all([
+    const [ranked, system, summary, recovery] = await Promise.all([
       getJson("/v1/constituents?limit=10"),
       getJson("/v1/system"),
       getJson("/v1/scores/summary"),
+      getJson("/v1/recovery?limit=10"),
     ]);
+    renderRecovery(recovery);
     state.floor = summary.floor;
     $("at-risk").replaceChildren(...ranked.constituents.map((person) => el("tr", {},
       el("td", {}, el("button", { type: "button", class: "link", onclick: () => openConstituent(person.constituent_id) },
@@ -612,6 +615,35 @@ async function refreshSide() {
   } catch (error) {
     if (!(error instanceof SignedOut)) $("sys-age").textContent = `System figures unavailable: ${error.message}`;
   }
+}
+
+const STEP_NAMES = {
+  failed: "failed, no email yet", email_sent: "recovery email sent", email_delivered: "email delivered",
+  email_bounced: "email bounced", method_updated: "card updated", recovered: "recovered", lost: "lost",
+};
+
+function renderRecovery(body) {
+  $("recovery-steps").replaceChildren(...Object.entries(body.open_by_step)
+    .filter(([, count]) => count > 0).map(([step, count]) => el("li", {}, `${STEP_NAMES[step]}: ${count}`)));
+  $("recovery").replaceChildren(...body.cases.map((c) => el("tr", { "data-step": c.step },
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => openConstituent(c.constituent_id) },
+      c.constituent_id)),
+    el("td", { class: c.step === "email_bounced" ? "failure" : null }, STEP_NAMES[c.step]),
+    el("td", { class: "number" }, `${c.amount} ${c.currency}`),
+    el("td", {}, age(new Date(c.opened_at * 1000).toISOString()), " ago"))));
+  $("recovery-empty").hidden = body.cases.length > 0;
+}
+
+function recoveryList(cases) {
+  if (!cases || !cases.length) return [];
+  return [
+    el("h3", { class: "section" }, "Recurring gift recovery"),
+    el("ul", { class: "timeline", id: "constituent-recovery" }, cases.map((c) => el("li", {},
+      el("time", { datetime: new Date(c.opened_at * 1000).toISOString() }, when(new Date(c.opened_at * 1000).toISOString())),
+      el("span", {}, `${c.amount} ${c.currency}`),
+      el("span", { class: c.step === "lost" || c.step === "email_bounced" ? "failure" : null },
+        `${STEP_NAMES[c.step]}${c.stall ? ` — stalled: ${c.stall}` : ""}${c.recovered_amount ? ` (${c.recovered_amount} received)` : ""}`)))),
+  ];
 }
 
 // ---- start --------------------------------------------------------------------------------------
