@@ -117,13 +117,15 @@ class SilenceRule(Routed):
 
 class RejectingRule(Routed):
     """``source.rejecting``: what ingest's ``endpoint`` refused (dead letters: bad signatures, schema, …)
-    within ``window_minutes`` reached ``min_refused`` and ``min_share`` of what reached it for ``source``."""
+    within ``window_minutes`` reached ``min_refused`` and either ``min_share`` of what reached it for
+    ``source`` or, whatever the share, ``max_refused`` (the rate of a rotated secret on a busy source)."""
 
     source: str = Field(pattern=SOURCE_KEY)
     endpoint: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")  # ingest's dead-letter source: stripe, sendgrid, …
     window_minutes: float = Field(gt=0)
     min_refused: int = Field(ge=1)
     min_share: float = Field(gt=0, le=1)
+    max_refused: int | None = Field(None, ge=1)
 
 
 class AlertRules(StrictModel):

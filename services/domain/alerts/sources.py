@@ -179,7 +179,8 @@ class SourceState:
         accepted = sum(a for a, _ in self.recent.values())
         refused = sum(r for _, r in self.recent.values())
         share = refused / (accepted + refused) if refused else 0.0
-        rejecting = refused >= rule.min_refused and share >= rule.min_share
+        many = rule.max_refused is not None and refused >= rule.max_refused
+        rejecting = refused >= rule.min_refused and (share >= rule.min_share or many)
         at = _iso(self.window_end)
         window = _minutes(rule.window_minutes)
         if rejecting and self.rejecting_alert is None:
@@ -196,8 +197,9 @@ class SourceState:
                 departments=[],
                 title=f"{self.key}: {share:.0%} of what {rule.endpoint} sent is refused",
                 detail=f"Ingest refused {refused} of {accepted + refused} {rule.endpoint} deliveries for "
-                f"{self.key} in the last {window} ({codes}; threshold {rule.min_refused} and "
-                f"{rule.min_share:.0%}). A rotated secret or a changed payload format? See the dead letters.",
+                f"{self.key} in the last {window} ({codes}; thresholds: {rule.min_refused} and "
+                f"{rule.min_share:.0%}{f', or {rule.max_refused}' if rule.max_refused else ''}). "
+                "A rotated secret or a changed payload format? See the dead letters.",
                 evidence=[],
                 rule=f"rejecting:{self.key}",
                 opened_at=at,

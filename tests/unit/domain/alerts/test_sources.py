@@ -146,3 +146,15 @@ def test_what_a_source_keeps_is_bounded_four_weeks_of_hours_and_one_window_of_bu
     silent_only = SourceState("email/ses")
     silent_only.add_accepted({int(T0) + 10 * n: 1 for n in range(500)}, T0)
     assert silent_only.recent == {}
+
+
+def test_many_refusals_on_a_busy_source_are_a_source_being_refused_whatever_the_share() -> None:
+    rule = REJECTING.model_copy(update={"max_refused": 100})
+    state = SourceState("donation/stripe")
+    state.add_accepted({int(T0): 5000}, arrived=T0, window_s=600)  # a busy source: 100 of 5100 is 2%
+    for n in range(99):
+        state.add_refused(int(T0) + n, 1, "signature")
+    assert state.check_refusals(rule) is None
+    state.add_refused(int(T0) + 99, 1, "signature")
+    alert = state.check_refusals(rule)
+    assert alert is not None and "or 100" in alert["detail"]
