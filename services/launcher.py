@@ -108,6 +108,8 @@ def run_everything(rate: float) -> None:
     # Keep the console readable: children log warnings and errors unless MP_LOG_LEVEL says otherwise.
     os.environ.setdefault("MP_LOG_LEVEL", "WARNING")
     _development_secret("MP_IDENTITY_SECRET", "identity-secret")
+    # Stripe's webhook verifies with a development secret, so the simulator's "rotated secret" is refused
+    _development_secret("MP_STRIPE_WEBHOOK_SECRETS", "stripe-webhook-secret")
     _development_keys()
     # A demo cannot wait 15 minutes for a missing receipt: hand-off deadlines run 50 times faster.
     os.environ.setdefault("MP_SCORER_DEADLINE_SCALE", "0.02")
@@ -147,11 +149,12 @@ def run_everything(rate: float) -> None:
             f"{api_url}/v1/alerts/stream\n"
             f"           docs {api_url}/docs\n"
             f"  metrics  {ingest_url}/metrics  {scorer_url}/metrics  {api_url}/metrics\n"
-            "  webhooks (Stripe, SendGrid, SES, beacon) answer 503 until their verifiers are set\n"
-            "           (docs/sources.md); authentication uses the development keys above\n"
-            f"  simulator: about {rate:g} events/s over 300 constituents, a card-processor outage\n"
-            "             a minute in and every 6 min; hand-off deadlines"
-            f" x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
+            "  webhooks Stripe verifies with .dev/stripe-webhook-secret; SendGrid, SES and the beacon\n"
+            "           answer 503 until their verifiers are set (docs/sources.md)\n"
+            f"  simulator: about {rate:g} events/s over 300 constituents; every 6 min: a card-processor\n"
+            "             outage (1 min in), the email provider pausing (at ~3 min) and Stripe's secret\n"
+            "             rotated (at ~4.5 min); failed recurring gifts recovered or lost; deadlines and\n"
+            f"             silence windows x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
             flush=True,
         )
         next_pulse = time.monotonic() + 5

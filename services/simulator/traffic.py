@@ -39,6 +39,18 @@ class FailureRates:
     outage_every_s: float = 360.0
     outage_after_s: float = 60.0
     outage_s: float = 90.0
+    # in the same cycle, the email provider "sendgrid" pauses (its deliveries held until it resumes, as a
+    # provider retries) and then Stripe's webhook secret is "rotated" (its deliveries refused until fixed,
+    # then resent): source.silent and source.rejecting
+    pause_after_s: float = 170.0
+    pause_s: float = 75.0
+    refused_after_s: float = 260.0
+    refused_s: float = 90.0
+    # a failed recurring gift: the donor updates the card and the retry succeeds (recovered), or cancels
+    recurring_cancel: float = 0.3
+
+
+REFUSED_UNTIL = "_refused_until"  # on an event ingest will refuse (runner.py): when it is sent again
 
 
 class JourneyMaker:
@@ -103,7 +115,31 @@ class JourneyMaker:
             "attendee": self._event,
         }
         stories[persona](add)
-        return steps
+        return [self._delivered(when, event) for when, event in steps]
+
+    def _window(self, when: float, after_s: float, length_s: float) -> float | None:
+        """The end of the cycle's window (``after_s`` into each cycle, ``length_s`` long) ``when`` is in."""
+        if self._first_start is None:
+            return None
+        cycle_s = self._failures.outage_every_s
+        into = (when - self._first_start) % cycle_s
+        if 0 <= into - after_s < length_s:
+            return when - into + after_s + length_s
+        return None
+
+    def _delivered(self, when: float, event: Event) -> Scheduled:
+        """When the event reaches ingest: a paused provider's later (its time of occurrence unchanged); one
+        a rotated secret refuses is marked to be refused first and sent again when the window ends."""
+        attributes = event.get("attributes") or {}
+        if attributes.get("provider") == "sendgrid":
+            resumes = self._window(when, self._failures.pause_after_s, self._failures.pause_s)
+            if resumes is not None:
+                return resumes + self._rng.uniform(0, 5), event
+        if event["source"] == "donation" and attributes.get("processor") == "stripe":
+            fixed = self._window(when, self._failures.refused_after_s, self._failures.refused_s)
+            if fixed is not None:
+                return when, {**event, REFUSED_UNTIL: fixed + self._rng.uniform(0, 5)}
+        return when, event
 
     def _visit(self, add: Callable[..., None], url: str) -> None:
         if self._rng.random() < self._failures.site_error:
@@ -119,15 +155,16 @@ class JourneyMaker:
         department: str,
         correlation_id: str | None = None,
     ) -> None:
-        add(delay, "email", "email.sent", department, template=template, correlation_id=correlation_id)
+        sent = {"template": template, "provider": "sendgrid"}
+        add(delay, "email", "email.sent", department, correlation_id=correlation_id, **sent)
         if self._rng.random() < self._failures.bounce:
-            add(delay + 1, "email", "email.bounced", department, template=template, reason="mailbox_full")
+            add(delay + 1, "email", "email.bounced", department, reason="mailbox_full", **sent)
             return
-        add(delay + 1, "email", "email.delivered", department, template=template)
+        add(delay + 1, "email", "email.delivered", department, **sent)
         if self._rng.random() < 0.5:
-            add(delay + 8, "email", "email.opened", department, template=template)
+            add(delay + 8, "email", "email.opened", department, **sent)
             if self._rng.random() < 0.3:
-                add(delay + 12, "email", "email.clicked", department, template=template)
+                add(delay + 12, "email", "email.clicked", department, **sent)
 
     def _gift(self, add: Callable[..., None]) -> None:
         self._visit(add, "/donate")
@@ -135,7 +172,14 @@ class JourneyMaker:
         recurring = self._rng.random() < 0.2
         payment = f"pay_{self._rng.getrandbits(40):010x}"
         processor = "stripe" if self._rng.random() < 0.7 else "paypal"
-        details = {"amount": amount, "currency": "USD", "recurring": recurring, "processor": processor}
+        details: dict[str, Any] = {
+            "amount": amount,
+            "currency": "USD",
+            "recurring": recurring,
+            "processor": processor,
+        }
+        if recurring:
+            details["subscription"] = f"sub_{payment[4:]}"
         delay = 3.0
         outage = processor == "stripe" and self._in_outage()
         if outage or self._rng.random() < self._failures.payment_failed:
@@ -152,8 +196,18 @@ class JourneyMaker:
             if self._rng.random() >= self._failures.recovery_email_missing:
                 self._email(add, delay + self._rng.uniform(5, 20), "payment_recovery", "fundraising", payment)
             if self._rng.random() >= self._failures.retry_after_failure:
+                if recurring and self._rng.random() < self._failures.recurring_cancel:
+                    add(delay + 30, "donation", "donation.recurring_cancelled", "fundraising", **details)
                 return
             payment = f"pay_{self._rng.getrandbits(40):010x}"
+            if recurring:  # the recovery email asked for a new card
+                add(
+                    delay + 15,
+                    "donation",
+                    "donation.payment_method_updated",
+                    "fundraising",
+                    processor=processor,
+                )
             delay += 20
             if outage:  # the donor tries another way to pay
                 details = {**details, "processor": "paypal"}
@@ -178,7 +232,7 @@ class JourneyMaker:
     def _newsletter(self, add: Callable[..., None]) -> None:
         self._email(add, 0, "newsletter", "marketing")
         if self._rng.random() < 0.03:
-            add(30, "email", "email.unsubscribed", "marketing", template="newsletter")
+            add(30, "email", "email.unsubscribed", "marketing", template="newsletter", provider="sendgrid")
         elif self._rng.random() < 0.3:
             self._visit(add, "/stories")
 
