@@ -213,12 +213,13 @@ async def detect_spikes(stream: Any) -> None:
     resolves."""
     async for event in stream.events():
         now = time.time()
-        stored, alerts = systemic.fold(event.key, orjson.loads(event.value), spike_states.get(event.key), now)
+        message = orjson.loads(event.value)
+        stored, alerts = systemic.fold(event.key, message, spike_states.get(event.key), now)
         if stored is None:
             spike_states.pop(event.key, None)
         else:
             spike_states[event.key] = stored
-        if not event.key.startswith(SOURCE_PREFIX):
+        if not event.key.startswith(SOURCE_PREFIX) and "bucket" in message:  # counts, not a nudge
             spike_counts_arrived[event.key] = now
         if alerts:
             await _publish([alert_record(alert, topics.alerts) for alert in alerts])

@@ -61,6 +61,8 @@ def _iso(epoch: float) -> str:
 
 
 def _minutes(minutes: float) -> str:
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
     return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
 
 
