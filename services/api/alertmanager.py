@@ -24,6 +24,7 @@ from services.domain.alerts.model import Alert
 
 log = logging.getLogger(__name__)
 _OPEN = AlertFilter(status="open")
+MAX_REMEMBERED = 50_000  # label sets remembered to end superseded ones (each resend refills them)
 POSTS = Counter("mp_alertmanager_posts_total", "Batches forwarded to Alertmanager, by outcome.", ["outcome"])
 
 
@@ -86,6 +87,8 @@ class AlertmanagerForwarder:
             if before is not None and before != shaped["labels"]:
                 forwarded.append({**shaped, "labels": before, "endsAt": datetime.now(UTC).isoformat()})
             if alert["status"] == "open":
+                if len(self._labels_sent) >= MAX_REMEMBERED:  # open alerts the view no longer holds
+                    self._labels_sent.clear()
                 self._labels_sent[alert["alert_id"]] = shaped["labels"]
             else:
                 self._labels_sent.pop(alert["alert_id"], None)

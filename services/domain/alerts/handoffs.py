@@ -144,7 +144,15 @@ def _fulfil(rule: HandoffRule, handoff: Handoff, event: dict[str, Any], event_ti
     late_by = event_time - handoff["deadline"]
     handoff["resolved_at_iso"] = _iso(event_time)
     handoff.setdefault("broken_at_iso", _iso(handoff["deadline"]))
-    detail = f"The follow-up arrived {late_by / 60:.0f} min after the {_deadline_text(rule)} deadline (late)."
+    if late_by > 0:
+        detail = (
+            f"The follow-up arrived {late_by / 60:.0f} min after the {_deadline_text(rule)} deadline (late)."
+        )
+    else:  # dated in time, delivered after the deadline was judged: the provider held it back
+        detail = (
+            f"The follow-up is dated within the {_deadline_text(rule)} deadline but reached Mission Pulse "
+            "after it had passed (a delayed delivery: the hand-off was kept, the pipe was slow)."
+        )
     return [_alert(rule, handoff, "resolved", detail, [handoff["trigger_event_id"], event["event_id"]])]
 
 

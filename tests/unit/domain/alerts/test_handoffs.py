@@ -95,3 +95,15 @@ def test_replaying_a_recorded_stream_gives_the_same_alerts() -> None:
         ("failed-transaction", "resolved", "s"),
         ("handoff:donation-receipt", "open", "s"),  # no receipt for the final gift either
     ]
+
+
+def test_a_follow_up_dated_in_time_but_delivered_after_the_deadline_resolves_as_a_delayed_delivery() -> None:
+    worker = Worker()
+    worker.feed([gift(1, 0)], now=1)
+    broken = worker.feed([], now=17 * MINUTE, due=["c-1"])  # the provider held the receipt back
+    resolved = worker.feed([receipt(1, 5 * MINUTE)], now=20 * MINUTE)
+    assert summary(resolved) == [("handoff.broken", "warning", "resolved")]
+    assert resolved[0]["alert_id"] == broken[0]["alert_id"]
+    assert (
+        "delayed delivery" in resolved[0]["detail"] and " -" not in resolved[0]["detail"]
+    )  # never "-10 min late"
