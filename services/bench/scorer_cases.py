@@ -23,7 +23,8 @@ from services.common.processes import free_port, start_service, stop, wait_until
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState
-from services.scorer.processing import BatchProcessor, Incoming
+from services.scorer.processing import BatchProcessor
+from services.scorer.records import Incoming
 
 
 def pure_processing(count: int, constituents: int, partitions: int) -> Figures:

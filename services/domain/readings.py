@@ -29,6 +29,8 @@ INTERNAL_FIELDS = (
     "handoffs",
     "early_follow_ups",
     "recovery_early",
+    "report_windows",
+    "role_since",
 )
 
 

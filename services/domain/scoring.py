@@ -154,6 +154,10 @@ class ConstituentState:
     # recurring-gift recovery cases (services/domain/alerts/recovery.py): published, shown by the API
     recovery: list[dict[str, Any]] = field(default_factory=list)
     recovery_early: list[dict[str, Any]] = field(default_factory=list)  # steps seen before their failure
+    # the Mission Experience report (services/domain/report/contributions.py): points per recent window
+    # (in all and per source), and since when each role is held
+    report_windows: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    role_since: dict[str, float] = field(default_factory=dict)
 
     @property
     def last_event_at(self) -> float:

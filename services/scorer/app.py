@@ -28,7 +28,8 @@ from services.common.reachability import KafkaReachability
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import SOURCE_PREFIX, Topics, alert_record, outgoing
-from services.scorer.processing import BatchProcessor, Incoming
+from services.scorer.processing import BatchProcessor
+from services.scorer.records import Incoming
 from services.scorer.settings import TABLES, ScorerSettings
 from services.scorer.stalls import Activity, Holes, Progress, StallWatch
 from services.scorer.stores import (

@@ -15,9 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from services.common.kafka import partition_for
 from services.domain.alerts import handoffs, recovery
 from services.domain.alerts.model import Alert
 from services.domain.alerts.routing import Routing
@@ -26,32 +23,22 @@ from services.domain.alerts.score_drops import note_score, score_alert_update
 from services.domain.alerts.sources import count_sources
 from services.domain.alerts.spikes import PartialCounts, count_attempts
 from services.domain.alerts.transactions import on_transaction
-from services.domain.dead_letters import ReasonCode
 from services.domain.erasure import ErasureRegistry
-from services.domain.events import occurred_at_epoch
-from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
+from services.domain.report import contributions, handoff_matrix
+from services.domain.report.counters import WindowCounters
+from services.domain.scoring import (
+    ConstituentState,
+    Outcome,
+    ScoringModel,
+    apply_event,
+    giving_12_months,
+    scores_at,
+)
 from services.domain.watermarks import Watermarks
-from services.scorer.records import decode_touchpoints, touchpoint_problem
+from services.scorer.records import DeadLetter, Incoming, valid_events
 
 STORM_MINUTES_KEPT = 1000  # per-partition-minute alert budgets remembered
-UNSUPPRESSED = frozenset(
-    {"transaction.failed", "recurring.recovery"}
-)  # counted against the budget, never held
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    partition: int
-    key: bytes | None
-    value: bytes
-    timestamp: float = 0.0  # when the record was written (its Kafka timestamp, seconds)
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    raw: bytes
-    reason: str
-    code: ReasonCode
+UNSUPPRESSED = frozenset({"transaction.failed", "recurring.recovery"})  # counted in the budget, never held
 
 
 @dataclass(slots=True)
@@ -67,6 +54,7 @@ class BatchResult:
     suppressed_alerts: int = 0
     erased: set[str] = field(default_factory=set)  # erased in this batch: their stored state goes
     recoveries_opened: int = 0
+    report: WindowCounters = field(default_factory=dict)  # Mission Experience increments per window
     recoveries_closed: list[recovery.Closed] = field(default_factory=list)
 
 
@@ -83,6 +71,7 @@ class BatchProcessor:
         self._budget = rules.storm.max_constituent_alerts_per_partition_minute
         self._handoff_types = handoffs.event_types(rules.handoffs)
         self._watched_sources = rules.watched_sources
+        self._handoff_rules = {rule.name: rule for rule in rules.handoffs}
         self.erasures = ErasureRegistry()  # followed from the erasures topic (services/scorer/app.py)
 
     def process(
@@ -105,6 +94,7 @@ class BatchProcessor:
             result.partitions[constituent_id] = partition
             result.erased.add(constituent_id)
         latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
+        handoffs_before: dict[str, handoff_matrix.Snapshot] = {}  # for the report's hand-off matrix
         scored: list[tuple[dict[str, Any], float]] = []
 
         def state_of(constituent_id: str, at: float, partition: int) -> ConstituentState:
@@ -116,10 +106,16 @@ class BatchProcessor:
                 seen_at = state.reference_time if state.events else at
                 note_score(state, seen_at, scores_at(state, self.model, seen_at).overall, self.model)
                 loaded[constituent_id] = state
+                if state.handoffs:
+                    handoffs_before[constituent_id] = handoff_matrix.snapshot(
+                        state.handoffs, self._handoff_rules
+                    )
             return loaded[constituent_id]
 
         for record in records:
-            for event, event_time in self._events(record, result, now, partitions):
+            for event, event_time in valid_events(
+                record, result.dead_letters, now, partitions, self.model.max_future_seconds
+            ):
                 constituent_id = event["constituent_id"]
                 if self.erasures.written_before(constituent_id, record.timestamp):
                     result.outcomes[(event["source"], event["type"], Outcome.ERASED)] += 1
@@ -130,6 +126,7 @@ class BatchProcessor:
                 if outcome is Outcome.DUPLICATE:
                     continue
                 self.watermarks.observe(record.partition, event_time, now)
+                contributions.on_event(state, event, event_time, self.model, result.report)
                 result.changed[constituent_id] = state
                 result.event_times.append(event_time)
                 scored.append((event, event_time))
@@ -152,6 +149,9 @@ class BatchProcessor:
             stalled = self._expire_recovery(state, watermark, result)
             if expired or stalled or constituent_id in result.changed:
                 result.changed[constituent_id] = state
+            if state.handoffs or constituent_id in handoffs_before:
+                before = handoffs_before.get(constituent_id, {})
+                handoff_matrix.changes(before, state.handoffs, self._handoff_rules, result.report)
         for constituent_id, (_, event) in latest.items():
             state = result.changed[constituent_id]
             overall = scores_at(state, self.model, state.reference_time).overall
@@ -159,6 +159,13 @@ class BatchProcessor:
             score_alert = score_alert_update(state, overall, self.model, event)
             if score_alert is not None:
                 result.alerts.append((score_alert, state.reference_time))
+                if score_alert["status"] == "open" and overall < self.model.score_alert.floor:
+                    contributions.fell_below_floor(
+                        result.report, state.reference_time, giving_12_months(state)
+                    )
+        for closed in result.recoveries_closed:
+            if closed.outcome == "recovered":
+                contributions.recovered(result.report, closed.at, closed.amount)
         result.spike_counts = count_attempts(scored, self.rules.spikes)
         result.source_counts = count_sources(scored, self._watched_sources)
         result.alerts = [
@@ -166,45 +173,6 @@ class BatchProcessor:
             for alert, fact_time in result.alerts
         ]
         return result
-
-    def _events(
-        self, record: Incoming, result: BatchResult, now: float, partitions: int | None
-    ) -> list[tuple[dict[str, Any], float]]:
-        """The valid events of a record with their event times; the rest become dead letters."""
-        try:
-            events = decode_touchpoints(record.value)
-        except ValueError as error:
-            result.dead_letters.append(DeadLetter(raw=record.value, reason=str(error), code="unparseable"))
-            return []
-        valid = []
-        for event in events:
-            code: ReasonCode = "not_touchpoint"
-            problem = touchpoint_problem(event, record.key)
-            if problem is None and record.key is None and partitions:
-                belongs = partition_for(event["constituent_id"].encode(), partitions)
-                if belongs != record.partition:
-                    constituent = event["constituent_id"]
-                    problem = (
-                        f"constituent {constituent!r} belongs in partition {belongs}, not {record.partition}"
-                    )
-            if problem is None:
-                try:
-                    event_time = occurred_at_epoch(event)
-                except ValueError as error:
-                    problem = f"occurred_at: {error}"
-                else:
-                    ahead = event_time - now
-                    if ahead > self.model.max_future_seconds:
-                        code = "future"
-                        problem = (
-                            f"occurred_at is {ahead:.0f} s ahead of the scorer's clock "
-                            f"(at most {self.model.max_future_seconds:g} s allowed)"
-                        )
-            if problem is None:
-                valid.append((event, event_time))
-            else:
-                result.dead_letters.append(DeadLetter(raw=orjson.dumps(event), reason=problem, code=code))
-        return valid
 
     def _expire(self, state: ConstituentState, partition: int, now: float, result: BatchResult) -> bool:
         """Break the hand-offs whose deadline the partition's watermark passed; True if any changed."""

@@ -14,7 +14,8 @@ import pytest
 
 from services.common.processes import free_port
 from services.domain.readings import score_record
-from services.scorer.processing import BatchProcessor, Incoming
+from services.scorer.processing import BatchProcessor
+from services.scorer.records import Incoming
 from tests.fixtures.config import MODEL, RULES
 from tests.fixtures.fast_rules import fast_rules
 from tests.fixtures.ledger import Ledger, alert_updates, check

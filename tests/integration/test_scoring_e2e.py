@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.domain.readings import score_record
-from services.scorer.processing import BatchProcessor, Incoming
+from services.scorer.processing import BatchProcessor
+from services.scorer.records import Incoming
 from tests.fixtures.config import MODEL, RULES
 from tests.fixtures.ledger import Ledger, check
 from tests.fixtures.system import System, isolated_topics, launch

@@ -96,9 +96,23 @@ def on_event(
                 and (not rule.repeats or h["deadline"] - rule.deadline_seconds < event_time)
             ]
             if is_bounce:
-                alerts += _bounce(rule, candidates, event, event_time)
+                if candidates:
+                    alerts += _bounce(rule, candidates, event, event_time)
+                else:  # before its trigger (out of order): breaks the hand-off the trigger makes
+                    seen = {"rule": rule.name, "correlation_id": event.get("correlation_id"), "bounce": True}
+                    early_follow_ups.append({**seen, "time": event_time, "event_id": event["event_id"]})
+                    del early_follow_ups[:-MAX_EARLY_FOLLOW_UPS]
             else:
-                owed = sorted((h for h in candidates if h["status"] != "kept"), key=lambda h: h["deadline"])
+                # not one whose follow-up bounced at or after this one was sent: this is the bounced one
+                # (arrived after its bounce); a follow-up sent after the bounce is a resend and counts
+                owed = sorted(
+                    (
+                        h
+                        for h in candidates
+                        if h["status"] != "kept" and h.get("bounced_at", float("-inf")) < event_time
+                    ),
+                    key=lambda h: h["deadline"],
+                )
                 if owed:
                     alerts += _fulfil(rule, owed[0], event, event_time)
                 else:
@@ -124,6 +138,7 @@ def on_event(
                     f
                     for f in early_follow_ups
                     if f["rule"] == rule.name
+                    and not f.get("bounce")
                     and _correlated(rule, handoff, f)
                     and (f["time"] > event_time if rule.repeats else f["time"] >= event_time)
                 ),
@@ -132,6 +147,14 @@ def on_event(
             if early is not None:
                 early_follow_ups.remove(early)
                 alerts += _fulfil(rule, handoff, {"event_id": early["event_id"]}, early["time"])
+            for bounce in [
+                f
+                for f in early_follow_ups
+                if f.get("bounce") and f["rule"] == rule.name and _correlated(rule, handoff, f)
+                and f["time"] >= event_time
+            ]:  # fmt: skip
+                early_follow_ups.remove(bounce)
+                alerts += _bounce(rule, [handoff], {"event_id": bounce["event_id"]}, bounce["time"])
     del handoffs[:-MAX_HANDOFFS]
     return alerts
 
@@ -176,6 +199,9 @@ def _bounce(
 ) -> list[Alert]:
     alerts = []
     for handoff in candidates:
+        # remembered even on one broken already (its deadline passed): its follow-up, should it arrive
+        # after its bounce, must not keep it
+        handoff["bounced_at"] = max(handoff.get("bounced_at", event_time), event_time)
         if handoff["status"] == "broken":
             continue
         handoff["status"], handoff["settled_at"] = "broken", event_time

@@ -38,6 +38,7 @@ class Closed:
     outcome: Literal["recovered", "lost"]
     amount: float
     seconds: float  # from the failure to the outcome
+    at: float  # event time of the outcome
 
 
 @dataclass(slots=True)
@@ -251,7 +252,7 @@ def _close(
         float(case.get("recovered_amount") or case["amount"]) if outcome == "recovered" else case["amount"]
     )
     days = (at - case["opened_at"]) / DAY
-    update.closed.append(Closed(outcome, amount, max(0.0, at - case["opened_at"])))
+    update.closed.append(Closed(outcome, amount, max(0.0, at - case["opened_at"]), at))
     if case.get("alerted"):
         if outcome == "recovered":
             how = f"Recovered: {amount:g} {case['currency']} received {days:.1f} days after the failure."

@@ -11,7 +11,8 @@ from services.domain.alerts.rules import AlertRules
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, ScoringModel
 from services.scorer.outgoing import Topics, deadline_entry, outgoing
-from services.scorer.processing import BatchProcessor, BatchResult, Incoming
+from services.scorer.processing import BatchProcessor, BatchResult
+from services.scorer.records import Incoming
 
 NOW = 1_795_000_000.0
 OCCURRED = "2026-11-18T10:00:00Z"

@@ -8,7 +8,8 @@ from services.common.kafka import partition_for
 from services.domain import dedup
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, Outcome, dedup_key
-from services.scorer.processing import BatchProcessor, BatchResult, Incoming
+from services.scorer.processing import BatchProcessor, BatchResult
+from services.scorer.records import Incoming
 from services.simulator.traffic import JourneyMaker
 from tests.fixtures.config import MODEL, RULES
 
