@@ -48,7 +48,7 @@ def _scorer() -> None:
     # The tables' changelogs too: when Faust creates them itself as the worker starts, its first metadata
     # may not know them yet, and an agent writing such a table crashes (PartitionsMismatch, "0 partitions")
     # again and again until the metadata is refreshed — minutes without spike alerts.
-    internal = (settings.ticks_topic, settings.spike_counts_topic)
+    internal = (settings.ticks_topic, settings.spike_counts_topic, settings.report_deltas_topic)
     asyncio.run(ensure_topics_when_reachable(settings, internal, settings.changelog_topics))
     from services.scorer.app import app
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.api.context import ApiContext
-from services.api.routes import alert_groups, alerts, constituents, dead_letters, erasure, system
+from services.api.routes import alert_groups, alerts, constituents, dead_letters, erasure, reports, system
 from services.api.routes.system import CONSOLE_DIR
 from services.api.settings import ApiSettings
 from services.common.http import add_common_routes
@@ -40,7 +40,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     add_common_routes(app, "api")
-    for resource in (system, constituents, erasure, alert_groups, alerts, dead_letters):
+    for resource in (system, constituents, erasure, alert_groups, alerts, dead_letters, reports):
         app.include_router(resource.router(context))
     app.mount("/console/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

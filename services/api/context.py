@@ -14,6 +14,7 @@ from prometheus_client import Gauge
 from services.api.alertmanager import AlertmanagerForwarder
 from services.api.escalation import Escalator
 from services.api.recovery_view import RecoveryView
+from services.api.report_view import ReportView
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
 from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
@@ -40,6 +41,7 @@ class ApiContext:
     model: ScoringModel
     scores: ScoreView
     recovery: RecoveryView
+    reports: ReportView
     alerts: AlertView
     dead_letters: DeadLetterView
     feeder: TopicFollower  # folds the topics into the views
@@ -54,6 +56,7 @@ class ApiContext:
         model = load_scoring_model(settings.scoring_config)
         scores = ScoreView(preset_dictionary(model))
         recovery = RecoveryView()
+        reports = ReportView()
 
         def fold_score(record: Any) -> None:
             scores.apply(record.key, record.value)
@@ -66,6 +69,7 @@ class ApiContext:
             "api",
             {
                 settings.topic_scores: fold_score,
+                settings.topic_reports: lambda record: reports.apply(record.key, record.value),
                 settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
                 settings.topic_dead_letters: lambda record: dead_letters.apply(
                     orjson.loads(record.value), len(record.value)
@@ -75,6 +79,7 @@ class ApiContext:
         keys = Keyring(load_auth(settings.auth_config, "api", settings.development))
         VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
         VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
+        VIEW_SIZE.labels("report_windows").set_function(lambda: len(reports))
         SSE_CLIENTS.set_function(lambda: alerts.subscribers)
         for kind in ALERT_KINDS:
             OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
@@ -85,6 +90,7 @@ class ApiContext:
             model=model,
             scores=scores,
             recovery=recovery,
+            reports=reports,
             alerts=alerts,
             dead_letters=dead_letters,
             feeder=feeder,

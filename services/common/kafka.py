@@ -123,6 +123,12 @@ async def ensure_topics(
             settings.topic_replication,
             topic_configs={"cleanup.policy": "compact"},
         ),
+        NewTopic(
+            settings.topic_reports,
+            settings.topic_partitions,
+            settings.topic_replication,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
     ]
     if settings.topic_min_insync_replicas > 1:
         for topic in wanted:

@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
         "touchpoints.dlq", description="Refused input with its reason (dead letters)"
     )
     topic_identities: str = Field("identity-links", description="Identifier → constituent links (compacted)")
+    topic_reports: str = Field(
+        "experience-report", description="Mission Experience report windows, keyed by window (compacted)"
+    )
     topic_erasures: str = Field(
         "erasures", description="Erasure requests by constituent, and the suppression list (compacted)"
     )

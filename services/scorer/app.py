@@ -27,7 +27,7 @@ from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
-from services.scorer.outgoing import SOURCE_PREFIX, Topics, alert_record, outgoing
+from services.scorer.outgoing import Topics, outgoing
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 from services.scorer.settings import TABLES, ScorerSettings
@@ -40,7 +40,6 @@ from services.scorer.stores import (
     fetch_again_from_committed,
     note_persisted_offsets,
 )
-from services.scorer.systemic import Systemic
 
 log = logging.getLogger(__name__)
 check_faust_internals()
@@ -48,12 +47,12 @@ settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
 processor = BatchProcessor(model, rules)
-systemic = Systemic(rules, processor.routing)
 topics = Topics(
     scores=settings.topic_scores,
     alerts=settings.topic_alerts,
     spike_counts=settings.spike_counts_topic,
     dead_letters=settings.topic_dead_letters,
+    report_deltas=settings.report_deltas_topic,
 )
 
 app = faust.App(
@@ -93,17 +92,19 @@ scorer_inputs = app.topic(
 ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
+report_deltas_topic = app.topic(settings.report_deltas_topic, key_type=bytes, value_type=bytes)
 publisher = ReliableProducer(settings, timeout_s=30)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
-STATE, DEADLINES, SPIKES = TABLES  # names whose changelogs the CLI creates before the worker starts
+STATE, DEADLINES, SPIKES, REPORTS = TABLES  # names whose changelogs the CLI creates before the worker starts
 states = app.Table(STATE, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 # Constituent → {"deadline", "partition", "rules"} for those owed a hand-off: what the deadline timer reads.
 deadlines = app.Table(DEADLINES, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 spike_states = app.Table(SPIKES, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
+# Window key → its Mission Experience counters (services/scorer/report_agent.py)
+report_windows = app.Table(REPORTS, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 metrics.TABLE_KEYS.set_function(lambda: len(states))
-tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines)}
+tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines, report_windows)}
 ticks_sent: dict[bytes, float] = {}  # key → when its tick was sent (deadlines.py); forgotten once processed
-spike_counts_arrived: dict[bytes, float] = {}
 
 
 async def _publish(records: list[Record]) -> None:
@@ -208,66 +209,6 @@ async def tick_due_handoffs() -> None:
         metrics.HANDOFFS_PENDING.labels(rule.name).set(due.pending[rule.name])
 
 
-@app.agent(spike_counts_topic)
-async def detect_spikes(stream: Any) -> None:
-    """Fold spike counts and source volumes per key (services/scorer/systemic.py); publish what opens or
-    resolves."""
-    async for event in stream.events():
-        now = time.time()
-        message = orjson.loads(event.value)
-        stored, alerts = systemic.fold(event.key, message, spike_states.get(event.key), now)
-        if stored is None:
-            spike_states.pop(event.key, None)
-        else:
-            spike_states[event.key] = stored
-        if not event.key.startswith(SOURCE_PREFIX) and "bucket" in message:  # counts, not a nudge
-            spike_counts_arrived[event.key] = now
-        if alerts:
-            await _publish([alert_record(alert, topics.alerts) for alert in alerts])
-            for alert in alerts:
-                metrics.count_alert(alert, now)
-
-
-@app.timer(interval=rules.time.timer_interval_seconds * 5)
-async def advance_quiet_spikes() -> None:
-    """An open spike on a source that went quiet still clears: move its window on by the wall clock."""
-    now = time.time()
-    for key, raw in list(spike_states.items()):
-        if key.startswith(SOURCE_PREFIX) or orjson.loads(raw)["open_alert"] is None:
-            continue
-        if now - spike_counts_arrived.get(key, float("-inf")) >= rules.time.idle_seconds:
-            advance_to = now - rules.time.allowed_lateness_seconds
-            await spike_counts_topic.send(key=key, value=orjson.dumps({"advance_to": advance_to}))
-
-
-worker_started = time.time()
-
-
-@app.timer(interval=settings.scorer_source_check_interval_s)
-async def check_sources() -> None:
-    """Silence is judged by the wall clock: ask each watched source's state whether it went quiet (and
-    move its refusal window on) through the topic, so that the worker holding it decides."""
-    now = time.time()
-    check = {"check": True, "since": worker_started, "advance_to": now - rules.time.allowed_lateness_seconds}
-    for key in rules.watched_sources:
-        await spike_counts_topic.send(key=SOURCE_PREFIX + key.encode(), value=orjson.dumps(check))
-
-
-@app.agent(dead_letters_topic)
-async def count_refusals(stream: Any) -> None:
-    """Ingest's dead letters of watched endpoints, counted per source key and bucket (source.rejecting)."""
-    async for batch in stream.take(500, within=1.0):
-        letters = []
-        for value in batch:
-            try:
-                letters.append(orjson.loads(value))
-            except orjson.JSONDecodeError:
-                continue
-        for (source, code), buckets in systemic.refusal_counts(letters).items():
-            refused = orjson.dumps({"refused": buckets, "code": code})
-            await spike_counts_topic.send(key=SOURCE_PREFIX + source.encode(), value=refused)
-
-
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
     return web.json({"status": "ok", "service": "scorer"})
@@ -336,3 +277,7 @@ async def readyz(web: Any, request: Any) -> Any:
 @app.page("/metrics")
 async def metrics_page(web: Any, request: Any) -> Any:
     return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+# The other agents and timers, registered on ``app`` by importing their modules (after everything above).
+from services.scorer import report_agent, systemic_agents  # noqa: E402, F401

@@ -31,6 +31,7 @@ class Topics:
     alerts: str
     spike_counts: str
     dead_letters: str
+    report_deltas: str = ""  # none sent when empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,9 @@ def outgoing(
         out.records.append(
             Record(topics.spike_counts, SOURCE_PREFIX + source_key.encode(), orjson.dumps(accepted))
         )
+    if topics.report_deltas:
+        for window, increments in result.report.items():
+            out.records.append(Record(topics.report_deltas, window.encode(), orjson.dumps(increments)))
     for dead in result.dead_letters:
         letter = dead_letter(
             source="touchpoints",

@@ -8,7 +8,12 @@ from pydantic import Field
 
 from services.common.settings import REPO_ROOT, CommonSettings
 
-TABLES = ("constituent-state", "handoff-deadlines", "spike-state")  # the names services/scorer/app.py uses
+TABLES = (
+    "constituent-state",
+    "handoff-deadlines",
+    "spike-state",
+    "report-windows",
+)  # the names services/scorer/app.py uses
 
 
 class ScorerSettings(CommonSettings):
@@ -32,6 +37,11 @@ class ScorerSettings(CommonSettings):
         """The changelogs of the worker's tables (constituent-state, handoff-deadlines, spike-state), named
         as Faust names them; created before the worker starts (services/cli.py)."""
         return tuple(f"{self.scorer_app_id}-{table}-changelog" for table in TABLES)
+
+    @property
+    def report_deltas_topic(self) -> str:
+        """Internal: each batch's Mission Experience counter increments, keyed by window."""
+        return f"{self.scorer_app_id}-report-deltas"
 
     @property
     def spike_counts_topic(self) -> str:

@@ -70,5 +70,5 @@ def test_the_changelogs_the_cli_creates_are_the_ones_faust_uses() -> None:
     from services.scorer import app as scorer
     from services.scorer.settings import ScorerSettings
 
-    tables = (scorer.states, scorer.deadlines, scorer.spike_states)
+    tables = (scorer.states, scorer.deadlines, scorer.spike_states, scorer.report_windows)
     assert tuple(table.changelog_topic_name for table in tables) == ScorerSettings().changelog_topics

@@ -1,0 +1,118 @@
+"""The Mission Experience report end to end: events in, the scorer's counters aggregated per window and
+published to the report topic, the API serving the experience and the hand-off matrix — and the CSV
+saying exactly what the JSON says."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.fast_rules import fast_rules
+from tests.fixtures.system import System, isolated_topics, launch
+from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import post_each
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def system(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    tmp = tmp_path_factory.mktemp("report")
+    with launch(
+        bootstrap, tmp / "system", MP_ALERTS_CONFIG=str(fast_rules(tmp)), **isolated_topics("report")
+    ) as running:
+        yield running
+
+
+def until(system: System, path: str, params: dict[str, str], ready: Any, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = httpx.get(f"{system.api_url}{path}", params=params).json()
+        if ready(body):
+            return body
+        assert time.monotonic() < deadline, f"{path} never got there: {body}"
+        time.sleep(0.5)
+
+
+def as_csv(system: System, path: str, params: dict[str, str]) -> list[dict[str, str]]:
+    answer = httpx.get(f"{system.api_url}{path}", params=params, headers={"Accept": "text/csv"})
+    assert answer.headers["content-type"].startswith("text/csv"), answer.text
+    return list(csv.DictReader(io.StringIO(answer.text)))
+
+
+def test_the_experience_of_the_hour_its_drivers_and_failed_gifts_and_the_csv_agrees(system: System) -> None:
+    people = [f"rp-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    post_each(
+        system,
+        [
+            touchpoint(
+                people[0], "donation.failed", amount=40, processor="stripe", error_code="card_declined"
+            ),
+            touchpoint(people[1], "web.page_view"),
+            touchpoint(people[2], "web.form_submitted", form="volunteer_signup"),
+        ],
+    )
+    params = {"granularity": "hour"}
+    body = until(
+        system, "/v1/reports/experience", params, lambda b: b["rows"] and b["rows"][-1]["people"] >= 3
+    )
+    row = body["rows"][-1]
+    assert row["mean"]["operations"] < 50 and sum(row["histogram"]) == row["people"]
+    summary = body["summary"]
+    assert summary["drivers"]["negative"][0]["type"] == "donation.failed"
+    assert summary["failed"][0] == {
+        "processor": "stripe",
+        "error_code": "card_declined",
+        "count": 1,
+        "amount": 40.0,
+    }
+    [csv_row] = [r for r in as_csv(system, "/v1/reports/experience", params) if r["window"] == row["window"]]
+    assert int(csv_row["people"]) == row["people"]
+    assert float(csv_row["mean_operations"]) == row["mean"]["operations"]
+    assert [int(csv_row[f"histogram_{n}"]) for n in range(10)] == row["histogram"]
+    by_role = until(system, "/v1/reports/experience", {**params, "by": "role"}, lambda b: b["rows"])
+    assert "volunteer" in {r["role"] for r in by_role["rows"]}
+
+
+def test_the_hand_off_matrix_counts_kept_and_broken_hand_offs_and_the_csv_agrees(system: System) -> None:
+    kept, broken = f"rk-{uuid.uuid4().hex[:6]}", f"rb-{uuid.uuid4().hex[:6]}"
+    gift = touchpoint(kept, "donation.succeeded", amount=20)
+    gift["correlation_id"] = "pay-kept"
+    receipt = touchpoint(kept, "email.sent", template="receipt")
+    receipt["correlation_id"] = "pay-kept"
+    lonely = touchpoint(broken, "donation.succeeded", amount=20)
+    lonely["correlation_id"] = "pay-lonely"
+    post_each(system, [gift, receipt, lonely])
+
+    def settled(body: dict[str, Any]) -> bool:
+        rows = [r for r in body["matrix"] if r["rule"] == "donation-receipt"]
+        return bool(rows) and rows[0]["in_time"] >= 1 and rows[0]["broken"] >= 1
+
+    body = until(system, "/v1/reports/handoffs", {}, settled)  # the 3 s deadline passes, then a tick
+    [row] = [r for r in body["matrix"] if r["rule"] == "donation-receipt"]
+    assert (row["from"], row["to"], row["triggered"]) == ("fundraising", "marketing", 2)
+    assert row["p50_s"] == 60.0  # the receipt came within the first bucket
+    [csv_row] = [r for r in as_csv(system, "/v1/reports/handoffs", {}) if r["rule"] == "donation-receipt"]
+    assert {k: csv_row[k] for k in ("triggered", "in_time", "broken", "p50_s")} == {
+        "triggered": "2", "in_time": "1", "broken": "1", "p50_s": "60.0",
+    }  # fmt: skip
+
+
+def test_a_range_backwards_or_too_long_is_refused_with_the_reason(system: System) -> None:
+    backwards = httpx.get(
+        f"{system.api_url}/v1/reports/experience",
+        params={"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+    )
+    assert backwards.status_code == 422 and "must be before" in backwards.json()["detail"]
+    too_long = httpx.get(
+        f"{system.api_url}/v1/reports/experience",
+        params={"granularity": "hour", "from": "2026-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+    )
+    assert too_long.status_code == 422 and "at most 31 days" in too_long.json()["detail"]
