@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,47 @@ def test_recurring_gifts_being_recovered_are_listed_with_their_step_and_in_the_d
     row.get_by_role("button", name=donor).click()
     expect(page.locator("#constituent-recovery")).to_contain_text("stalled: the recovery email bounced")
     page.screenshot(path=ARTIFACTS / "2c-recurring-recovery.png", full_page=True)
+
+
+def test_the_mission_experience_page_charts_the_three_dimensions_maps_the_hand_offs_and_prints(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    donor = send_failed_donation(secured, keys)
+    gift = touchpoint(donor, "donation.succeeded", amount=40)
+    receipt = touchpoint(donor, "email.sent", template="receipt")
+    gift["correlation_id"] = receipt["correlation_id"] = f"pay-{donor}"
+    for event in (gift, receipt):
+        assert (
+            httpx.post(
+                f"{secured.ingest_url}/v1/events", json=event, headers=keys.header("ingest")
+            ).status_code
+            == 202
+        )
+    deadline = time.monotonic() + 30  # the report windows are aggregated and published within seconds
+    while time.monotonic() < deadline:
+        matrix = httpx.get(f"{secured.api_url}/v1/reports/handoffs", headers=keys.header("read")).json()[
+            "matrix"
+        ]
+        if any(row["rule"] == "donation-receipt" and row["in_time"] for row in matrix):
+            break
+        time.sleep(0.5)
+    page = open_console(browser, secured, keys.read)  # the page keeps the key for the tab
+    page.get_by_role("link", name="Mission Experience").click()
+    expect(page.locator("#report-status")).to_contain_text("1 day with a touchpoint", timeout=15_000)
+    expect(page.locator("#dimensions svg polyline")).to_have_count(3)
+    cell = page.locator("#matrix td[data-pair='fundraising>marketing']")
+    expect(cell).to_contain_text("0% (0 of 1)")
+    expect(page.locator("#drivers-negative")).to_contain_text("donation.failed")
+    expect(page.locator("#failed")).to_contain_text("card_declined")
+    assert page.evaluate(CONTRAST_OF_EVERY_TEXT) == [], "text below WCAG AA contrast (4.5:1)"
+    page.screenshot(path=ARTIFACTS / "6-mission-experience.png", full_page=True)
+    page.emulate_media(media="print")
+    expect(page.locator("#range")).to_be_hidden()
+    page.screenshot(path=ARTIFACTS / "7-mission-experience-print.png", full_page=True)
+    page.emulate_media(media="screen")
+    cell.get_by_role("link").click()
+    expect(page.get_by_label("Kind", exact=True)).to_have_value("handoff.broken")
+    expect(page.get_by_label("Show", exact=True)).to_have_value("grouped")
 
 
 def test_after_a_network_drop_the_page_says_so_and_resumes_without_missing_an_alert(

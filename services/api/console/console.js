@@ -652,6 +652,15 @@ setUpSignIn();
 {
   const team = localStorage.getItem(TEAM_STORE);
   if (team) $("filters").elements.owner.append(el("option", { selected: true }, team)); // my team, remembered
+  // links from elsewhere (the Mission Experience page) open with filters set: ?kind=…&view=grouped
+  const preset = new URLSearchParams(location.search);
+  for (const name of ["kind", "severity", "source", "status", "owner", "view"]) {
+    const value = preset.get(name);
+    const select = $("filters").elements[name];
+    if (value === null || !select) continue;
+    if (![...select.options].some((option) => option.value === value)) select.append(el("option", {}, value));
+    select.value = value;
+  }
 }
 $("filters").addEventListener("change", render);
 setInterval(() => { if (filters().view === "grouped") refreshGroups(); }, 5000);
