@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from contextlib import suppress
+from pathlib import Path
 
 from services.common.config_files import ConfigError
 from services.common.gc_tuning import tune_garbage_collection
@@ -114,6 +115,27 @@ def _erase(args: argparse.Namespace) -> None:
         print(f"{name}: {value}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    """The weekly digest of the Mission Experience report, from the API."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from services.reports.client import ReportUnavailable, two_weeks
+    from services.reports.digest import digest, render
+
+    # the week up to and including today, unless told otherwise
+    ending = date.fromisoformat(args.ending) if args.ending else datetime.now(UTC).date() + timedelta(days=1)
+    try:
+        this, last = two_weeks(args.api_url, ClientSettings().read_secret(), ending)
+    except ReportUnavailable as error:
+        raise SystemExit(f"report: {error}") from None
+    document = render(digest(this, last), args.format)
+    if args.output:
+        Path(args.output).write_text(document)
+        print(f"the digest of {this.start} to {this.end} is in {args.output}")
+    else:
+        print(document, end="")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from services.bench.run import SCENARIOS, run
 
@@ -171,8 +193,18 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("constituent_id")
     erase.add_argument("--reason", required=True, help="why (recorded with the erasure)")
     erase.add_argument("--suppress", action="store_true", help="also drop every later event of theirs")
+    report = commands.add_parser(
+        "report", help="the weekly digest of the Mission Experience report (the read scope: MP_READ_TOKEN)"
+    )
+    report.add_argument(
+        "--week", action="store_true", required=True, help="the last 7 days against the 7 before"
+    )
+    report.add_argument("--ending", help="the first day after the week (YYYY-MM-DD, UTC); default tomorrow")
+    report.add_argument("--format", choices=("md", "html"), default="md", help="Markdown (default) or HTML")
+    report.add_argument("--output", help="write it to this file instead of printing it")
     clients = ClientSettings()
-    erase.add_argument("--api-url", default=clients.api_url)
+    for sub in (erase, report):
+        sub.add_argument("--api-url", default=clients.api_url)
     for sub in (simulate, run):
         sub.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
     for sub in (simulate, dlq):
@@ -203,6 +235,8 @@ def _dispatch(args: argparse.Namespace) -> None:
             _replay_dead_letters(args)
         case "erase":
             _erase(args)
+        case "report":
+            _report(args)
         case "bench":
             _bench(args)
         case "soak":

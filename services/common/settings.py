@@ -80,7 +80,8 @@ class CommonSettings(BaseSettings):
 
 
 class ClientSettings(BaseSettings):
-    """What the command-line clients (erase, dlq-replay, simulate) read: where the services are, and keys."""
+    """What the command-line clients (erase, dlq-replay, simulate, report) read: where the services are,
+    and keys."""
 
     model_config = SettingsConfigDict(env_prefix="MP_", extra="ignore")
 
@@ -88,7 +89,12 @@ class ClientSettings(BaseSettings):
     ingest_url: str = Field("http://127.0.0.1:8081", description="Ingest for the simulator and dlq-replay")
     ingest_api_key: SecretStr | None = Field(None, description="A key with the ingest scope (clients)")
     erase_key: SecretStr | None = Field(None, description="A key with the erase scope (mission-pulse erase)")
+    read_token: SecretStr | None = Field(None, description="A key with the read scope (mission-pulse report)")
     write_token: SecretStr | None = Field(None, description="Older name for a writing key; erase falls back")
+
+    def read_secret(self) -> str | None:
+        key = self.read_token or self.write_token
+        return key.get_secret_value() if key else None
 
     def erase_secret(self) -> str | None:
         key = self.erase_key or self.write_token

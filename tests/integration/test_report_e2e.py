@@ -116,3 +116,17 @@ def test_a_range_backwards_or_too_long_is_refused_with_the_reason(system: System
         params={"granularity": "hour", "from": "2026-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
     )
     assert too_long.status_code == 422 and "at most 31 days" in too_long.json()["detail"]
+
+
+def test_the_weekly_digest_reads_the_report_from_the_api(
+    system: System, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+
+    main(["report", "--week", "--api-url", system.api_url])
+    text = capsys.readouterr().out
+    assert text.startswith("# Mission Experience — the week of ")
+    assert "Failed gifts: 1 " in text and "card_declined" in text  # the first test's failed gift
+    assert "| donation-receipt | fundraising → marketing | 2 | 50% |" in text
+    with pytest.raises(SystemExit, match="could not reach the API"):
+        main(["report", "--week", "--api-url", "http://127.0.0.1:9"])

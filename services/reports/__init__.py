@@ -1,0 +1,1 @@
+"""Documents made from the Mission Experience report: the weekly digest (``mission-pulse report --week``)."""
