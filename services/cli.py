@@ -136,6 +136,46 @@ def _report(args: argparse.Namespace) -> None:
         print(document, end="")
 
 
+def _rescore(args: argparse.Namespace) -> None:
+    """What a candidate scoring model would change, from the retained touchpoints; nothing published."""
+    import time
+
+    import orjson
+
+    from services.common.config_files import load_scoring_model
+    from services.domain.whatif import WhatIf, to_markdown
+    from services.reports.rescore import replay_touchpoints
+
+    settings = CommonSettings()
+    configure_logging("rescore", "WARNING")
+    live, candidate = load_scoring_model(settings.scoring_config), load_scoring_model(Path(args.model))
+    since = None if args.since is None else time.time() - _duration_s(args.since)
+    whatif = WhatIf(live, candidate)
+    asyncio.run(replay_touchpoints(settings, whatif, since, progress=not args.quiet))
+    result = whatif.compare()
+    text = (
+        orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if args.format == "json"
+        else to_markdown(result, settings.scoring_config.name, Path(args.model).name)
+    )
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"the comparison is in {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+
+
+def _duration_s(text: str) -> float:
+    """``30d``, ``12h`` or ``90m`` in seconds; SystemExit with the reason otherwise."""
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0}
+    try:
+        return float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise SystemExit(
+            f"--since {text!r}: give a number of days, hours or minutes, e.g. 30d, 12h, 90m"
+        ) from None
+
+
 def _bench(args: argparse.Namespace) -> None:
     from services.bench.run import SCENARIOS, run
 
@@ -202,6 +242,16 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--ending", help="the first day after the week (YYYY-MM-DD, UTC); default tomorrow")
     report.add_argument("--format", choices=("md", "html"), default="md", help="Markdown (default) or HTML")
     report.add_argument("--output", help="write it to this file instead of printing it")
+    rescore = commands.add_parser(
+        "rescore", help="what a candidate scoring model would change, replayed from the retained touchpoints"
+    )
+    rescore.add_argument(
+        "--model", required=True, help="the candidate scoring model (TOML, like scoring.toml)"
+    )
+    rescore.add_argument("--since", help="only touchpoints written this long ago or later: 30d, 12h, 90m")
+    rescore.add_argument("--format", choices=("md", "json"), default="md", help="Markdown (default) or JSON")
+    rescore.add_argument("--output", help="write it to this file instead of printing it")
+    rescore.add_argument("--quiet", action="store_true", help="no progress bar")
     clients = ClientSettings()
     for sub in (erase, report):
         sub.add_argument("--api-url", default=clients.api_url)
@@ -237,6 +287,8 @@ def _dispatch(args: argparse.Namespace) -> None:
             _erase(args)
         case "report":
             _report(args)
+        case "rescore":
+            _rescore(args)
         case "bench":
             _bench(args)
         case "soak":

@@ -9,11 +9,14 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from tests.fixtures.config import CONFIG
 from tests.fixtures.fast_rules import fast_rules
 from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import touchpoint
@@ -130,3 +133,44 @@ def test_the_weekly_digest_reads_the_report_from_the_api(
     assert "| donation-receipt | fundraising → marketing | 2 | 50% |" in text
     with pytest.raises(SystemExit, match="could not reach the API"):
         main(["report", "--week", "--api-url", "http://127.0.0.1:9"])
+
+
+def test_a_what_if_run_on_the_recorded_topic_gives_the_same_comparison_every_time(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+
+    candidate = tmp_path / "harsher.toml"
+    shipped = (CONFIG / "scoring.toml").read_text()
+    assert '"donation.failed" = { operations = -20 }' in shipped
+    candidate.write_text(
+        shipped.replace(
+            '"donation.failed" = { operations = -20 }', '"donation.failed" = { operations = -90 }'
+        )
+    )
+    post_each(
+        system, [touchpoint(f"wi-{uuid.uuid4().hex[:6]}", "donation.failed", amount=10)]
+    )  # on the topic now
+    for name, value in system.env.items():  # the system's broker and topics
+        monkeypatch.setenv(name, value)
+    runs = []
+    for _ in range(2):
+        main(["rescore", "--model", str(candidate), "--quiet"])
+        runs.append(capsys.readouterr().out)
+    assert runs[0] == runs[1]
+    assert runs[0].startswith("# What-if: harsher.toml against scoring.toml")
+    assert "donation.failed: " in runs[0]  # the person who failed to give moves, and why
+    main(
+        [
+            "rescore",
+            "--model",
+            str(candidate),
+            "--format",
+            "json",
+            "--since",
+            "1h",
+            "--output",
+            str(tmp_path / "w.json"),
+        ]
+    )
+    assert orjson.loads((tmp_path / "w.json").read_bytes())["events"] >= 1

@@ -1,0 +1,58 @@
+"""What a candidate scoring model would change: both models over the same events, compared at the newest
+event time — the same answer for the same events in any order."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from services.domain.scoring import Impact
+from services.domain.whatif import WhatIf, to_markdown
+from tests.fixtures.alerting import T0, event
+from tests.fixtures.config import MODEL
+
+HARSHER = MODEL.model_copy(
+    update={"impacts": {**MODEL.impacts, "donation.failed": Impact(operations=-90)}}
+)  # a failed gift hurts far more
+
+
+def events() -> list[tuple[dict[str, Any], float]]:
+    happened = []
+    for n in range(20):
+        who = f"p{n % 5}"
+        kind = "donation.failed" if n == 0 else "web.page_view"  # p0 failed to give, once
+        happened.append((event(f"e{n}", kind, n * 60.0, who, amount=10), T0 + n * 60.0))
+    return happened
+
+
+def compared(order: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    whatif = WhatIf(MODEL, HARSHER)
+    for one, at in order:
+        whatif.add(one, at)
+    return whatif.compare()
+
+
+def test_a_harsher_model_moves_the_people_who_failed_to_give_and_says_why() -> None:
+    result = compared(events())
+    assert (result["people"], result["events"]) == (5, 20)
+    assert result["candidate"]["mean"] < result["live"]["mean"]
+    assert result["crossing_floor"] == {"newly_below": 1, "no_longer_below": 0}
+    assert result["score_dropped_alerts"]["would_open"] == 1
+    [mover] = result["movers"]  # only p0 failed
+    assert mover["constituent_id"] == "p0" and mover["change"] < 0
+    assert set(mover["explain"]) == {"donation.failed"}
+    assert mover["explain"]["donation.failed"]["candidate"] < mover["explain"]["donation.failed"]["live"]
+
+
+def test_the_same_events_in_any_order_give_the_same_comparison() -> None:
+    expected = compared(events())
+    for seed in range(5):
+        shuffled = events()
+        random.Random(seed).shuffle(shuffled)
+        assert compared(shuffled) == expected
+
+
+def test_the_comparison_reads_as_a_document() -> None:
+    text = to_markdown(compared(events()), "scoring.toml", "harsher.toml")
+    assert text.startswith("# What-if: harsher.toml against scoring.toml")
+    assert "1 people would fall below the at-risk floor" in text and "**p0**" in text
