@@ -95,6 +95,7 @@ class BatchProcessor:
             result.erased.add(constituent_id)
         latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
         handoffs_before: dict[str, handoff_matrix.Snapshot] = {}  # for the report's hand-off matrix
+        journal = contributions.Journal()  # the report's people, moved once per batch
         scored: list[tuple[dict[str, Any], float]] = []
 
         def state_of(constituent_id: str, at: float, partition: int) -> ConstituentState:
@@ -126,7 +127,7 @@ class BatchProcessor:
                 if outcome is Outcome.DUPLICATE:
                     continue
                 self.watermarks.observe(record.partition, event_time, now)
-                contributions.on_event(state, event, event_time, self.model, result.report)
+                contributions.on_event(state, event, event_time, self.model, result.report, journal)
                 result.changed[constituent_id] = state
                 result.event_times.append(event_time)
                 scored.append((event, event_time))
@@ -166,6 +167,7 @@ class BatchProcessor:
         for closed in result.recoveries_closed:
             if closed.outcome == "recovered":
                 contributions.recovered(result.report, closed.at, closed.amount)
+        journal.flush(loaded, self.model, result.report)
         result.spike_counts = count_attempts(scored, self.rules.spikes)
         result.source_counts = count_sources(scored, self._watched_sources)
         result.alerts = [
@@ -199,7 +201,7 @@ class BatchProcessor:
             if event["type"] in self._handoff_types
             else []
         )
-        if self.rules.recovery is not None and event["type"] in recovery.EVENT_TYPES:
+        if self.rules.recovery is not None and recovery.concerns(event, state.recovery, self.rules.recovery):
             cases = recovery.on_event(
                 state.recovery,
                 state.recovery_early,

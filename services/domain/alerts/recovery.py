@@ -26,7 +26,8 @@ Step = Literal[
 ]
 OPEN_STEPS: tuple[Step, ...] = ("failed", "email_sent", "email_delivered", "email_bounced", "method_updated")
 MAX_CASES = 5  # per constituent; the oldest closed ones go first
-MAX_EARLY = 10  # steps remembered before their failure arrived
+MAX_EARLY = 10  # steps remembered before their failure arrived ...
+EARLY_KEPT_S = 2 * 86400.0  # ... for at most this long after the newest of them
 CLOSED_KEPT_FOR_S = 30 * 86400.0  # a closed case is remembered this long, so late events do not reopen it
 DAY, HOUR = 86400.0, 3600.0
 
@@ -93,6 +94,17 @@ EVENT_TYPES = frozenset(
 )
 
 
+def concerns(event: dict[str, Any], cases: list[Case], rules: RecoveryRules) -> bool:
+    """Whether ``on_event`` could act on the event (cheap: most events are not): a recurring failure, or a
+    step of the path (remembered even before its failure, for events out of order)."""
+    kind = event["type"]
+    if kind not in EVENT_TYPES:
+        return False
+    if kind == "donation.failed":
+        return _attributes(event).get("recurring") is True
+    return _is_step(event, rules)
+
+
 def on_event(
     cases: list[Case],
     early: list[dict[str, Any]],
@@ -112,9 +124,16 @@ def on_event(
             if _apply(cases, fact["event"], fact["time"], rules, update, constituent_id):
                 early.remove(fact)
     elif not _apply(cases, event, event_time, rules, update, constituent_id) and _is_step(event, rules):
-        kept = {"event_id": event["event_id"], "type": event["type"], "attributes": attributes}
+        wanted = ("template", "recurring", "subscription", "amount", "currency")
+        kept = {
+            "event_id": event["event_id"],
+            "type": event["type"],
+            "attributes": {name: attributes[name] for name in wanted if name in attributes},
+        }
         early.append({"event": kept, "time": event_time})
-        del early[:-MAX_EARLY]
+        # a step stays waiting for its failure a while (events arrive out of order by minutes, not weeks)
+        newest = max(f["time"] for f in early)
+        early[:] = [f for f in early if f["time"] > newest - EARLY_KEPT_S][-MAX_EARLY:]
     for case in cases:
         if not case.get("outcome") and step_of(case) == "email_bounced" and not case.get("alerted"):
             update.alerts.append(

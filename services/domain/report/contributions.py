@@ -15,7 +15,8 @@ arrives late still places the person in the right windows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.domain.report.counters import (
@@ -43,35 +44,121 @@ ERROR_CODES = frozenset(
 )  # fmt: skip
 NO_REASON = "none"
 Points = list[int]  # [content, operations, principles], thousandths of a point
+Scores4 = tuple[int, int, int, int]  # overall, content, operations, principles in hundredths
+SCORE_NAMES = ("overall", *DIMENSIONS)
+_SCORES: dict[tuple[int, int, int, int], Scores4] = {}  # (model, points) → window scores: few distinct sums
+_MILLI: dict[tuple[int, str], tuple[Points, int] | None] = {}  # (model, type) → points, weighted points
 
 
-def _milli(model: ScoringModel, event_type: str) -> Points | None:
-    impact = model.impacts.get(event_type)
-    return None if impact is None else [round(points * 1000) for points in impact.as_tuple()]
+def _milli(model: ScoringModel, event_type: str) -> tuple[Points, int] | None:
+    """The type's impact in thousandths of a point, and its weighted total (the ``explain`` arithmetic)."""
+    key = (id(model), event_type)
+    if key not in _MILLI:
+        impact = model.impacts.get(event_type)
+        if impact is None:
+            _MILLI[key] = None
+        else:
+            points = [round(p * 1000) for p in impact.as_tuple()]
+            weights = (model.weights.content, model.weights.operations, model.weights.principles)
+            _MILLI[key] = (points, round(sum(w * p for w, p in zip(weights, points, strict=True))))
+    return _MILLI[key]
 
 
-def window_scores(model: ScoringModel, points: Points) -> tuple[int, int, int, int]:
+def window_scores(model: ScoringModel, points: Points) -> Scores4:
     """Overall, content, operations, principles in hundredths, from a window's points."""
-    scores = scores_from_totals(model, [value / 1000 for value in points])
-    return (
-        round(scores.overall * 100),
-        round(scores.content * 100),
-        round(scores.operations * 100),
-        round(scores.principles * 100),
-    )
+    key = (id(model), points[0], points[1], points[2])
+    found = _SCORES.get(key)
+    if found is None:
+        scores = scores_from_totals(model, [value / 1000 for value in points])
+        found = (
+            round(scores.overall * 100),
+            round(scores.content * 100),
+            round(scores.operations * 100),
+            round(scores.principles * 100),
+        )
+        if len(_SCORES) > 200_000:
+            _SCORES.clear()
+        _SCORES[key] = found
+    return found
 
 
-def _person(counters: WindowCounters, window: str, group: str, scores: tuple[int, ...], sign: int) -> None:
-    add(counters, window, f"people|{group}", sign)
-    for name, value in zip(("overall", *DIMENSIONS), scores, strict=True):
-        add(counters, window, f"sum|{group}|{name}", sign * value)
-    add(counters, window, f"hist|{group}|{min(BINS - 1, scores[0] // (10_000 // BINS))}", sign)
+def _counter(counters: WindowCounters, window: str) -> Counter[str]:
+    found = counters.get(window)
+    if found is None:
+        found = counters[window] = Counter()
+    return found
 
 
-def _groups_in(state: ConstituentState, window: str) -> list[str]:
-    """The role groups the person belongs to in ``window``: roles granted before its end."""
-    _, end = window_bounds(window)
-    return [f"role:{role}" for role, since in sorted(state.role_since.items()) if since < end]
+_GROUP_KEYS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _group_keys(group: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The counter names of a group (made once: a batch moves thousands of people)."""
+    keys = _GROUP_KEYS.get(group)
+    if keys is None:
+        keys = _GROUP_KEYS[group] = (
+            f"people|{group}",
+            tuple(f"sum|{group}|{name}" for name in SCORE_NAMES),
+            tuple(f"hist|{group}|{n}" for n in range(BINS)),
+        )
+    return keys
+
+
+def _person(counted: Counter[str], group: str, scores: Scores4, sign: int) -> None:
+    people, sums, bands = _group_keys(group)
+    counted[people] += sign
+    for name, value in zip(sums, scores, strict=True):
+        counted[name] += sign * value
+    counted[bands[min(BINS - 1, scores[0] // (10_000 // BINS))]] += sign
+
+
+@dataclass
+class Journal:
+    """One batch's changes to people's windows: what each touched person's windows and roles were before
+    the batch, so that ``flush`` moves each person once per window, however many of their events the batch
+    held (the per-event cost of the report is then a few dictionary updates)."""
+
+    before: dict[str, tuple[dict[str, dict[str, Points]], dict[str, float]]] = field(default_factory=dict)
+
+    def note(self, state: ConstituentState) -> None:
+        if state.constituent_id not in self.before:
+            windows = {
+                w: {part: list(p) for part, p in parts.items()} for w, parts in state.report_windows.items()
+            }
+            self.before[state.constituent_id] = (windows, dict(state.role_since))
+
+    def flush(
+        self, states: dict[str, ConstituentState], model: ScoringModel, counters: WindowCounters
+    ) -> None:
+        """Each touched person's old window scores out of their groups, the new ones in."""
+        for constituent_id, (windows_before, roles_before) in self.before.items():
+            state = states[constituent_id]
+            roles_changed = roles_before != state.role_since
+            for window, parts in state.report_windows.items():
+                old_parts = windows_before.get(window, {})
+                if not roles_changed and old_parts == parts:
+                    continue
+                end = window_bounds(window)[1]
+                counted = _counter(counters, window)
+                for part, new in parts.items():
+                    old = old_parts.get(part)
+                    old_groups = [part, *(_roles_in(roles_before, end) if part == ALL else ())]
+                    new_groups = [part, *(_roles_in(state.role_since, end) if part == ALL else ())]
+                    if old == new and old_groups == new_groups:
+                        continue
+                    if old is not None:
+                        old_scores = window_scores(model, old)
+                        for group in old_groups:
+                            _person(counted, group, old_scores, -1)
+                    new_scores = window_scores(model, new)
+                    for group in new_groups:
+                        _person(counted, group, new_scores, +1)
+        self.before.clear()
+
+
+def _roles_in(role_since: dict[str, float], end: float) -> list[str]:
+    """The role groups held in a window ending at ``end``: roles granted before it."""
+    return [f"role:{role}" for role, since in sorted(role_since.items()) if since < end]
 
 
 def on_event(
@@ -80,74 +167,59 @@ def on_event(
     event_time: float,
     model: ScoringModel,
     counters: WindowCounters,
+    journal: Journal,
 ) -> None:
-    """Fold one scored (not duplicate) event into the person's windows and the batch's counters."""
+    """Fold one scored (not duplicate) event into the person's windows (moved in the counters when the
+    batch's ``journal`` is flushed) and into the batch's drivers and failed gifts."""
     event_type = event["type"]
-    points = _milli(model, event_type)
+    impact = _milli(model, event_type)
+    journal.note(state)
     for rule in model.roles_by_type.get(event_type, ()):
         if rule.matches(event):
-            _grant(state, rule.role, event_time, model, counters)
+            known = state.role_since.get(rule.role)
+            state.role_since[rule.role] = event_time if known is None else min(known, event_time)
     newest = max(state.last_event_at, event_time)
-    for granularity in GRANULARITIES:
-        window = window_of(granularity, event_time)
-        if window_bounds(window)[1] + HORIZON_S[granularity] <= newest:
-            continue  # a window this person closed already: drivers and gifts count it, scores do not
-        if points is not None:
-            source = event["source"] if event["source"] in model.sources else OTHER
-            _move(state, counters, window, ALL, points, [ALL, *_groups_in(state, window)], model)
-            _move(state, counters, window, f"source:{source}", points, [f"source:{source}"], model)
-    _forget_closed(state, newest)
-    for granularity in GRANULARITIES:
-        window = window_of(granularity, event_time)
-        if points is not None:
-            weighted = sum(w * p for w, p in zip(_weights(model), points, strict=True))
-            add(counters, window, f"driver|{event_type}|points", round(weighted))
-            add(counters, window, f"driver|{event_type}|events", 1)
-        if event_type == "donation.failed":
+    hour, day = int(event_time // 3600), int(event_time // 86400)
+    windows = (
+        (f"h:{hour}", (hour + 1) * 3600, HORIZON_S["hour"]),
+        (f"d:{day}", (day + 1) * 86400, HORIZON_S["day"]),
+    )
+    if impact is not None:
+        points, weighted = impact
+        source = event["source"] if event["source"] in model.sources else OTHER
+        for window, end, horizon in windows:
+            if end + horizon > newest:  # a window this person closed already: drivers count it, scores do not
+                parts = state.report_windows.get(window)
+                if parts is None:
+                    parts = state.report_windows[window] = {}
+                for part in (ALL, f"source:{source}"):
+                    total = parts.get(part)
+                    parts[part] = (
+                        list(points) if total is None else [a + b for a, b in zip(total, points, strict=True)]
+                    )
+            counted = _counter(counters, window)
+            points_key, events_key = _driver_keys(event_type)
+            counted[points_key] += weighted
+            counted[events_key] += 1
+    if event_type == "donation.failed":
+        for window, _, _ in windows:
             _failed_gift(counters, window, event)
+    if len(state.report_windows) > 4:
+        _forget_closed(state, newest)
 
 
-def _weights(model: ScoringModel) -> tuple[float, float, float]:
-    return (model.weights.content, model.weights.operations, model.weights.principles)
+_DRIVER_KEYS: dict[str, tuple[str, str]] = {}
 
 
-def _move(
-    state: ConstituentState,
-    counters: WindowCounters,
-    window: str,
-    part: str,
-    points: Points,
-    groups: Iterable[str],
-    model: ScoringModel,
-) -> None:
-    """Add ``points`` to the person's ``part`` of ``window``: their old window score leaves ``groups``,
-    the new one joins them."""
-    parts = state.report_windows.setdefault(window, {})
-    old = parts.get(part)
-    new = [a + b for a, b in zip(old or [0, 0, 0], points, strict=True)]
-    parts[part] = new
-    for group in groups:
-        if old is not None:
-            _person(counters, window, group, window_scores(model, old), -1)
-        _person(counters, window, group, window_scores(model, new), +1)
-
-
-def _grant(
-    state: ConstituentState, role: str, at: float, model: ScoringModel, counters: WindowCounters
-) -> None:
-    """Role ``role`` held from ``at`` (or earlier, as known): join its group in the windows that now
-    count it."""
-    before = state.role_since.get(role)
-    if before is not None and before <= at:
-        return
-    state.role_since[role] = at
-    for window, parts in state.report_windows.items():
-        _, end = window_bounds(window)
-        if ALL in parts and at < end and (before is None or before >= end):
-            _person(counters, window, f"role:{role}", window_scores(model, parts[ALL]), +1)
+def _driver_keys(event_type: str) -> tuple[str, str]:
+    keys = _DRIVER_KEYS.get(event_type)
+    if keys is None:
+        keys = _DRIVER_KEYS[event_type] = (f"driver|{event_type}|points", f"driver|{event_type}|events")
+    return keys
 
 
 def _forget_closed(state: ConstituentState, newest: float) -> None:
+    """Windows closed for this person (a memory bound: a closed window is never moved again anyway)."""
     for window in list(state.report_windows):
         if window_bounds(window)[1] + HORIZON_S[granularity_of(window)] <= newest:
             del state.report_windows[window]
