@@ -46,6 +46,8 @@ NO_REASON = "none"
 Points = list[int]  # [content, operations, principles], thousandths of a point
 Scores4 = tuple[int, int, int, int]  # overall, content, operations, principles in hundredths
 SCORE_NAMES = ("overall", *DIMENSIONS)
+HOUR_HORIZON, DAY_HORIZON = HORIZON_S["hour"], HORIZON_S["day"]
+_SOURCE_PARTS: dict[str, str] = {}
 _SCORES: dict[tuple[int, int, int, int], Scores4] = {}  # (model, points) → window scores: few distinct sums
 _MILLI: dict[tuple[int, str], tuple[Points, int] | None] = {}  # (model, type) → points, weighted points
 
@@ -140,10 +142,12 @@ class Journal:
                     continue
                 end = window_bounds(window)[1]
                 counted = _counter(counters, window)
+                old_roles = _roles_in(roles_before, end) if roles_before else []
+                new_roles = _roles_in(state.role_since, end) if state.role_since else []
                 for part, new in parts.items():
                     old = old_parts.get(part)
-                    old_groups = [part, *(_roles_in(roles_before, end) if part == ALL else ())]
-                    new_groups = [part, *(_roles_in(state.role_since, end) if part == ALL else ())]
+                    old_groups = [part, *old_roles] if part == ALL else [part]
+                    new_groups = [part, *new_roles] if part == ALL else [part]
                     if old == new and old_groups == new_groups:
                         continue
                     if old is not None:
@@ -180,29 +184,32 @@ def on_event(
             state.role_since[rule.role] = event_time if known is None else min(known, event_time)
     newest = max(state.last_event_at, event_time)
     hour, day = int(event_time // 3600), int(event_time // 86400)
-    windows = (
-        (f"h:{hour}", (hour + 1) * 3600, HORIZON_S["hour"]),
-        (f"d:{day}", (day + 1) * 86400, HORIZON_S["day"]),
-    )
+    windows = ((f"h:{hour}", (hour + 1) * 3600 + HOUR_HORIZON), (f"d:{day}", (day + 1) * 86400 + DAY_HORIZON))
     if impact is not None:
         points, weighted = impact
         source = event["source"] if event["source"] in model.sources else OTHER
-        for window, end, horizon in windows:
-            if end + horizon > newest:  # a window this person closed already: drivers count it, scores do not
+        part_of_source = _SOURCE_PARTS.get(source)
+        if part_of_source is None:
+            part_of_source = _SOURCE_PARTS[source] = f"source:{source}"
+        for window, closes in windows:
+            if closes > newest:  # a window this person closed already: drivers count it, scores do not
                 parts = state.report_windows.get(window)
                 if parts is None:
                     parts = state.report_windows[window] = {}
-                for part in (ALL, f"source:{source}"):
+                for part in (ALL, part_of_source):
                     total = parts.get(part)
-                    parts[part] = (
-                        list(points) if total is None else [a + b for a, b in zip(total, points, strict=True)]
-                    )
+                    if total is None:
+                        parts[part] = list(points)
+                    else:  # in place: the journal keeps its own copy of what was before the batch
+                        total[0] += points[0]
+                        total[1] += points[1]
+                        total[2] += points[2]
             counted = _counter(counters, window)
             points_key, events_key = _driver_keys(event_type)
             counted[points_key] += weighted
             counted[events_key] += 1
     if event_type == "donation.failed":
-        for window, _, _ in windows:
+        for window, _ in windows:
             _failed_gift(counters, window, event)
     if len(state.report_windows) > 4:
         _forget_closed(state, newest)
