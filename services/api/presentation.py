@@ -66,6 +66,7 @@ def constituent_now(
         "history": [{"at": iso(at), **past.to_dict()} for at, past in score_history(state, model)]
         + [{"at": iso(now), **scores}],
         "score_alert_open_since": state.score_alert_opened_at,
+        "model_version": published.get("model_version"),  # the scoring model that wrote the record
         "giving_12_months": giving_12_months(state),
         # recurring gifts failed and being recovered (or recovered, or lost), newest first
         "recovery": [case_view(case) for case in reversed(published.get("recovery") or [])],

@@ -118,4 +118,5 @@ def score_record(state: ConstituentState, model: ScoringModel, updated_at: float
         del published[internal]
     published["scores"] = scores_at(state, model, state.reference_time).to_dict()
     published["updated_at"] = updated_at
+    published["model_version"] = model.fingerprint
     return published

@@ -11,8 +11,11 @@ See docs/scoring.md.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from bisect import insort
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -90,6 +93,20 @@ class ScoringModel(StrictModel):
     @classmethod
     def from_toml(cls, text: str, origin: str = "scoring config") -> ScoringModel:
         return parse_toml(cls, text, origin)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ScoringModel:
+        """A copy whose derived values (cached below) are derived again from its own settings."""
+        copied = super().model_copy(update=update, deep=deep)
+        for derived in ("fingerprint", "roles_by_type"):
+            copied.__dict__.pop(derived, None)
+        return copied
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The model's version as score records carry it (``model_version``): a digest of every setting, so
+        two files that score alike share it and any change of a number makes a new one."""
+        canonical = self.model_dump_json(exclude={"version"}, round_trip=True)
+        return hashlib.sha256(json.dumps(json.loads(canonical), sort_keys=True).encode()).hexdigest()[:12]
 
     @cached_property
     def roles_by_type(self) -> dict[str, tuple[RoleRule, ...]]:

@@ -64,6 +64,8 @@ class WhatIf:
         moves = sorted(self.people, key=lambda c: (-abs(cand_scores[c] - live_scores[c]), c))[:MOVERS]
         return {
             "as_of": at,
+            "live_version": self.live.fingerprint,
+            "candidate_version": self.candidate.fingerprint,
             "events": self.events,
             "people": len(self.people),
             "live": _distribution(live_scores.values()),
@@ -122,6 +124,8 @@ def to_markdown(result: dict[str, Any], live_name: str, candidate_name: str) -> 
     bands = [f"{10 * n}–{10 * n + 10}" for n in range(BANDS)]
     lines = [
         f"# What-if: {candidate_name} against {live_name}",
+        "",
+        f"Model versions: candidate {result['candidate_version']}, live {result['live_version']}.",
         "",
         f"{result['events']:,} events of {result['people']:,} people, read at their newest event time.",
         "",

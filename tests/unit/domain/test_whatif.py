@@ -56,3 +56,15 @@ def test_the_comparison_reads_as_a_document() -> None:
     text = to_markdown(compared(events()), "scoring.toml", "harsher.toml")
     assert text.startswith("# What-if: harsher.toml against scoring.toml")
     assert "1 people would fall below the at-risk floor" in text and "**p0**" in text
+
+
+def test_a_model_version_names_every_setting_and_nothing_else() -> None:
+    assert MODEL.fingerprint  # derived before copying: a copy must not inherit it
+    same = MODEL.model_copy(update={"impacts": dict(MODEL.impacts)})
+    harsher = MODEL.model_copy(
+        update={"impacts": {**MODEL.impacts, "donation.failed": Impact(operations=-90)}}
+    )
+    assert harsher.fingerprint != MODEL.fingerprint
+    assert MODEL.fingerprint == same.fingerprint and len(MODEL.fingerprint) == 12
+    assert HARSHER.fingerprint != MODEL.fingerprint
+    assert compared(events())["candidate_version"] == HARSHER.fingerprint
