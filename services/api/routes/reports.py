@@ -23,6 +23,11 @@ from services.domain.report.reading import (
     value_at_risk,
 )
 
+RANGE_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The range is backwards, or longer than one request may cover (the detail says which)"
+    }
+}
 DEFAULT_SPAN = {"hour": timedelta(hours=48), "day": timedelta(days=30)}
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
 
@@ -36,11 +41,11 @@ def _range(
     start = start if start.tzinfo else start.replace(tzinfo=UTC)
     if start >= end:
         return JSONResponse(
-            {"detail": f"from ({start.isoformat()}) must be before to ({end.isoformat()})"}, 422
+            {"detail": f"from ({start.isoformat()}) must be before to ({end.isoformat()})"}, 400
         )
     if end - start > MAX_SPAN[granularity]:
         return JSONResponse(
-            {"detail": f"at most {MAX_SPAN[granularity].days} days of {granularity} windows per request"}, 422
+            {"detail": f"at most {MAX_SPAN[granularity].days} days of {granularity} windows per request"}, 400
         )
     return start.timestamp(), end.timestamp()
 
@@ -86,6 +91,7 @@ def router(context: ApiContext) -> APIRouter:
         "touchpoints alone give) and the histogram of the overall one (ten bands). `summary` over the "
         "whole range: the top drivers, failed gifts by processor and error code, recovered gifts, value at "
         "risk. `format=csv` (or `Accept: text/csv`) gives the rows as CSV. Times are event time, UTC.",
+        responses=RANGE_REFUSED,
     )
     async def get_experience(
         request: Request,
@@ -124,6 +130,7 @@ def router(context: ApiContext) -> APIRouter:
         "`cancelled`, `pending`, `broken_share` (of those settled) and `p50_s`/`p90_s`, the time to the "
         "follow-up (upper bound of its bucket; null beyond 7 days). Summed over the daily windows of the "
         "triggers. `format=csv` (or `Accept: text/csv`) for CSV.",
+        responses=RANGE_REFUSED,
     )
     async def get_handoffs(
         request: Request,
