@@ -30,6 +30,7 @@ RECORDS_SKIPPED = Counter(
 )
 
 ASSIGNMENT_WAIT_S = 10.0
+POSITIONS_WAIT_S = 15.0
 Handler = Callable[[ConsumerRecord], None]  # raises ValueError/KeyError/TypeError for a record it cannot read
 
 
@@ -78,14 +79,23 @@ class TopicFollower:
                 raise KafkaError(f"no partitions of {missing} in metadata after {ASSIGNMENT_WAIT_S:.0f} s")
             await asyncio.sleep(0.2)
         partitions = sorted(consumer.assignment())
+        # Where to start: every partition at once. aiokafka waits up to a request timeout for each call
+        # and says only whether it found them; a partition whose leader a broker does not know yet would
+        # cost that wait per partition (18 partitions × 5 s: a view not ready for 90 s) and be asked about
+        # again only when the metadata ages out — so one wait, then start afresh if anything is missing.
+        to_start = [tp for tp in partitions if tp not in self._next_offsets]
         for tp in partitions:
             if tp in self._next_offsets:
                 consumer.seek(tp, self._next_offsets[tp])
-            else:
-                await consumer.seek_to_beginning(tp)
-        if self._pending is None:
-            ends = await consumer.end_offsets(partitions)
-            self._pending = {tp: end for tp, end in ends.items() if end > 0}
+        try:
+            async with asyncio.timeout(POSITIONS_WAIT_S):
+                if to_start and not await consumer.seek_to_beginning(*to_start):
+                    raise KafkaError(f"the first offsets of {len(to_start)} partitions not found in time")
+                if self._pending is None:
+                    ends = await consumer.end_offsets(partitions)
+                    self._pending = {tp: end for tp, end in ends.items() if end > 0}
+        except TimeoutError:
+            raise KafkaError(f"the partitions' positions not found within {POSITIONS_WAIT_S:.0f} s") from None
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
