@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import digest
 from services.common.processes import start_service, stop, wait_until_ready
-from services.common.settings import REPO_ROOT
+from services.common.settings import REPO_ROOT, ClientSettings
 from services.domain.alerts.model import ALERT_KINDS
 
 
@@ -29,12 +29,12 @@ def _metric_total(metrics_text: str, family: str, **labels: str) -> float:
     )
 
 
-def _pulse_line(ingest_url: str, api_url: str) -> str:
+def _pulse_line(ingest_url: str, api_url: str, read_key: str | None) -> str:
     """One line of what the system sees right now, for the `run` console."""
     try:
         accepted = _metric_total(httpx.get(f"{ingest_url}/metrics").text, "mp_ingest_events_accepted")
         api_metrics = httpx.get(f"{api_url}/metrics").text
-        read = {"Authorization": f"Bearer {os.environ.get('MP_READ_TOKEN', '')}"}
+        read = {"Authorization": f"Bearer {read_key}"} if read_key else {}
         alerts = httpx.get(f"{api_url}/v1/alerts", params={"limit": 1}, headers=read).json()["alerts"]
     except (httpx.HTTPError, ValueError) as error:
         return f"pulse: not available ({error!r})"
@@ -138,7 +138,8 @@ def run_everything(rate: float) -> None:
             )
         )
         # the key rides in the fragment, which the browser keeps to itself; the page stores it per tab
-        write_token = os.environ.get("MP_WRITE_TOKEN")
+        clients = ClientSettings()  # the development keys _development_keys() set, read as every client does
+        write_token = clients.write_token.get_secret_value() if clients.write_token else None
         console_url = f"{api_url}/console/" + (f"#key={write_token}" if write_token else "")
         print(
             "\nMission Pulse is running (Ctrl-C stops everything):\n"
@@ -154,13 +155,13 @@ def run_everything(rate: float) -> None:
             f"  simulator: about {rate:g} events/s over 300 constituents; every 6 min: a card-processor\n"
             "             outage (1 min in), the email provider pausing (at ~3 min) and Stripe's secret\n"
             "             rotated (at ~4.5 min); failed recurring gifts recovered or lost; deadlines and\n"
-            f"             silence windows x{os.environ['MP_SCORER_DEADLINE_SCALE']}\n",
+            f"             silence windows x{ScorerSettings().scorer_deadline_scale:g}\n",
             flush=True,
         )
         next_pulse = time.monotonic() + 5
         while all(child.poll() is None for child in children):
             if time.monotonic() >= next_pulse:
-                print(_pulse_line(ingest_url, api_url), flush=True)
+                print(_pulse_line(ingest_url, api_url, clients.read_secret()), flush=True)
                 next_pulse += 10
             time.sleep(0.5)
         raise SystemExit("a service stopped unexpectedly; stopping the others")

@@ -8,7 +8,6 @@ import heapq
 import hmac
 import itertools
 import logging
-import os
 import secrets
 import time
 import uuid
@@ -16,6 +15,7 @@ import uuid
 import httpx
 import orjson
 
+from services.common.settings import ClientSettings
 from services.simulator.traffic import REFUSED_UNTIL, Event, JourneyMaker
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ async def simulate(
     sent = accepted = 0
     journeys_owed = 0.0
     started = last_report = time.time()
-    key = os.environ.get("MP_INGEST_API_KEY")
+    key = ClientSettings().ingest_secret()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(base_url=ingest_url, timeout=15, headers=headers) as client:
         while duration_s is None or time.time() - started < duration_s:
