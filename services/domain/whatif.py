@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.domain.alerts.score_drops import note_score
+from services.domain.alerts.score_drops import is_breached, note_score
 from services.domain.readings import explain
 from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
 
@@ -57,9 +57,9 @@ class WhatIf:
         no_longer = sorted(
             c for c in self.people if live_scores[c] < live_floor and cand_scores[c] >= cand_floor
         )
-        live_alerting = {c for c, p in self.people.items() if _breached(p.live, live_scores[c], self.live)}
+        live_alerting = {c for c, p in self.people.items() if is_breached(p.live, live_scores[c], self.live)}
         cand_alerting = {
-            c for c, p in self.people.items() if _breached(p.candidate, cand_scores[c], self.candidate)
+            c for c, p in self.people.items() if is_breached(p.candidate, cand_scores[c], self.candidate)
         }
         moves = sorted(self.people, key=lambda c: (-abs(cand_scores[c] - live_scores[c]), c))[:MOVERS]
         return {
@@ -102,13 +102,6 @@ class WhatIf:
             "change": round(candidate - live, 2),
             "explain": changed,
         }
-
-
-def _breached(state: ConstituentState, overall: float, model: ScoringModel) -> bool:
-    """Whether a score.dropped alert would be open now: a drop from the window's peak, or below the floor."""
-    rule = model.score_alert
-    peak = max(state.score_peaks.values(), default=overall)
-    return peak - overall >= rule.drop_points or overall < rule.floor
 
 
 def _distribution(scores: Any) -> dict[str, Any]:

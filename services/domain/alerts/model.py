@@ -106,3 +106,8 @@ def new_alert(
         "opened_at": opened_at,
         "resolved_at": resolved_at,
     }
+
+
+def resolved(alert: Alert, at: str | None, why: str) -> Alert:
+    """The update that resolves ``alert`` at ``at``, its detail saying ``why`` after what it said."""
+    return {**alert, "status": "resolved", "resolved_at": at, "detail": f"{alert['detail']} {why}"}

@@ -22,6 +22,14 @@ def note_score(state: ConstituentState, at: float, overall: float, model: Scorin
         del state.score_peaks[stale]
 
 
+def is_breached(state: ConstituentState, overall: float, model: ScoringModel) -> bool:
+    """Whether ``score.dropped`` holds: the score fell ``drop_points`` below its peak in the window, or
+    below the floor."""
+    rule = model.score_alert
+    peak = max(state.score_peaks.values(), default=overall)
+    return peak - overall >= rule.drop_points or overall < rule.floor
+
+
 def score_alert_update(
     state: ConstituentState, overall: float, model: ScoringModel, latest: dict[str, Any]
 ) -> Alert | None:
@@ -30,7 +38,7 @@ def score_alert_update(
     rule = model.score_alert
     peak = max(state.score_peaks.values(), default=overall)
     dropped_by = peak - overall
-    breached = dropped_by >= rule.drop_points or overall < rule.floor
+    breached = is_breached(state, overall, model)
     if breached == (state.score_alert_opened_at is not None):
         return None
     opened_at = state.score_alert_opened_at

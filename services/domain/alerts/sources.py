@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.domain.alerts.model import Alert, derive_alert_id, new_alert
+from services.domain.alerts.model import Alert, derive_alert_id, new_alert, resolved
 from services.domain.alerts.rules import RejectingRule, SilenceRule
 
 BUCKET_SECONDS = 10
@@ -166,14 +166,9 @@ class SourceState:
     def _resolve_silence(self, now: float) -> Alert | None:
         if self.silent_alert is None:
             return None
-        resolved: Alert = {
-            **self.silent_alert,
-            "status": "resolved",
-            "resolved_at": _iso(self.last_arrival or now),
-            "detail": self.silent_alert["detail"] + " Resolved: events resumed.",
-        }
+        update = resolved(self.silent_alert, _iso(self.last_arrival or now), "Resolved: events resumed.")
         self.silent_alert = None
-        return resolved
+        return update
 
     def check_refusals(self, rule: RejectingRule) -> Alert | None:
         """The alert update refusals call for over the window ending at the newest bucket seen."""
@@ -208,13 +203,8 @@ class SourceState:
             )
             return self.rejecting_alert
         if not rejecting and self.rejecting_alert is not None:
-            resolved: Alert = {
-                **self.rejecting_alert,
-                "status": "resolved",
-                "resolved_at": at,
-                "detail": self.rejecting_alert["detail"]
-                + f" Cleared: {refused} of {accepted + refused} refused in the {window} to {at}.",
-            }
+            cleared = f"Cleared: {refused} of {accepted + refused} refused in the {window} to {at}."
+            update = resolved(self.rejecting_alert, at, cleared)
             self.rejecting_alert = None
-            return resolved
+            return update
         return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.domain.alerts.model import Alert, derive_alert_id, new_alert
+from services.domain.alerts.model import Alert, derive_alert_id, new_alert, resolved
 from services.domain.alerts.rules import SpikeRule
 
 BUCKET_SECONDS = 10
@@ -112,13 +112,9 @@ class SpikeState:
             )
             return self.open_alert
         if not spiking and self.open_alert is not None:
-            resolved: Alert = {
-                **self.open_alert,
-                "status": "resolved",
-                "resolved_at": at,
-                "detail": self.open_alert["detail"]
-                + f" Cleared: {failures} of {attempts} failed in the {window} to {at}.",
-            }
+            update = resolved(
+                self.open_alert, at, f"Cleared: {failures} of {attempts} failed in the {window} to {at}."
+            )
             self.open_alert = None
-            return resolved
+            return update
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.domain.alerts.model import Alert, derive_alert_id, new_alert
+from services.domain.alerts.model import Alert, derive_alert_id, new_alert, resolved
 from services.domain.alerts.rules import FailedTransactionRules
 from services.domain.scoring import ConstituentState
 
@@ -92,10 +92,7 @@ def on_transaction(
         state.failed_transaction = None
         last: Alert = current["alert"]
         return {
-            **last,
-            "status": "resolved",
-            "resolved_at": event["occurred_at"],
-            "detail": last["detail"] + " Resolved: a later donation succeeded.",
+            **resolved(last, event["occurred_at"], "Resolved: a later donation succeeded."),
             "evidence": [event_id for _, event_id in current["failures"]] + [event["event_id"]],
         }
     return None
