@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from services.common.kafka import Record
-from services.domain.report.counters import KEPT_DAYS, merge, window_bounds
+from services.domain.report.counters import KEPT_DAYS, fold, window_bounds
 from services.scorer.app import _publish, app, report_deltas_topic, report_windows, settings
 from services.scorer.stores import BatchStores
 
@@ -26,7 +26,7 @@ async def aggregate_report(stream: Any) -> None:
     record (written like the scoring agent's: one producer, the batch acknowledged once Kafka has both)."""
     async for batch in stream.take_events(1000, within=1.0):
         stores = BatchStores(batch)
-        changed: dict[bytes, tuple[int, dict[str, Counter[str]]]] = {}
+        changed: dict[bytes, tuple[int, Counter[str]]] = {}  # window key → (partition, its counters)
         expired: dict[bytes, int] = {}
         for event in batch:
             key, partition = event.key, event.message.partition
@@ -36,11 +36,11 @@ async def aggregate_report(stream: Any) -> None:
                 continue
             if key not in changed:
                 stored = stores.read(report_windows, key, partition)
-                changed[key] = (partition, {"w": Counter(orjson.loads(stored) if stored else {})})
-            merge(changed[key][1], {"w": Counter(orjson.loads(event.value))})
+                changed[key] = (partition, Counter(orjson.loads(stored) if stored else {}))
+            fold(changed[key][1], orjson.loads(event.value))
         records = []
-        for key, (partition, holder) in changed.items():
-            value = orjson.dumps(dict(holder.get("w", Counter())))
+        for key, (partition, counted) in changed.items():
+            value = orjson.dumps(dict(counted))
             records.append(stores.write(report_windows, key, value, partition))
             records.append(Record(settings.topic_reports, key, value))
         for key, partition in expired.items():

@@ -25,6 +25,7 @@ from services.domain.report.counters import (
     WindowCounters,
     add,
     cents,
+    counter_of,
     granularity_of,
     window_bounds,
     window_of,
@@ -84,13 +85,6 @@ def window_scores(model: ScoringModel, points: Points) -> Scores4:
     return found
 
 
-def _counter(counters: WindowCounters, window: str) -> Counter[str]:
-    found = counters.get(window)
-    if found is None:
-        found = counters[window] = Counter()
-    return found
-
-
 _GROUP_KEYS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
 
 
@@ -141,7 +135,7 @@ class Journal:
                 if not roles_changed and old_parts == parts:
                     continue
                 end = window_bounds(window)[1]
-                counted = _counter(counters, window)
+                counted = counter_of(counters, window)
                 old_roles = _roles_in(roles_before, end) if roles_before else []
                 new_roles = _roles_in(state.role_since, end) if state.role_since else []
                 for part, new in parts.items():
@@ -204,7 +198,7 @@ def on_event(
                         total[0] += points[0]
                         total[1] += points[1]
                         total[2] += points[2]
-            counted = _counter(counters, window)
+            counted = counter_of(counters, window)
             points_key, events_key = _driver_keys(event_type)
             counted[points_key] += weighted
             counted[events_key] += 1

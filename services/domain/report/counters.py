@@ -11,6 +11,7 @@ A window is ``h:<hour index>`` or ``d:<day index>`` of event time (hours and day
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Literal
 
 Granularity = Literal["hour", "day"]
@@ -42,21 +43,34 @@ def granularity_of(window: str) -> Granularity:
     return "hour" if window.startswith("h:") else "day"
 
 
+def counter_of(counters: WindowCounters, window: str) -> Counter[str]:
+    """The window's counters, made empty the first time (without building one per call)."""
+    counted = counters.get(window)
+    if counted is None:
+        counted = counters[window] = Counter()
+    return counted
+
+
 def add(counters: WindowCounters, window: str, name: str, value: int) -> None:
     if value:
-        counters.setdefault(window, Counter())[name] += value
+        counter_of(counters, window)[name] += value
+
+
+def fold(target: Counter[str], more: Mapping[str, int]) -> None:
+    """Add ``more`` into ``target``; counters that reach zero go (so equal sums compare equal)."""
+    for name, value in more.items():
+        total = target[name] + value
+        if total:
+            target[name] = total
+        else:
+            del target[name]
 
 
 def merge(into: WindowCounters, more: WindowCounters) -> None:
-    """Fold ``more`` into ``into``; counters that reach zero go (so equal sums compare equal)."""
+    """Fold every window of ``more`` into ``into``; a window left with no counter goes."""
     for window, counted in more.items():
         target = into.setdefault(window, Counter())
-        for name, value in counted.items():
-            total = target[name] + value
-            if total:
-                target[name] = total
-            else:
-                del target[name]
+        fold(target, counted)
         if not target:
             del into[window]
 

@@ -137,20 +137,20 @@ def _map(event: dict[str, Any]) -> list[Mapped]:
             recurring=True,
             subscription=_id(obj.get("subscription")),
         )
-    if kind == "customer.subscription.updated":
+    if kind in ("customer.subscription.updated", "customer.subscription.deleted"):
         status = obj.get("status")
-        if status in ("past_due", "unpaid"):
-            event_id = f"stripe:{obj['id']}:{status}:{event['id']}"
-            return touchpoint(
-                "donation.recurring_past_due", event_id, _id(obj), status=status, subscription=obj["id"]
-            )
-        if status == "canceled":  # the same id as customer.subscription.deleted's: counted once
+        if kind == "customer.subscription.deleted" or status == "canceled":  # one id for both: counted once
             return touchpoint(
                 "donation.recurring_cancelled",
                 f"stripe:{obj['id']}:cancelled",
                 _id(obj),
                 recurring=True,
                 subscription=obj["id"],
+            )
+        if status in ("past_due", "unpaid"):
+            event_id = f"stripe:{obj['id']}:{status}:{event['id']}"
+            return touchpoint(
+                "donation.recurring_past_due", event_id, _id(obj), status=status, subscription=obj["id"]
             )
         return []
     if kind == "payment_method.attached":
@@ -171,13 +171,5 @@ def _map(event: dict[str, Any]) -> list[Mapped]:
             f"stripe:{obj['id']}:refunded",
             _id(obj.get("payment_intent")),
             amount=_amount(obj.get("amount_refunded")),
-        )
-    if kind == "customer.subscription.deleted":
-        return touchpoint(
-            "donation.recurring_cancelled",
-            f"stripe:{obj['id']}:cancelled",
-            _id(obj),
-            recurring=True,
-            subscription=obj["id"],
         )
     return []
