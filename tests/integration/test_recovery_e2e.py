@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from services.common.processes import free_port
 from tests.fixtures.ledger import topic_values
 from tests.fixtures.providers import stripe_event, stripe_signature
-from tests.fixtures.system import System, isolated_topics, launch, start_service
+from tests.fixtures.replicas import replaying_scorer
+from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import post_each
 
@@ -139,17 +139,7 @@ def test_a_scorer_replaying_the_same_topics_rebuilds_the_same_cases(system: Syst
     live = dict(recovery_records(system))  # the newest record of each person with a case
     assert len(live) >= 2
     published_before = len(recovery_records(system))
-    replayer = start_service(
-        "scorer",
-        {
-            **system.env,
-            "MP_SCORER_APP_ID": f"replay-{uuid.uuid4().hex[:8]}",
-            "MP_SCORER_WEB_PORT": str(free_port()),
-            "MP_SCORER_DATA_DIR": str(tmp_path / "replay-data"),
-        },
-        tmp_path,
-    )
-    try:
+    with replaying_scorer(system, tmp_path):
         deadline = time.monotonic() + 90
         while True:
             replayed = dict(recovery_records(system)[published_before:])
@@ -157,5 +147,3 @@ def test_a_scorer_replaying_the_same_topics_rebuilds_the_same_cases(system: Syst
                 break
             assert time.monotonic() < deadline, f"replayed cases differ: {replayed} != {live}"
             time.sleep(1)
-    finally:
-        replayer.stop()

@@ -15,11 +15,11 @@ import httpx
 import orjson
 import pytest
 
-from services.common.processes import free_port
 from tests.fixtures.config import CONFIG
 from tests.fixtures.ledger import alert_updates
 from tests.fixtures.providers import payment_intent, stripe_event, stripe_signature
-from tests.fixtures.system import System, isolated_topics, launch, start_service
+from tests.fixtures.replicas import replaying_scorer
+from tests.fixtures.system import System, isolated_topics, launch
 from tests.fixtures.touchpoints import touchpoint
 
 pytestmark = pytest.mark.integration
@@ -112,17 +112,7 @@ def test_a_burst_of_bad_signatures_is_a_source_being_refused_and_a_replay_finds_
     assert "signature" in rejecting["detail"]
 
     # a scorer of a new group replays the same topics from the start: the same decision, the same alert
-    replayer = start_service(
-        "scorer",
-        {
-            **watched.env,
-            "MP_SCORER_APP_ID": f"replay-{uuid.uuid4().hex[:8]}",
-            "MP_SCORER_WEB_PORT": str(free_port()),
-            "MP_SCORER_DATA_DIR": str(tmp_path / "replay-data"),
-        },
-        tmp_path,
-    )
-    try:
+    with replaying_scorer(watched, tmp_path):
         opened = wait_until(
             lambda: [
                 u for u in alert_updates(watched) if u["kind"] == "source.rejecting" and u["status"] == "open"
@@ -131,5 +121,3 @@ def test_a_burst_of_bad_signatures_is_a_source_being_refused_and_a_replay_finds_
             "the replaying scorer never reached a decision",
         )
         assert {u["alert_id"] for u in opened} == {rejecting["alert_id"]}
-    finally:
-        replayer.stop()

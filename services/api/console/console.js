@@ -2,7 +2,6 @@
 // Data comes from the API this page is served by; every value from it is written as text, never as HTML.
 "use strict";
 
-const KEY_STORE = "mission-pulse.key"; // sessionStorage: the key lives as long as the tab
 const NAME_STORE = "mission-pulse.operator"; // localStorage: the operator's name
 const TEAM_STORE = "mission-pulse.team"; // localStorage: "my team", the owner filter
 const SHOWN = 300; // alerts rendered at most
@@ -26,20 +25,6 @@ const state = {
   expanded: new Map(), // "rule owner" -> the group's open alerts, once shown
 };
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 function when(iso) {
   if (!iso) return "–";

@@ -2,22 +2,7 @@
 // departments, what moved it, value at risk. Plain JavaScript; every value from the API is written as text.
 "use strict";
 
-const KEY_STORE = "mission-pulse.key"; // the operations console's: the same key, this tab only
 const DIMENSIONS = [["content", "#0b57d0"], ["operations", "#a50e0e"], ["principles", "#1e6b2f"]];
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 const money = (amount) => amount.toLocaleString(undefined, { maximumFractionDigits: 0 });
 const duration = (seconds) => seconds === null ? "over 7 d" : seconds < 3600 ? `${seconds / 60} min`
