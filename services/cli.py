@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import sys
 from contextlib import suppress
-from pathlib import Path
 
 from services.common.config_files import ConfigError
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.logs import configure_logging
 from services.common.processes import NotReady
 from services.common.settings import ClientSettings, CommonSettings
+from services.reports.commands import add_report_commands, report_command, rescore_command
 
 
 def _serve(service: str) -> None:
@@ -49,7 +49,13 @@ def _scorer() -> None:
     # The tables' changelogs too: when Faust creates them itself as the worker starts, its first metadata
     # may not know them yet, and an agent writing such a table crashes (PartitionsMismatch, "0 partitions")
     # again and again until the metadata is refreshed — minutes without spike alerts.
-    internal = (settings.ticks_topic, settings.spike_counts_topic, settings.report_deltas_topic)
+    internal = (
+        settings.ticks_topic,
+        settings.spike_counts_topic,
+        settings.report_deltas_topic,
+        settings.shadow_alerts_topic,
+        settings.shadow_dead_letters_topic,
+    )
     asyncio.run(ensure_topics_when_reachable(settings, internal, settings.changelog_topics))
     from services.scorer.app import app
 
@@ -115,67 +121,6 @@ def _erase(args: argparse.Namespace) -> None:
         print(f"{name}: {value}")
 
 
-def _report(args: argparse.Namespace) -> None:
-    """The weekly digest of the Mission Experience report, from the API."""
-    from datetime import UTC, date, datetime, timedelta
-
-    from services.reports.client import ReportUnavailable, two_weeks
-    from services.reports.digest import digest, render
-
-    # the week up to and including today, unless told otherwise
-    ending = date.fromisoformat(args.ending) if args.ending else datetime.now(UTC).date() + timedelta(days=1)
-    try:
-        this, last = two_weeks(args.api_url, ClientSettings().read_secret(), ending)
-    except ReportUnavailable as error:
-        raise SystemExit(f"report: {error}") from None
-    document = render(digest(this, last), args.format)
-    if args.output:
-        Path(args.output).write_text(document)
-        print(f"the digest of {this.start} to {this.end} is in {args.output}")
-    else:
-        print(document, end="")
-
-
-def _rescore(args: argparse.Namespace) -> None:
-    """What a candidate scoring model would change, from the retained touchpoints; nothing published."""
-    import time
-
-    import orjson
-
-    from services.common.config_files import load_scoring_model
-    from services.domain.whatif import WhatIf, to_markdown
-    from services.reports.rescore import replay_touchpoints
-
-    settings = CommonSettings()
-    configure_logging("rescore", "WARNING")
-    live, candidate = load_scoring_model(settings.scoring_config), load_scoring_model(Path(args.model))
-    since = None if args.since is None else time.time() - _duration_s(args.since)
-    whatif = WhatIf(live, candidate)
-    asyncio.run(replay_touchpoints(settings, whatif, since, progress=not args.quiet))
-    result = whatif.compare()
-    text = (
-        orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n"
-        if args.format == "json"
-        else to_markdown(result, settings.scoring_config.name, Path(args.model).name)
-    )
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"the comparison is in {args.output}", file=sys.stderr)
-    else:
-        print(text, end="")
-
-
-def _duration_s(text: str) -> float:
-    """``30d``, ``12h`` or ``90m`` in seconds; SystemExit with the reason otherwise."""
-    units = {"d": 86400.0, "h": 3600.0, "m": 60.0}
-    try:
-        return float(text[:-1]) * units[text[-1]]
-    except (KeyError, ValueError, IndexError):
-        raise SystemExit(
-            f"--since {text!r}: give a number of days, hours or minutes, e.g. 30d, 12h, 90m"
-        ) from None
-
-
 def _bench(args: argparse.Namespace) -> None:
     from services.bench.run import SCENARIOS, run
 
@@ -233,25 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("constituent_id")
     erase.add_argument("--reason", required=True, help="why (recorded with the erasure)")
     erase.add_argument("--suppress", action="store_true", help="also drop every later event of theirs")
-    report = commands.add_parser(
-        "report", help="the weekly digest of the Mission Experience report (the read scope: MP_READ_TOKEN)"
-    )
-    report.add_argument(
-        "--week", action="store_true", required=True, help="the last 7 days against the 7 before"
-    )
-    report.add_argument("--ending", help="the first day after the week (YYYY-MM-DD, UTC); default tomorrow")
-    report.add_argument("--format", choices=("md", "html"), default="md", help="Markdown (default) or HTML")
-    report.add_argument("--output", help="write it to this file instead of printing it")
-    rescore = commands.add_parser(
-        "rescore", help="what a candidate scoring model would change, replayed from the retained touchpoints"
-    )
-    rescore.add_argument(
-        "--model", required=True, help="the candidate scoring model (TOML, like scoring.toml)"
-    )
-    rescore.add_argument("--since", help="only touchpoints written this long ago or later: 30d, 12h, 90m")
-    rescore.add_argument("--format", choices=("md", "json"), default="md", help="Markdown (default) or JSON")
-    rescore.add_argument("--output", help="write it to this file instead of printing it")
-    rescore.add_argument("--quiet", action="store_true", help="no progress bar")
+    report, _ = add_report_commands(commands)
     clients = ClientSettings()
     for sub in (erase, report):
         sub.add_argument("--api-url", default=clients.api_url)
@@ -286,9 +213,9 @@ def _dispatch(args: argparse.Namespace) -> None:
         case "erase":
             _erase(args)
         case "report":
-            _report(args)
+            report_command(args)
         case "rescore":
-            _rescore(args)
+            rescore_command(args)
         case "bench":
             _bench(args)
         case "soak":

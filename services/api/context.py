@@ -15,9 +15,10 @@ from services.api.alertmanager import AlertmanagerForwarder
 from services.api.escalation import Escalator
 from services.api.recovery_view import RecoveryView
 from services.api.report_view import ReportView
+from services.api.scoring_views import VersionSwitch
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
-from services.api.views import AlertView, DeadLetterView, ScoreView, preset_dictionary
+from services.api.views import AlertView, DeadLetterView, ScoreView
 from services.common.auth import Keyring, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower
@@ -35,13 +36,14 @@ RECOVERY_OPEN = Gauge(
 )
 
 
+def _open_cases(versions: VersionSwitch, step: str) -> int:
+    return versions.active.recovery.open_count(step)
+
+
 @dataclass
 class ApiContext:
     settings: ApiSettings
-    model: ScoringModel
-    scores: ScoreView
-    recovery: RecoveryView
-    reports: ReportView
+    versions: VersionSwitch  # the live model version's views: read them per request (below)
     alerts: AlertView
     dead_letters: DeadLetterView
     feeder: TopicFollower  # folds the topics into the views
@@ -53,23 +55,13 @@ class ApiContext:
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
         """Load the model and the keys (ConfigError when either is wrong); nothing connects yet."""
-        model = load_scoring_model(settings.scoring_config)
-        scores = ScoreView(preset_dictionary(model))
-        recovery = RecoveryView()
-        reports = ReportView()
-
-        def fold_score(record: Any) -> None:
-            scores.apply(record.key, record.value)
-            recovery.apply(record.key, record.value)
-
+        versions = VersionSwitch(settings, load_scoring_model(settings.scoring_config))
         alerts = AlertView(settings.api_alerts_kept)
         dead_letters = DeadLetterView(settings.api_alerts_kept, settings.api_dead_letters_max_bytes)
         feeder = TopicFollower(
             settings,
             "api",
             {
-                settings.topic_scores: fold_score,
-                settings.topic_reports: lambda record: reports.apply(record.key, record.value),
                 settings.topic_alerts: lambda record: alerts.apply(record.offset, orjson.loads(record.value)),
                 settings.topic_dead_letters: lambda record: dead_letters.apply(
                     orjson.loads(record.value), len(record.value)
@@ -77,20 +69,17 @@ class ApiContext:
             },
         )
         keys = Keyring(load_auth(settings.auth_config, "api", settings.development))
-        VIEW_SIZE.labels("constituents").set_function(lambda: len(scores))
+        VIEW_SIZE.labels("constituents").set_function(lambda: len(versions.active.scores))
         VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
-        VIEW_SIZE.labels("report_windows").set_function(lambda: len(reports))
+        VIEW_SIZE.labels("report_windows").set_function(lambda: len(versions.active.reports))
         SSE_CLIENTS.set_function(lambda: alerts.subscribers)
         for kind in ALERT_KINDS:
             OPEN_ALERTS.labels(kind).set_function(partial(alerts.open_count, kind))
         for step in OPEN_STEPS:
-            RECOVERY_OPEN.labels(step).set_function(partial(recovery.open_count, step))
+            RECOVERY_OPEN.labels(step).set_function(partial(_open_cases, versions, step))
         return cls(
             settings=settings,
-            model=model,
-            scores=scores,
-            recovery=recovery,
-            reports=reports,
+            versions=versions,
             alerts=alerts,
             dead_letters=dead_letters,
             feeder=feeder,
@@ -100,10 +89,31 @@ class ApiContext:
             keys=keys,
         )
 
+    @property
+    def model(self) -> ScoringModel:
+        return self.versions.active.model
+
+    @property
+    def scores(self) -> ScoreView:
+        return self.versions.active.scores
+
+    @property
+    def recovery(self) -> RecoveryView:
+        return self.versions.active.recovery
+
+    @property
+    def reports(self) -> ReportView:
+        return self.versions.active.reports
+
+    @property
+    def caught_up(self) -> bool:
+        """Every view caught up with its topics, and those of the live model version."""
+        return self.feeder.caught_up and self.versions.caught_up
+
     def background(self) -> list[Coroutine[Any, Any, None]]:
-        """What runs for the API's lifetime: the views' consumer, the system probe, Kafka's reachability,
+        """What runs for the API's lifetime: the views' consumers, the system probe, Kafka's reachability,
         the escalation of unacknowledged alerts, and the Alertmanager forwarder when configured."""
-        jobs = [self.feeder.run(), self.probe.run(), self.kafka.run()]
+        jobs = [self.feeder.run(), self.versions.run(), self.probe.run(), self.kafka.run()]
         settings = self.settings
         if settings.api_escalation_interval_s:
             escalator = Escalator(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -40,3 +40,31 @@ class GroupOffsets:
         if self._admin is not None:
             admin, self._admin = self._admin, None
             await admin.close()
+
+
+async def group_progress(settings: CommonSettings, group: str, topics: tuple[str, ...]) -> tuple[int, int]:
+    """How far ``group`` has come through ``topics``: (records committed, records in them), summed over every
+    partition from its first retained offset. KafkaUnavailable when Kafka does not answer."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    offsets = GroupOffsets(settings, group)
+    try:
+        async with asyncio.timeout(15):
+            await consumer.start()
+            await consumer.topics()  # the metadata of every topic, partitions included
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in topics
+                for partition in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+        committed = await offsets.read((tp.topic, tp.partition) for tp in partitions)
+    except (TimeoutError, KafkaError, OSError) as error:
+        raise KafkaUnavailable(f"no offsets of {list(topics)}: {error!r}") from error
+    finally:
+        await offsets.close()
+        await consumer.stop()
+    done = sum(
+        max(0, committed.get(f"{tp.topic}:{tp.partition}", starts[tp]) - starts[tp]) for tp in partitions
+    )
+    return done, sum(ends[tp] - starts[tp] for tp in partitions)

@@ -129,6 +129,12 @@ async def ensure_topics(
             settings.topic_replication,
             topic_configs={"cleanup.policy": "compact"},
         ),
+        NewTopic(
+            settings.topic_versions,
+            1,
+            settings.topic_replication,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
     ]
     if settings.topic_min_insync_replicas > 1:
         for topic in wanted:

@@ -30,16 +30,26 @@ def free_port() -> int:
 
 
 def start_service(
-    name: str, env: dict[str, str] | None = None, output: Path | int | None = None
+    name: str, env: dict[str, str] | None = None, output: Path | int | None = None, detached: bool = False
 ) -> subprocess.Popen[bytes]:
     """``mission-pulse <name>`` as a child process with ``env`` (None: this process's environment).
-    ``output``: a log file for its stdout and stderr, ``subprocess.DEVNULL``, or None to share ours."""
+    ``output``: a log file for its stdout and stderr, ``subprocess.DEVNULL``, or None to share ours.
+    ``detached``: in a session of its own, so that it outlives this process and its terminal's Ctrl-C."""
     command = [sys.executable, "-m", "services.cli", name]
     if isinstance(output, Path):
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("wb") as log:
-            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-    return subprocess.Popen(command, env=env, stdout=output, stderr=output, cwd=REPO_ROOT)
+            return subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                start_new_session=detached,
+            )
+    return subprocess.Popen(
+        command, env=env, stdout=output, stderr=output, cwd=REPO_ROOT, start_new_session=detached
+    )
 
 
 def wait_until_ready(

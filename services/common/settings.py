@@ -43,6 +43,10 @@ class CommonSettings(BaseSettings):
     topic_erasures: str = Field(
         "erasures", description="Erasure requests by constituent, and the suppression list (compacted)"
     )
+    topic_versions: str = Field(
+        "model-versions",
+        description="Which scoring model version is live and where its scores are (compacted)",
+    )
     kafka_request_timeout_s: float = Field(
         5.0,
         gt=0,

@@ -105,8 +105,8 @@ class ScoringModel(StrictModel):
     def fingerprint(self) -> str:
         """The model's version as score records carry it (``model_version``): a digest of every setting, so
         two files that score alike share it and any change of a number makes a new one."""
-        canonical = self.model_dump_json(exclude={"version"}, round_trip=True)
-        return hashlib.sha256(json.dumps(json.loads(canonical), sort_keys=True).encode()).hexdigest()[:12]
+        canonical = _canonical(self.model_dump(exclude={"version"}, round_trip=True))
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:12]
 
     @cached_property
     def roles_by_type(self) -> dict[str, tuple[RoleRule, ...]]:
@@ -316,3 +316,15 @@ def scores_from_totals(model: ScoringModel, totals: list[float]) -> Scores:
     weights = model.weights
     overall = weights.content * content + weights.operations * operations + weights.principles * principles
     return Scores(overall, content, operations, principles)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every set sorted: a set's order changes from one process to the next (string hashing
+    is salted per process), and the fingerprint must not."""
+    if isinstance(value, dict):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical(item) for item in value)
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -27,7 +28,7 @@ from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
-from services.scorer.outgoing import Topics, outgoing
+from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 from services.scorer.settings import TABLES, ScorerSettings
@@ -47,12 +48,23 @@ settings = ScorerSettings()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
 processor = BatchProcessor(model, rules)
-topics = Topics(
+shared_topics = Topics(
     scores=settings.topic_scores,
     alerts=settings.topic_alerts,
     spike_counts=settings.spike_counts_topic,
     dead_letters=settings.topic_dead_letters,
     report_deltas=settings.report_deltas_topic,
+)
+# A candidate (rescore --apply) publishes alerts and dead letters to its own topics until it is the live
+# version; a superseded worker does so again (services/scorer/version_agents.py follows the versions topic).
+publishing = Publishing(
+    shared_topics,
+    replace(
+        shared_topics,
+        alerts=settings.shadow_alerts_topic,
+        dead_letters=settings.shadow_dead_letters_topic,
+    ),
+    live=not settings.scorer_candidate,
 )
 
 app = faust.App(
@@ -153,7 +165,12 @@ async def score(stream: Any) -> None:
         load_state = stores.state_loader(states)
         result = processor.process(records, load_state, now, due, partitions, erase)
         out = outgoing(
-            result, topics, model, now, partial(stores.read, deadlines), settings.scorer_max_state_bytes
+            result,
+            publishing.topics,
+            model,
+            now,
+            partial(stores.read, deadlines),
+            settings.scorer_max_state_bytes,
         )
         changelog = [stores.write(states, w.key, w.value, w.partition) for w in out.states]
         changelog += [stores.write(deadlines, w.key, w.value, w.partition) for w in out.deadlines]
@@ -280,4 +297,4 @@ async def metrics_page(web: Any, request: Any) -> Any:
 
 
 # The other agents and timers, registered on ``app`` by importing their modules (after everything above).
-from services.scorer import report_agent, systemic_agents  # noqa: E402, F401
+from services.scorer import report_agent, systemic_agents, version_agents  # noqa: E402, F401

@@ -34,6 +34,21 @@ class Topics:
     report_deltas: str = ""  # none sent when empty
 
 
+@dataclass(slots=True)
+class Publishing:
+    """The topics a worker publishes to now: the shared alerts and dead-letters topics while its version is
+    the live one, its own (``shadow``) otherwise — a rebuilding or superseded version's alerts reach no one
+    (services/domain/versions.py)."""
+
+    shared: Topics
+    shadow: Topics
+    live: bool
+
+    @property
+    def topics(self) -> Topics:
+        return self.shared if self.live else self.shadow
+
+
 @dataclass(frozen=True, slots=True)
 class StoreWrite:
     """A key to write in a table's store (None: delete it), in the partition its state lives in."""

@@ -48,6 +48,24 @@ class ScorerSettings(CommonSettings):
         """Internal: per-batch failure counts, keyed by spike key (source or source/processor)."""
         return f"{self.scorer_app_id}-spike-counts"
 
+    scorer_candidate: bool = Field(
+        False,
+        description="Set by rescore --apply: this worker rebuilds a new model version; its alerts stay on "
+        "its own topic until it has caught up and names itself live on the versions topic",
+    )
+    scorer_promote_lag: int = Field(
+        1000, ge=0, description="A candidate names itself live once its group is this few touchpoints behind"
+    )
+
+    @property
+    def shadow_alerts_topic(self) -> str:
+        """Where this worker's alerts go while another version is live (or it is still rebuilding)."""
+        return f"{self.scorer_app_id}-alerts"
+
+    @property
+    def shadow_dead_letters_topic(self) -> str:
+        return f"{self.scorer_app_id}-dead-letters"
+
     scorer_deadline_scale: float = Field(
         1.0,
         gt=0,

@@ -16,11 +16,11 @@ from services.scorer.app import (
     app,
     dead_letters_topic,
     processor,
+    publishing,
     rules,
     settings,
     spike_counts_topic,
     spike_states,
-    topics,
 )
 from services.scorer.outgoing import SOURCE_PREFIX, alert_record
 from services.scorer.systemic import Systemic
@@ -44,7 +44,7 @@ async def detect_spikes(stream: Any) -> None:
         if not event.key.startswith(SOURCE_PREFIX) and "bucket" in message:  # counts, not a nudge
             spike_counts_arrived[event.key] = now
         if alerts:
-            await _publish([alert_record(alert, topics.alerts) for alert in alerts])
+            await _publish([alert_record(alert, publishing.topics.alerts) for alert in alerts])
             for alert in alerts:
                 metrics.count_alert(alert, now)
 

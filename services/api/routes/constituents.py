@@ -14,7 +14,6 @@ from services.api.presentation import HISTOGRAM_EDGES, constituent_now, json_res
 
 def router(context: ApiContext) -> APIRouter:
     routes = APIRouter(tags=["scores"], dependencies=[Depends(context.require_read)])
-    scores, model, recovery = context.scores, context.model, context.recovery
 
     @routes.get(
         "/v1/constituents/{constituent_id}",
@@ -22,13 +21,14 @@ def router(context: ApiContext) -> APIRouter:
         responses={404: {"description": "Never scored"}},
     )
     async def get_constituent(constituent_id: str) -> Any:
-        published = scores.get(constituent_id)
+        views = context.versions.active  # one version per answer, whichever is live now
+        published = views.scores.get(constituent_id)
         if published is None:
             return JSONResponse(
                 {"detail": f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"},
                 status_code=404,
             )
-        return json_response(constituent_now(published, model, time.time(), detail=True))
+        return json_response(constituent_now(published, views.model, time.time(), detail=True))
 
     @routes.get(
         "/v1/constituents",
@@ -43,15 +43,16 @@ def router(context: ApiContext) -> APIRouter:
         role: Annotated[str | None, Query(max_length=64)] = None,
         max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     ) -> Response:
-        now = time.time()
-        ranked = scores.ranked(ascending=order == "asc", role=role, max_score=max_score, limit=limit)
-        rows = [constituent_now(published, model, now, detail=False) for published in ranked]
-        return json_response({"constituents": rows, "population": len(scores)})
+        now, views = time.time(), context.versions.active
+        ranked = views.scores.ranked(ascending=order == "asc", role=role, max_score=max_score, limit=limit)
+        rows = [constituent_now(published, views.model, now, detail=False) for published in ranked]
+        return json_response({"constituents": rows, "population": len(views.scores)})
 
     @routes.get(
         "/v1/scores/summary", name="score_summary", summary="How scores are distributed, and how many people"
     )
     async def get_score_summary() -> dict[str, Any]:
+        scores, model = context.scores, context.model
         counts = scores.histogram(HISTOGRAM_EDGES)
         below_floor = scores.histogram([0.0, model.score_alert.floor, 100.0])[0]
         return score_summary(len(scores), counts, below_floor, model)
@@ -68,6 +69,7 @@ def router(context: ApiContext) -> APIRouter:
         step: Annotated[str | None, Query(max_length=32)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> Response:
+        recovery = context.recovery
         return json_response(
             {"open_by_step": recovery.open_by_step(), "cases": recovery.open_cases(step, limit)}
         )

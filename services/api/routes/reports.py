@@ -81,7 +81,6 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
 
 def router(context: ApiContext) -> APIRouter:
     routes = APIRouter(tags=["reports"], dependencies=[Depends(context.require_read)])
-    reports = context.reports
 
     @routes.get(
         "/v1/reports/experience",
@@ -106,7 +105,7 @@ def router(context: ApiContext) -> APIRouter:
         bounds = _range(granularity, start, end)
         if isinstance(bounds, JSONResponse):
             return bounds
-        windows = reports.windows(granularity, *bounds)
+        windows = context.reports.windows(granularity, *bounds)
         rows = experience_rows(windows, by)
         if _wants_csv(request, format):
             return _csv(rows, f"experience-{granularity}{f'-by-{by}' if by else ''}.csv")
@@ -141,7 +140,7 @@ def router(context: ApiContext) -> APIRouter:
         bounds = _range("day", start, end)
         if isinstance(bounds, JSONResponse):
             return bounds
-        matrix = handoff_matrix(total(reports.windows("day", *bounds).values()))
+        matrix = handoff_matrix(total(context.reports.windows("day", *bounds).values()))
         if _wants_csv(request, format):
             return _csv(matrix, "handoffs.csv")
         return json_response({"from": bounds[0], "to": bounds[1], "matrix": matrix, "as_of": time.time()})

@@ -23,7 +23,7 @@ def router(context: ApiContext) -> APIRouter:
         "stale; the GET routes still answer from them).",
     )
     async def readyz() -> JSONResponse:
-        if not context.feeder.caught_up:
+        if not context.caught_up:
             return JSONResponse({"status": "catching up with Kafka"}, status_code=503)
         if not context.kafka.reachable:
             return JSONResponse({"status": "Kafka unreachable: views are not updating"}, status_code=503)
@@ -40,7 +40,9 @@ def router(context: ApiContext) -> APIRouter:
             "population": len(context.scores),
             "open_alerts": context.alerts.open_counts(),
             "dead_letters": context.dead_letters.total(),
-            "api_caught_up": context.feeder.caught_up,
+            "api_caught_up": context.caught_up,
+            "model_version": context.versions.active.version,  # the version whose scores are served
+            "model_version_building": building.version if (building := context.versions.building) else None,
         }
 
     @routes.get("/console", include_in_schema=False)

@@ -3,7 +3,10 @@ event time — the same answer for the same events in any order."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 from services.domain.scoring import Impact
@@ -68,3 +71,19 @@ def test_a_model_version_names_every_setting_and_nothing_else() -> None:
     assert MODEL.fingerprint == same.fingerprint and len(MODEL.fingerprint) == 12
     assert HARSHER.fingerprint != MODEL.fingerprint
     assert compared(events())["candidate_version"] == HARSHER.fingerprint
+
+
+def test_a_model_version_is_the_same_in_every_process() -> None:
+    """Sets in the model (failure types, sources) iterate in a per-process order; the version must not."""
+    script = "from tests.fixtures.config import MODEL; print(MODEL.fingerprint)"
+    versions = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3)
+    }
+    assert versions == {MODEL.fingerprint}

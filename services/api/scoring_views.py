@@ -1,0 +1,139 @@
+"""The views of one scoring model version (scores, recovery cases, report windows) and the switch between
+versions: the API serves the version the versions topic names live (services/domain/versions.py), and a new
+one only once its views have caught up with its topics — never a half-built one. Routes read
+``ApiContext.scores`` (and the rest) per request, so a switch is one assignment between two requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.api.recovery_view import RecoveryView
+from services.api.report_view import ReportView
+from services.api.settings import ApiSettings
+from services.api.views import ScoreView, preset_dictionary
+from services.common.follower import TopicFollower
+from services.domain.scoring import ScoringModel
+from services.domain.versions import ACTIVE_KEY, ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoringViews:
+    """One version's views and the follower that fills them."""
+
+    version: str
+    model: ScoringModel
+    scores: ScoreView
+    recovery: RecoveryView
+    reports: ReportView
+    follower: TopicFollower
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls, settings: ApiSettings, model: ScoringModel, scores_topic: str, reports_topic: str
+    ) -> ScoringViews:
+        scores, recovery, reports = ScoreView(preset_dictionary(model)), RecoveryView(), ReportView()
+
+        def fold_score(record: Any) -> None:
+            scores.apply(record.key, record.value)
+            recovery.apply(record.key, record.value)
+
+        follower = TopicFollower(
+            settings,
+            "api",
+            {scores_topic: fold_score, reports_topic: lambda record: reports.apply(record.key, record.value)},
+        )
+        return cls(model.fingerprint, model, scores, recovery, reports, follower)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.follower.run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.task
+
+
+class VersionSwitch:
+    """Which version's views the API serves; follows the versions topic and switches once a new one is
+    caught up."""
+
+    def __init__(self, settings: ApiSettings, configured: ScoringModel) -> None:
+        self._settings = settings
+        self.active = ScoringViews.of(settings, configured, settings.topic_scores, settings.topic_reports)
+        self.building: ScoringViews | None = None
+        self._wanted: ModelVersion | None = None  # the latest ``active`` record
+        self._changed = asyncio.Event()
+        self._control = TopicFollower(settings, "api", {settings.topic_versions: self._fold})
+
+    @property
+    def caught_up(self) -> bool:
+        """Serving the version the versions topic names, with its views caught up."""
+        return self._control.caught_up and self.building is None and self.active.follower.caught_up
+
+    def _fold(self, record: Any) -> None:
+        if record.key == ACTIVE_KEY:
+            self._wanted = ModelVersion.decode(record.value)  # a ValueError: the follower skips the record
+            self._changed.set()
+
+    async def run(self) -> None:
+        """The versions topic first (so that a restarted API builds only the live version's views), then
+        the active views, then a switch whenever another version is named live."""
+        control = asyncio.create_task(self._control.run())
+        try:
+            while not self._control.caught_up:
+                await asyncio.sleep(0.1)
+            if self._wanted is not None and self._wanted.version != self.active.version:
+                self.active = self._views_of(self._wanted) or self.active
+            self.active.start()
+            while True:
+                await self._changed.wait()
+                self._changed.clear()
+                wanted = self._wanted
+                if wanted is not None and wanted.version != self.active.version:
+                    await self._switch_to(wanted)
+        finally:
+            control.cancel()
+            await self.active.stop()
+
+    def _views_of(self, version: ModelVersion) -> ScoringViews | None:
+        """Its views, not started; None (and an error logged) when its model cannot be read."""
+        try:
+            model = ScoringModel.from_toml(version.model_toml, origin=f"model version {version.version}")
+        except ValueError as error:
+            log.error(
+                "the live model version cannot be read; still serving %s",
+                self.active.version,
+                extra={"version": version.version, "error": str(error)},
+            )
+            return None
+        return ScoringViews.of(self._settings, model, version.scores_topic, version.reports_topic)
+
+    async def _switch_to(self, version: ModelVersion) -> None:
+        views = self._views_of(version)
+        if views is None:
+            return
+        log.info(
+            "building the views of model version %s",
+            version.version,
+            extra={"scores_topic": version.scores_topic},
+        )
+        self.building = views
+        views.start()
+        while not views.follower.caught_up:
+            await asyncio.sleep(0.1)
+        previous, self.active, self.building = self.active, views, None
+        log.info(
+            "switched to model version %s",
+            version.version,
+            extra={"population": len(views.scores), "previous": previous.version},
+        )
+        await previous.stop()

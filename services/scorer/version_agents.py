@@ -1,0 +1,85 @@
+"""Model versions in the scorer (services/domain/versions.py): every worker follows the versions topic to know
+whether its version is the live one — and so where its alerts and dead letters go — and a candidate started
+by ``mission-pulse rescore --apply`` names itself live once it has caught up with the touchpoints. Registered
+on the app by services/scorer/app.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from services.common.follower import TopicFollower
+from services.common.group_offsets import group_progress
+from services.common.kafka import KafkaUnavailable, Record
+from services.domain.versions import ACTIVE_KEY, ModelVersion, is_live
+from services.scorer.app import _publish, app, model, publishing, settings
+
+log = logging.getLogger(__name__)
+PROMOTION_CHECK_S = 2.0
+versions_read = asyncio.Event()
+
+
+def _fold(record: Any) -> None:
+    """An ``active`` record: this worker is live when it names this worker's application id."""
+    if record.key != ACTIVE_KEY:
+        return
+    active = ModelVersion.decode(record.value)  # VersionRecordError (a ValueError): the follower skips it
+    live = is_live(settings.scorer_app_id, active, settings.scorer_candidate)
+    if live != publishing.live:
+        log.warning(
+            "model version %s is live: %s",
+            active.version,
+            "publishing alerts to the shared topic"
+            if live
+            else f"this worker's alerts now go to {settings.shadow_alerts_topic}",
+            extra={"active_app_id": active.app_id, "own_app_id": settings.scorer_app_id},
+        )
+        publishing.live = live
+
+
+@app.task
+async def follow_versions() -> None:
+    follower = TopicFollower(settings, "scorer", {settings.topic_versions: _fold})
+    task = asyncio.create_task(follower.run())
+    while not follower.caught_up:
+        await asyncio.sleep(0.2)
+    versions_read.set()
+    await task
+
+
+@app.timer(interval=PROMOTION_CHECK_S)
+async def name_itself_live() -> None:
+    """A candidate within ``scorer_promote_lag`` records of the touchpoints' (and its report deltas') end
+    writes the ``active`` record. It publishes to the shared topics from that moment, before the worker it
+    replaces reads the record and stops: alerts of the hand-over may come twice (folded by their ids), never
+    not at all."""
+    if not settings.scorer_candidate or publishing.live or not versions_read.is_set():
+        return
+    if app.rebalancing or app.in_recovery:
+        return
+    try:
+        done, total = await group_progress(
+            settings, settings.scorer_app_id, (settings.topic_touchpoints, settings.report_deltas_topic)
+        )
+    except KafkaUnavailable:
+        return
+    if total - done > settings.scorer_promote_lag:
+        return
+    version = ModelVersion(
+        version=model.fingerprint,
+        app_id=settings.scorer_app_id,
+        scores_topic=settings.topic_scores,
+        reports_topic=settings.topic_reports,
+        model_toml=settings.scoring_config.read_text(encoding="utf-8"),
+        activated_at=time.time(),
+    )
+    publishing.live = True
+    await _publish([Record(settings.topic_versions, ACTIVE_KEY, version.encode())])
+    log.warning(
+        "caught up: model version %s is now the live one",
+        version.version,
+        extra={"scores_topic": version.scores_topic, "behind": total - done},
+    )
