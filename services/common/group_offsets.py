@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -42,29 +43,67 @@ class GroupOffsets:
             await admin.close()
 
 
-async def group_progress(settings: CommonSettings, group: str, topics: tuple[str, ...]) -> tuple[int, int]:
-    """How far ``group`` has come through ``topics``: (records committed, records in them), summed over every
-    partition from its first retained offset. KafkaUnavailable when Kafka does not answer."""
+@dataclass(frozen=True)
+class GroupPositions:
+    """Where consumer groups are in some topics: per partition ("topic:partition"), its first retained and
+    next offsets, and each group's committed offset (a partition it never committed: at its start)."""
+
+    starts: dict[str, int]
+    ends: dict[str, int]
+    committed: dict[str, dict[str, int]]  # group → partition → offset
+
+    def progress(self, group: str) -> tuple[int, int]:
+        """(records ``group`` has committed, records there are), from the first retained ones."""
+        done = sum(max(0, self.position(group, tp) - start) for tp, start in self.starts.items())
+        return done, sum(self.ends[tp] - start for tp, start in self.starts.items())
+
+    def position(self, group: str, partition: str) -> int:
+        return self.committed[group].get(partition, self.starts[partition])
+
+    def covers(self, group: str, earlier: GroupPositions, other: str | None, prefix: str) -> bool:
+        """Whether ``group`` has now committed, on every partition of the topics whose partitions start
+        with ``prefix``, at least as far as ``other`` had in ``earlier`` (None: as far as their ends were)."""
+        return all(
+            self.position(group, tp) >= (earlier.ends[tp] if other is None else earlier.position(other, tp))
+            for tp in earlier.starts
+            if tp.startswith(prefix) and tp in self.starts
+        )
+
+
+async def group_positions(
+    settings: CommonSettings, groups: tuple[str, ...], topics: tuple[str, ...]
+) -> GroupPositions:
+    """The groups' committed offsets in ``topics`` and the topics' bounds (a topic not there yet has no
+    partitions). KafkaUnavailable when Kafka does not answer."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    offsets = GroupOffsets(settings, group)
+    readers = {group: GroupOffsets(settings, group) for group in groups}
     try:
         async with asyncio.timeout(15):
+            await admin.start()
             await consumer.start()
-            await consumer.topics()  # the metadata of every topic, partitions included
+            described = await admin.describe_topics(list(topics))
             partitions = [
-                TopicPartition(topic, partition)
-                for topic in topics
-                for partition in sorted(consumer.partitions_for_topic(topic) or ())
+                TopicPartition(topic["topic"], partition["partition"])
+                for topic in described
+                if not topic["error_code"]
+                for partition in topic["partitions"]
             ]
             starts = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
-        committed = await offsets.read((tp.topic, tp.partition) for tp in partitions)
+        committed = {
+            group: await reader.read((tp.topic, tp.partition) for tp in partitions)
+            for group, reader in readers.items()
+        }
     except (TimeoutError, KafkaError, OSError) as error:
         raise KafkaUnavailable(f"no offsets of {list(topics)}: {error!r}") from error
     finally:
-        await offsets.close()
+        for reader in readers.values():
+            await reader.close()
         await consumer.stop()
-    done = sum(
-        max(0, committed.get(f"{tp.topic}:{tp.partition}", starts[tp]) - starts[tp]) for tp in partitions
+        await admin.close()
+    return GroupPositions(
+        {f"{tp.topic}:{tp.partition}": offset for tp, offset in starts.items()},
+        {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()},
+        committed,
     )
-    return done, sum(ends[tp] - starts[tp] for tp in partitions)

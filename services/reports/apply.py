@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from services.common.follower import TopicFollower
-from services.common.group_offsets import group_progress
+from services.common.group_offsets import group_positions
 from services.common.kafka import KafkaUnavailable
 from services.common.processes import free_port, start_service
 from services.common.settings import CommonSettings
@@ -129,9 +129,10 @@ async def _show_progress(bar: Any, settings: CommonSettings, candidate: Candidat
     the two it must have read before it names itself live (services/scorer/version_agents.py)."""
     deltas = ScorerSettings(scorer_app_id=candidate.app_id).report_deltas_topic
     try:
-        done, total = await group_progress(settings, candidate.app_id, (settings.topic_touchpoints, deltas))
+        positions = await group_positions(settings, (candidate.app_id,), (settings.topic_touchpoints, deltas))
     except KafkaUnavailable:
         return
+    done, total = positions.progress(candidate.app_id)
     bar.total = total
     bar.n = min(done, total)
     bar.refresh()

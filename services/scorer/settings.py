@@ -53,9 +53,6 @@ class ScorerSettings(CommonSettings):
         description="Set by rescore --apply: this worker rebuilds a new model version; its alerts stay on "
         "its own topic until it has caught up and names itself live on the versions topic",
     )
-    scorer_promote_lag: int = Field(
-        1000, ge=0, description="A candidate names itself live once its group is this few touchpoints behind"
-    )
 
     @property
     def shadow_alerts_topic(self) -> str:

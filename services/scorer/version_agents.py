@@ -12,30 +12,39 @@ import time
 from typing import Any
 
 from services.common.follower import TopicFollower
-from services.common.group_offsets import group_progress
+from services.common.group_offsets import group_positions
 from services.common.kafka import KafkaUnavailable, Record
-from services.domain.versions import ACTIVE_KEY, ModelVersion, is_live
+from services.domain.versions import ACTIVE_KEY, ModelVersion, is_live, unversioned
 from services.scorer.app import _publish, app, model, publishing, settings
+from services.scorer.promotion import Promotion
 
 log = logging.getLogger(__name__)
 PROMOTION_CHECK_S = 2.0
 versions_read = asyncio.Event()
+active: list[ModelVersion] = []  # the latest ``active`` record, once there is one
+promotion = Promotion(
+    settings.scorer_app_id,
+    settings.topic_touchpoints,
+    settings.report_deltas_topic,
+    lag_s=settings.scorer_commit_interval_s + PROMOTION_CHECK_S,
+)
 
 
 def _fold(record: Any) -> None:
     """An ``active`` record: this worker is live when it names this worker's application id."""
     if record.key != ACTIVE_KEY:
         return
-    active = ModelVersion.decode(record.value)  # VersionRecordError (a ValueError): the follower skips it
-    live = is_live(settings.scorer_app_id, active, settings.scorer_candidate)
+    named = ModelVersion.decode(record.value)  # VersionRecordError (a ValueError): the follower skips it
+    active[:] = [named]
+    live = is_live(settings.scorer_app_id, named, settings.scorer_candidate)
     if live != publishing.live:
         log.warning(
             "model version %s is live: %s",
-            active.version,
+            named.version,
             "publishing alerts to the shared topic"
             if live
             else f"this worker's alerts now go to {settings.shadow_alerts_topic}",
-            extra={"active_app_id": active.app_id, "own_app_id": settings.scorer_app_id},
+            extra={"active_app_id": named.app_id, "own_app_id": settings.scorer_app_id},
         )
         publishing.live = live
 
@@ -52,22 +61,24 @@ async def follow_versions() -> None:
 
 @app.timer(interval=PROMOTION_CHECK_S)
 async def name_itself_live() -> None:
-    """A candidate within ``scorer_promote_lag`` records of the touchpoints' (and its report deltas') end
-    writes the ``active`` record. It publishes to the shared topics from that moment, before the worker it
-    replaces reads the record and stops: alerts of the hand-over may come twice (folded by their ids), never
-    not at all."""
+    """A candidate writes the ``active`` record once services/scorer/promotion.py says it has caught up. It
+    publishes to the shared topics from that moment, before the worker it replaces reads the record and
+    stops: alerts of the hand-over may come twice (folded by their ids), never not at all."""
     if not settings.scorer_candidate or publishing.live or not versions_read.is_set():
         return
     if app.rebalancing or app.in_recovery:
         return
+    own = settings.scorer_app_id
+    live_group = active[0].app_id if active else unversioned(own)
     try:
-        done, total = await group_progress(
-            settings, settings.scorer_app_id, (settings.topic_touchpoints, settings.report_deltas_topic)
+        now = await group_positions(
+            settings, (own, live_group), (settings.topic_touchpoints, settings.report_deltas_topic)
         )
     except KafkaUnavailable:
         return
-    if total - done > settings.scorer_promote_lag:
+    if not promotion.ready(time.monotonic(), now, live_group):
         return
+    done, total = now.progress(own)
     version = ModelVersion(
         version=model.fingerprint,
         app_id=settings.scorer_app_id,
@@ -81,5 +92,5 @@ async def name_itself_live() -> None:
     log.warning(
         "caught up: model version %s is now the live one",
         version.version,
-        extra={"scores_topic": version.scores_topic, "behind": total - done},
+        extra={"scores_topic": version.scores_topic, "replaces": live_group, "behind_the_end": total - done},
     )

@@ -27,10 +27,11 @@ from tests.fixtures.fast_rules import fast_rules
 from tests.fixtures.ledger import values_of
 from tests.fixtures.system import System, launch
 from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import wait_for_counts
 
 pytestmark = pytest.mark.integration
-PEOPLE = 60
-EVENTS_EACH = 5
+PEOPLE = 100
+EVENTS_EACH = 20
 
 
 @pytest.fixture
@@ -64,7 +65,9 @@ class Watcher(threading.Thread):
                 person = self.people[n % len(self.people)]
                 answer = client.get(f"/v1/constituents/{person}")
                 body = answer.json()
-                self.answers.append(("person", answer.status_code, body.get("model_version")))
+                self.answers.append(
+                    ("person", answer.status_code, (body.get("model_version"), body.get("events")))
+                )
                 summary = client.get("/v1/scores/summary").json()
                 self.answers.append(("population", summary["population"], None))
                 n += 1
@@ -89,16 +92,12 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
     candidate = candidate_model(tmp_path)
     new_version = load_scoring_model(candidate).fingerprint
     people = [f"vr-{uuid.uuid4().hex[:8]}" for _ in range(PEOPLE)]
-    events = [touchpoint(p, "donation.completed", amount=25 + n) for p in people for n in range(EVENTS_EACH)]
-    assert httpx.post(f"{system.ingest_url}/v1/events", json=events).status_code == 202
-    until(
-        lambda: (
-            httpx.get(f"{system.api_url}/v1/constituents", params={"limit": 1000}).json()["population"]
-            == PEOPLE
-        ),
-        60,
-        "the live scorer scored everyone",
-    )
+    events = [touchpoint(p, "donation.completed", amount=25 + n) for n in range(EVENTS_EACH) for p in people]
+    for start in range(0, len(events), 1000):
+        assert (
+            httpx.post(f"{system.ingest_url}/v1/events", json=events[start : start + 1000]).status_code == 202
+        )
+    wait_for_counts(system, dict.fromkeys(people, EVENTS_EACH), timeout_s=120)  # the live scorer's
     assert served_version(system) == live_version
 
     watcher = Watcher(system, people)
@@ -168,7 +167,8 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
     people_answers = [(status, version) for what, status, version in watcher.answers if what == "person"]
     populations = [count for what, count, _ in watcher.answers if what == "population"]
     assert all(status == 200 for status, _ in people_answers), "a known person was missing from an answer"
-    seen = [version for _, version in people_answers]
+    seen = [version for _, (version, _) in people_answers]
+    assert all(events == EVENTS_EACH for _, (_, events) in people_answers), "a person was served half-built"
     assert set(seen) == {live_version, new_version}, f"both versions were served: {set(seen)}"
     first_new = seen.index(new_version)
     assert all(v == new_version for v in seen[first_new:]), "the old model answered after the new one"
