@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import digest
-from services.common.processes import start_service, stop, wait_until_ready
+from services.common.processes import RESTART_EXIT_CODE, start_service, stop, wait_until_ready
 from services.common.settings import REPO_ROOT, ClientSettings
 from services.domain.alerts.model import ALERT_KINDS
 
@@ -159,7 +159,12 @@ def run_everything(rate: float) -> None:
             flush=True,
         )
         next_pulse = time.monotonic() + 5
-        while all(child.poll() is None for child in children):
+        while True:
+            if children[1].poll() == RESTART_EXIT_CODE:  # the scorer asks to be started afresh
+                print("the scorer restarts itself (a stalled consumer, docs/reliability.md)", flush=True)
+                children[1] = start_service("scorer")
+            if any(child.poll() is not None for child in children):
+                break
             if time.monotonic() >= next_pulse:
                 print(_pulse_line(ingest_url, api_url, clients.read_secret()), flush=True)
                 next_pulse += 10

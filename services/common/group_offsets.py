@@ -107,3 +107,32 @@ async def group_positions(
         {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()},
         committed,
     )
+
+
+class PartitionEnds:
+    """The broker's end offsets, through a client of their own kept between reads: a consumer that stopped
+    fetching also stops learning its partitions' high-water marks."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self._settings = settings
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
+        """ "topic:partition" -> end offset; KafkaUnavailable when Kafka does not answer."""
+        wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+        try:
+            async with asyncio.timeout(timeout_s):
+                if self._consumer is None:
+                    consumer = AIOKafkaConsumer(**client_options(self._settings), enable_auto_commit=False)
+                    await consumer.start()
+                    self._consumer = consumer
+                ends = await self._consumer.end_offsets(wanted)
+        except (TimeoutError, KafkaError, OSError) as error:
+            await self.close()
+            raise KafkaUnavailable(f"no end offsets: {error!r}") from error
+        return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()

@@ -22,6 +22,9 @@ class NotReady(RuntimeError):
     """A started service exited, or did not answer ready in time; the message says which."""
 
 
+RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: a service asking its supervisor to start it again
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -22,7 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
-from services.common.group_offsets import GroupOffsets
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.reachability import KafkaReachability
@@ -32,13 +31,12 @@ from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 from services.scorer.settings import TABLES, ScorerSettings
-from services.scorer.stalls import Activity, Holes, Progress, StallWatch
+from services.scorer.stalls import Activity, Holes
 from services.scorer.stores import (
     BatchStores,
     check_faust_internals,
     faust_credentials,
     fetch_again_from,
-    fetch_again_from_committed,
     note_persisted_offsets,
 )
 
@@ -247,38 +245,6 @@ async def watch_kafka() -> None:
 
 activity = Activity()
 holes = Holes()
-stall_watch = StallWatch(settings.scorer_stall_after_s)
-group_offsets = GroupOffsets(settings, settings.scorer_app_id)
-
-
-@app.timer(interval=5.0)
-async def watch_for_stalls() -> None:
-    """Records fetched that the agent never received, nothing else happening: fetch them again."""
-    if not settings.scorer_stall_after_s or app.rebalancing or app.in_recovery or not kafka.reachable:
-        return
-    inputs = {settings.topic_touchpoints, settings.ticks_topic, settings.topic_erasures}
-    assigned = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
-    try:
-        committed = await group_offsets.read((tp.topic, tp.partition) for tp in assigned)
-    except KafkaUnavailable:
-        return
-    fetched = {}
-    for tp in assigned:
-        position = await app.consumer.position(tp)
-        if position is not None:
-            fetched[f"{tp.topic}:{tp.partition}"] = position
-    progress = Progress(
-        fetched, committed, dict(activity.processed), activity.batches_done, activity.in_batch
-    )
-    behind = stall_watch.stalled(progress, time.monotonic())
-    if behind:
-        log.warning(
-            "records fetched but never scored, and no batch for a while: fetching again from the committed "
-            "offsets (a faust-streaming fault, docs/reliability.md)",
-            extra={"behind": behind, "stalled_for_s": settings.scorer_stall_after_s},
-        )
-        metrics.REFETCHES.labels("stalled").inc()
-        await fetch_again_from_committed(app)
 
 
 @app.page("/readyz")
@@ -297,4 +263,4 @@ async def metrics_page(web: Any, request: Any) -> Any:
 
 
 # The other agents and timers, registered on ``app`` by importing their modules (after everything above).
-from services.scorer import report_agent, systemic_agents, version_agents  # noqa: E402, F401
+from services.scorer import report_agent, stall_agents, systemic_agents, version_agents  # noqa: E402, F401

@@ -10,6 +10,13 @@ The signs, all of them at once and for ``after_s``: records fetched beyond what 
 for a partition it has processed nothing of, beyond the committed offset), no batch completed, no batch in
 progress. A busy worker completes batches; an idle one has processed everything it fetched; a worker
 waiting for Kafka inside a batch is "in progress".
+
+A second fault has the same signs but for the fetching (docs/reliability.md, "A scorer silent after a
+broker was cut off"; faust-streaming#523): after a broker was away long enough for the group coordinator to
+be marked dead, the worker rejoins and fetches nothing more — records wait on the broker (its end offsets,
+read by a client of their own) beyond what was processed, and the consumer's position does not move past
+them. The first remedy is the same seek; a stall said again with no batch in between means it did not
+work, and the caller restarts the worker (``in_a_row``).
 """
 
 from __future__ import annotations
@@ -45,15 +52,26 @@ class Progress:
     processed: dict[str, int]  # "topic:partition" -> next offset after the last one the agent processed
     batches_done: int  # batches the agent completed since start
     in_batch: bool  # the agent is inside a batch (scoring or publishing) right now
+    ends: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> the broker's end offset
+
+    def done(self, tp: str) -> int:
+        return max(self.processed.get(tp, 0), self.committed.get(tp, 0))
 
     def behind(self) -> dict[str, int]:
         """Per partition, how many fetched records the agent has not processed (nor the group committed,
         for a partition this worker has not processed anything of yet)."""
-        gaps = {
-            tp: position - max(self.processed.get(tp, 0), self.committed.get(tp, 0))
-            for tp, position in self.fetched.items()
-        }
+        gaps = {tp: position - self.done(tp) for tp, position in self.fetched.items()}
         return {tp: gap for tp, gap in gaps.items() if gap > 0}
+
+    def not_fetched(self) -> dict[str, int]:
+        """Per assigned partition, how many records wait on the broker that the consumer has not fetched
+        although it has nothing else left to process there."""
+        waiting = {
+            tp: self.ends.get(tp, 0) - self.done(tp)
+            for tp, position in self.fetched.items()
+            if position <= self.done(tp)
+        }
+        return {tp: count for tp, count in waiting.items() if count > 0}
 
 
 @dataclass
@@ -62,13 +80,16 @@ class StallWatch:
     it says so again (the remedy gets its chance)."""
 
     after_s: float
+    in_a_row: int = 0  # stalls said with no batch completed between them: 2 means the remedy did not work
     _since: float | None = None  # when the worker was first seen behind with no progress since
     _batches_done: int | None = None
 
     def stalled(self, progress: Progress, now: float) -> dict[str, int]:
         """The partitions behind (and by how much) when the worker is stalled, else {}."""
-        behind = progress.behind()
+        behind = progress.behind() or progress.not_fetched()
         moving = progress.in_batch or self._batches_done not in (None, progress.batches_done)
+        if self._batches_done is not None and progress.batches_done != self._batches_done:
+            self.in_a_row = 0
         self._batches_done = progress.batches_done
         if not behind:
             self._since = None
@@ -79,6 +100,7 @@ class StallWatch:
         if now - self._since < self.after_s:
             return {}
         self._since = now
+        self.in_a_row += 1
         return behind
 
 

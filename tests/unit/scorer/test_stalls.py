@@ -89,3 +89,46 @@ def test_a_hole_that_comes_back_after_it_was_fetched_again_is_a_gap_in_the_topic
     assert holes.observe(1, TP, 12) == (10, 12)
     holes.observe(1, TP, 9)  # fetched again from 10 … (9 is what came before, here)
     assert holes.observe(1, TP, 12) is None  # … and 10, 11 are still not there: no endless refetching
+
+
+def waiting_on_the_broker(position: int, end: int, committed: int, activity: Activity) -> Progress:
+    return Progress(
+        {TP: position}, {TP: committed}, dict(activity.processed), activity.batches_done, False, {TP: end}
+    )
+
+
+def test_a_consumer_that_stopped_fetching_with_records_waiting_on_the_broker_is_a_stall_too() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 99})  # processed up to 100; 319 more on the broker, never fetched
+    assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=0) == {}
+    assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=30) == {TP: 319}
+    assert watch.in_a_row == 1
+    # the seek did not help: said again with no batch between — the caller restarts the worker
+    assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=60) == {TP: 319}
+    assert watch.in_a_row == 2
+
+
+def test_an_idle_worker_at_the_end_and_a_busy_one_fetching_are_not_stalled() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 99})
+    for now in (0, 30, 60):
+        assert watch.stalled(waiting_on_the_broker(100, 100, 100, activity), now=now) == {}
+    for now in (90, 120, 150):  # fetching and completing batches: records waiting is just being busy
+        activity.started()
+        activity.finished({TP: now})
+        assert watch.stalled(waiting_on_the_broker(now + 1, 10_000, 0, activity), now=now) == {}
+    assert watch.in_a_row == 0
+
+
+def test_a_batch_after_a_remedy_starts_the_count_of_stalls_in_a_row_again() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 9})
+    assert watch.stalled(look(120, 10, activity), now=0) == {}
+    assert watch.stalled(look(120, 10, activity), now=30) == {TP: 110}
+    activity.started()
+    activity.finished({TP: 119})  # the seek worked
+    assert watch.stalled(look(120, 120, activity), now=40) == {}
+    assert watch.in_a_row == 0

@@ -1,0 +1,72 @@
+"""The scorer's stall watch (services/scorer/stalls.py): every 5 s, what the worker fetched, processed and
+committed, and what waits on the broker; a stalled worker fetches again from its committed offsets, and one
+still stalled after that exits with ``RESTART_EXIT_CODE`` for its supervisor to start a fresh one (nothing is
+lost: its state is in its changelogs and what it had not committed comes again). Registered on the app by
+services/scorer/app.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from services.common.group_offsets import GroupOffsets, PartitionEnds
+from services.common.kafka import KafkaUnavailable
+from services.common.processes import RESTART_EXIT_CODE  # mission-pulse run, Kubernetes, compose restart
+from services.scorer import metrics
+from services.scorer.app import activity, app, kafka, settings
+from services.scorer.stalls import Progress, StallWatch
+from services.scorer.stores import fetch_again_from_committed
+
+log = logging.getLogger(__name__)
+stall_watch = StallWatch(settings.scorer_stall_after_s)
+group_offsets = GroupOffsets(settings, settings.scorer_app_id)
+partition_ends = PartitionEnds(settings)
+
+
+@app.timer(interval=5.0)
+async def watch_for_stalls() -> None:
+    """Records fetched that the agent never received, or records waiting on the broker that the consumer
+    stopped fetching, nothing else happening: fetch them again; exit if that did not help."""
+    if not settings.scorer_stall_after_s or app.rebalancing or app.in_recovery or not kafka.reachable:
+        return
+    inputs = {settings.topic_touchpoints, settings.ticks_topic, settings.topic_erasures}
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
+    uncompacted = [(tp.topic, tp.partition) for tp in assigned if tp.topic != settings.topic_erasures]
+    try:
+        committed = await group_offsets.read((tp.topic, tp.partition) for tp in assigned)
+        ends = await partition_ends.read(uncompacted)
+    except KafkaUnavailable:
+        return
+    fetched = {}
+    for tp in assigned:
+        position = await app.consumer.position(tp)
+        if position is not None:
+            fetched[f"{tp.topic}:{tp.partition}"] = position
+    progress = Progress(
+        fetched, committed, dict(activity.processed), activity.batches_done, activity.in_batch, ends
+    )
+    behind = stall_watch.stalled(progress, time.monotonic())
+    if not behind:
+        return
+    if stall_watch.in_a_row >= 2:
+        log.error(
+            "still stalled after fetching again: exiting so that a fresh worker takes over "
+            "(a faust-streaming fault, docs/reliability.md; nothing is lost)",
+            extra={"behind": behind, "exit_code": RESTART_EXIT_CODE},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(RESTART_EXIT_CODE)  # no clean shutdown: it could wait on the stalled consumer itself
+    log.warning(
+        "records not scored, and no batch for a while: fetching again from the committed offsets "
+        "(a faust-streaming fault, docs/reliability.md)",
+        extra={
+            "behind": behind,
+            "fetched": bool(progress.behind()),
+            "stalled_for_s": settings.scorer_stall_after_s,
+        },
+    )
+    metrics.REFETCHES.labels("stalled").inc()
+    await fetch_again_from_committed(app)
