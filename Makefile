@@ -102,4 +102,4 @@ kafka-stop:
 	@deploy/kafka/kafka.sh stop
 
 clean:
-	rm -rf $(VENV) .kafka .scorer-data *.egg-info
+	rm -rf $(VENV) .kafka .scorer-data .bench-peers *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from services.bench import baselines, dedup_cost, end_to_end, http_cases, scorer_cases
+from services.bench import baselines, dedup_cost, end_to_end, http_cases, peers, scorer_cases
+from services.common.config_files import load_scoring_model
 from services.common.settings import REPO_ROOT, CommonSettings
 
 SCENARIOS = ("scorer", "ingest", "e2e", "api", "dedup")
@@ -75,6 +77,9 @@ def run(
 def scorer_throughput(settings: CommonSettings, events: int, constituents: int) -> dict[str, Any]:
     """The same events twice: one per record, and grouped as ingest writes them; ceilings on each."""
     scorer: dict[str, Any] = {}
+    ready, missing = peers.prepare()
+    state = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    spec = peers.fold_spec(load_scoring_model(settings.scoring_config), state)
     for grouped, label in ((False, "one event per record"), (True, "grouped as ingest writes")):
         topic = f"bench-touchpoints-{uuid.uuid4().hex[:6]}"
         written = asyncio.run(baselines.prefill(settings, topic, events, constituents, grouped))
@@ -85,6 +90,18 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
         scorer[f"python ceiling, {label} (plain aiokafka loop)"] = asyncio.run(
             baselines.plain_consume(settings, topic, events)
         )
+        for peer in ready:
+            print(f"  {peer.name}, light fold, {label}", flush=True)
+            scorer[f"{peer.name}, light fold, {label}"] = peers.fold(
+                peer, settings, topic, events, spec, state
+            )
+        for name, reason in missing.items():
+            scorer[f"{name}, light fold, {label}"] = {
+                "events": 0,
+                "seconds": 0,
+                "events_per_s": 0,
+                "error": reason,
+            }
         if grouped:
             scorer[f"pure processing (no Kafka), {label}"] = scorer_cases.pure_processing(
                 events, constituents, settings.topic_partitions
@@ -100,9 +117,15 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
             )
     plain = scorer["python ceiling, grouped as ingest writes (plain aiokafka loop)"]["events_per_s"]
     broker = scorer["broker ceiling, grouped as ingest writes (kafka-consumer-perf-test)"]["events_per_s"]
-    for figures in scorer.values():
+    for name, figures in scorer.items():
         figures["vs_plain_loop"] = round(figures["events_per_s"] / plain, 3)
         figures["vs_broker"] = round(figures["events_per_s"] / broker, 3)
+        layout = "grouped as ingest writes" if "grouped" in name else "one event per record"
+        best = max(
+            (f["events_per_s"] for n, f in scorer.items() if "light fold" in n and layout in n), default=0
+        )
+        if best and name.startswith("scorer"):
+            figures["vs_best_peer"] = round(figures["events_per_s"] / best, 3)
     return scorer
 
 
@@ -132,13 +155,17 @@ def markdown(results: dict[str, Any]) -> str:
             per = figures.get("rss_bytes_per_constituent")
             restart = figures.get("restart_ready_s")
             restarted = f"{restart} s ({figures['restart_constituents']:,} constituents)" if restart else ""
+            peak = figures.get("peak_rss_bytes") or figures.get("rss_bytes")
+            rate = f"{figures['events_per_s']:,}" if not figures.get("error") else f"— ({figures['error']})"
             rows.append(
-                f"| {name} | {figures['events_per_s']:,} | {figures['vs_plain_loop']} | "
-                f"{figures['vs_broker']} | {f'{per:,} B' if per else ''} | {restarted} |"
+                f"| {name} | {rate} | {figures.get('vs_best_peer', '')} | {figures['vs_plain_loop']} | "
+                f"{figures['vs_broker']} | {f'{peak / 2**20:,.0f} MiB' if peak else ''} | "
+                f"{f'{per:,} B' if per else ''} | {restarted} |"
             )
         lines += _table(
             "Scorer throughput (one worker, same topic, same run)",
-            "| consumer | events/s | × plain loop | × broker | memory per constituent | restart → ready |",
+            "| consumer | events/s | × best peer | × plain loop | × broker | peak RSS "
+            "| memory per constituent | restart → ready |",
             rows,
         )
     if "ingest" in results:
