@@ -5,7 +5,8 @@ event per record or JSON arrays of them (as ingest writes); prints {"events", "s
 "constituents"} once it has folded the given count. Runs in its own virtualenv (.bench-peers/quix), never in
 the product's.
 
-    .bench-peers/quix/bin/python deploy/bench/quix/light_fold.py BOOTSTRAP TOPIC GROUP EVENTS FOLD_SPEC STATE_DIR
+    .bench-peers/quix/bin/python deploy/bench/quix/light_fold.py \
+        BOOTSTRAP TOPIC GROUP EVENTS FOLD_SPEC STATE_DIR
 """
 
 from __future__ import annotations
