@@ -184,6 +184,9 @@ async def score(stream: Any) -> None:
                 extra={"topic": topic, "partition": partition, "from_offset": start, "to_offset": end},
             )
             metrics.REFETCHES.labels("skipped").inc()
+            # what was processed past the hole comes again (the hole itself was never processed)
+            processed = activity.processed.get(f"{topic}:{partition}", end)
+            metrics.REPEATED_BY_REFETCH.labels("skipped").inc(max(0, processed - end))
             await fetch_again_from(app, topic, partition, start)
 
 

@@ -80,6 +80,11 @@ TIME_TO_RECOVER = Histogram(
     "Event time from a recurring gift's first failed instalment to the payment that recovered it.",
     buckets=(3600, 6 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 21 * 86400, 42 * 86400),
 )
+REPEATED_BY_REFETCH = Counter(
+    "mp_scorer_records_repeated_by_refetch_total",
+    "Records already processed that a refetch brings again (dropped as repeats): what a refetch costs.",
+    ["reason"],
+)
 REFETCHES = Counter(
     "mp_scorer_refetches_total",
     "Times the worker fetched records again that its agent never received: all it had fetched (stalled) "

@@ -50,7 +50,7 @@ async def watch_for_stalls() -> None:
     behind = stall_watch.stalled(progress, time.monotonic())
     if not behind:
         return
-    if stall_watch.in_a_row >= 2:
+    if stall_watch.not_fetching_in_a_row >= 2:
         log.error(
             "still stalled after fetching again: exiting so that a fresh worker takes over "
             "(a faust-streaming fault, docs/reliability.md; nothing is lost)",
@@ -69,4 +69,6 @@ async def watch_for_stalls() -> None:
         },
     )
     metrics.REFETCHES.labels("stalled").inc()
+    repeated = sum(max(0, activity.processed.get(tp, 0) - offset) for tp, offset in committed.items())
+    metrics.REPEATED_BY_REFETCH.labels("stalled").inc(repeated)
     await fetch_again_from_committed(app)

@@ -15,8 +15,8 @@ A second fault has the same signs but for the fetching (docs/reliability.md, "A 
 broker was cut off"; faust-streaming#523): after a broker was away long enough for the group coordinator to
 be marked dead, the worker rejoins and fetches nothing more — records wait on the broker (its end offsets,
 read by a client of their own) beyond what was processed, and the consumer's position does not move past
-them. The first remedy is the same seek; a stall said again with no batch in between means it did not
-work, and the caller restarts the worker (``in_a_row``).
+them. The first remedy is the same seek; such a stall said again with no batch in between means it did not
+work, and the caller restarts the worker (``not_fetching_in_a_row``).
 """
 
 from __future__ import annotations
@@ -80,16 +80,19 @@ class StallWatch:
     it says so again (the remedy gets its chance)."""
 
     after_s: float
-    in_a_row: int = 0  # stalls said with no batch completed between them: 2 means the remedy did not work
+    # stalls of the second kind (nothing fetched) said with no batch between them: 2 means the seek did not
+    # help. The first kind has no such count: a seek brings its records, if not at once then at a later try.
+    not_fetching_in_a_row: int = 0
     _since: float | None = None  # when the worker was first seen behind with no progress since
     _batches_done: int | None = None
 
     def stalled(self, progress: Progress, now: float) -> dict[str, int]:
         """The partitions behind (and by how much) when the worker is stalled, else {}."""
-        behind = progress.behind() or progress.not_fetched()
+        fetched_not_processed = progress.behind()
+        behind = fetched_not_processed or progress.not_fetched()
         moving = progress.in_batch or self._batches_done not in (None, progress.batches_done)
         if self._batches_done is not None and progress.batches_done != self._batches_done:
-            self.in_a_row = 0
+            self.not_fetching_in_a_row = 0
         self._batches_done = progress.batches_done
         if not behind:
             self._since = None
@@ -100,7 +103,7 @@ class StallWatch:
         if now - self._since < self.after_s:
             return {}
         self._since = now
-        self.in_a_row += 1
+        self.not_fetching_in_a_row = 0 if fetched_not_processed else self.not_fetching_in_a_row + 1
         return behind
 
 

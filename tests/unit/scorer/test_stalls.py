@@ -103,10 +103,10 @@ def test_a_consumer_that_stopped_fetching_with_records_waiting_on_the_broker_is_
     activity.finished({TP: 99})  # processed up to 100; 319 more on the broker, never fetched
     assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=0) == {}
     assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=30) == {TP: 319}
-    assert watch.in_a_row == 1
+    assert watch.not_fetching_in_a_row == 1
     # the seek did not help: said again with no batch between — the caller restarts the worker
     assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=60) == {TP: 319}
-    assert watch.in_a_row == 2
+    assert watch.not_fetching_in_a_row == 2
 
 
 def test_an_idle_worker_at_the_end_and_a_busy_one_fetching_are_not_stalled() -> None:
@@ -119,16 +119,27 @@ def test_an_idle_worker_at_the_end_and_a_busy_one_fetching_are_not_stalled() -> 
         activity.started()
         activity.finished({TP: now})
         assert watch.stalled(waiting_on_the_broker(now + 1, 10_000, 0, activity), now=now) == {}
-    assert watch.in_a_row == 0
+    assert watch.not_fetching_in_a_row == 0
 
 
 def test_a_batch_after_a_remedy_starts_the_count_of_stalls_in_a_row_again() -> None:
     watch, activity = StallWatch(after_s=30), Activity()
     activity.started()
-    activity.finished({TP: 9})
-    assert watch.stalled(look(120, 10, activity), now=0) == {}
-    assert watch.stalled(look(120, 10, activity), now=30) == {TP: 110}
+    activity.finished({TP: 99})
+    assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=0) == {}
+    assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=30) == {TP: 319}
+    assert watch.not_fetching_in_a_row == 1
     activity.started()
-    activity.finished({TP: 119})  # the seek worked
-    assert watch.stalled(look(120, 120, activity), now=40) == {}
-    assert watch.in_a_row == 0
+    activity.finished({TP: 418})  # the seek worked
+    assert watch.stalled(waiting_on_the_broker(419, 419, 419, activity), now=40) == {}
+    assert watch.not_fetching_in_a_row == 0
+
+
+def test_records_fetched_and_not_processed_are_fetched_again_as_often_as_needed_never_a_restart() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 9})
+    for now in (0, 30, 60, 90):  # said every 30 s while it lasts; the seek comes again each time
+        seen = watch.stalled(look(120, 10, activity), now=now)
+        assert seen == ({} if now == 0 else {TP: 110})
+    assert watch.not_fetching_in_a_row == 0
