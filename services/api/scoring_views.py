@@ -76,8 +76,10 @@ class VersionSwitch:
 
     @property
     def caught_up(self) -> bool:
-        """Serving the version the versions topic names, with its views caught up."""
-        return self._control.caught_up and self.building is None and self.active.follower.caught_up
+        """The views served are caught up: those of the version the versions topic named when the replica
+        started (never the configured one if another is live), or of the one served while the next is built
+        — a switch does not make every replica unready at once."""
+        return self._control.caught_up and self.active.follower.caught_up
 
     def _fold(self, record: Any) -> None:
         if record.key == ACTIVE_KEY:

@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from services.common.config_files import load_scoring_model
+from services.common.processes import free_port
 from services.common.settings import REPO_ROOT
 from tests.fixtures.config import CONFIG
 from tests.fixtures.fast_rules import fast_rules
 from tests.fixtures.ledger import values_of
-from tests.fixtures.system import System, launch
+from tests.fixtures.system import System, launch, start_service, wait_for
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import wait_for_counts
 
@@ -70,6 +71,7 @@ class Watcher(threading.Thread):
                 )
                 summary = client.get("/v1/scores/summary").json()
                 self.answers.append(("population", summary["population"], None))
+                self.answers.append(("ready", client.get("/readyz").status_code, None))
                 n += 1
 
 
@@ -157,6 +159,14 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
             60,
             "the replaced scorer's alert on its own topic",
         )
+        # An API replica started now builds the live version's views from the start: never the old one.
+        port = str(free_port())
+        replica = start_service("api", {**system.env, "MP_API_PORT": port}, tmp_path / "api-2")
+        try:
+            wait_for(f"http://127.0.0.1:{port}/readyz", replica)
+            assert httpx.get(f"http://127.0.0.1:{port}/v1/system").json()["model_version"] == new_version
+        finally:
+            replica.stop()
     finally:
         watcher.stop.set()
         watcher.join(10)
@@ -167,6 +177,8 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
     people_answers = [(status, version) for what, status, version in watcher.answers if what == "person"]
     populations = [count for what, count, _ in watcher.answers if what == "population"]
     assert all(status == 200 for status, _ in people_answers), "a known person was missing from an answer"
+    readiness = {status for what, status, _ in watcher.answers if what == "ready"}
+    assert readiness == {200}, f"the API was not ready at some point of the switch: {readiness}"
     seen = [version for _, (version, _) in people_answers]
     assert all(events == EVENTS_EACH for _, (_, events) in people_answers), "a person was served half-built"
     assert set(seen) == {live_version, new_version}, f"both versions were served: {set(seen)}"
