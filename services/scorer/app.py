@@ -90,6 +90,7 @@ app = faust.App(
     broker_session_timeout=settings.scorer_session_timeout_s,
     broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
     broker_commit_interval=settings.scorer_commit_interval_s,
+    stream_buffer_maxsize=settings.scorer_buffer_records,
 )
 # Touchpoints, deadline ticks and erasures share one stream (and partitioning): one agent writes each state.
 scorer_inputs = app.topic(

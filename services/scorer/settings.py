@@ -76,6 +76,12 @@ class ScorerSettings(CommonSettings):
     scorer_session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
     )
+    scorer_buffer_records: int = Field(
+        1024,
+        ge=16,
+        description="Records fetched ahead of the agent per stream (Faust's stream_buffer_maxsize): memory "
+        "held for records not yet scored, each up to a request's events as ingest groups them",
+    )
     scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")
     scorer_max_state_bytes: int = Field(
         64 * 1024,
