@@ -91,8 +91,7 @@ class VersionSwitch:
         the active views, then a switch whenever another version is named live."""
         control = asyncio.create_task(self._control.run())
         try:
-            while not self._control.caught_up:
-                await asyncio.sleep(0.1)
+            await self._control.ready.wait()
             if self._wanted is not None and self._wanted.version != self.active.version:
                 self.active = self._views_of(self._wanted) or self.active
             self.active.start()
@@ -104,7 +103,9 @@ class VersionSwitch:
                     await self._switch_to(wanted)
         finally:
             control.cancel()
-            await self.active.stop()
+            for views in (self.active, self.building):
+                if views is not None:
+                    await views.stop()
 
     def _views_of(self, version: ModelVersion) -> ScoringViews | None:
         """Its views, not started; None (and an error logged) when its model cannot be read."""
@@ -130,8 +131,7 @@ class VersionSwitch:
         )
         self.building = views
         views.start()
-        while not views.follower.caught_up:
-            await asyncio.sleep(0.1)
+        await views.follower.ready.wait()
         previous, self.active, self.building = self.active, views, None
         log.info(
             "switched to model version %s",

@@ -42,10 +42,16 @@ class TopicFollower:
         self._pending: dict[TopicPartition, int] | None = None  # end offsets still to reach
         self._next_offsets: dict[TopicPartition, int] = {}  # where to resume after a reconnect
         self._skipped: dict[str, int] = {}  # per topic, for logging the 1st, 10th, 100th… only
+        self.ready = asyncio.Event()  # set once caught up (what ``caught_up`` says), for those who wait
 
     @property
     def caught_up(self) -> bool:
         return self._pending is not None and not self._pending
+
+    def _check_caught_up(self) -> None:
+        if self.caught_up and not self.ready.is_set():
+            self.ready.set()
+            log.info("caught up", extra={"topics": sorted(self._handlers)})
 
     async def run(self, retry_s: float = 2.0) -> None:
         """Consume forever; reconnect by itself when Kafka goes away."""
@@ -94,6 +100,7 @@ class TopicFollower:
                 if self._pending is None:
                     ends = await consumer.end_offsets(partitions)
                     self._pending = {tp: end for tp, end in ends.items() if end > 0}
+                    self._check_caught_up()  # topics with nothing on them yet
         except TimeoutError:
             raise KafkaError(f"the partitions' positions not found within {POSITIONS_WAIT_S:.0f} s") from None
         while True:
@@ -131,8 +138,7 @@ class TopicFollower:
                 for tp in list(self._pending):
                     if await consumer.position(tp) >= self._pending[tp]:
                         del self._pending[tp]
-                if not self._pending:
-                    log.info("caught up", extra={"topics": sorted(self._handlers)})
+                self._check_caught_up()
 
 
 def _is_power_of_ten(number: int) -> bool:

@@ -1,9 +1,11 @@
-"""A consumer group's committed offsets, as Kafka holds them (the scorer's stall watch reads its own)."""
+"""Where consumer groups are, as Kafka holds their committed offsets, and where partitions begin and end:
+the scorer's stall watch, a candidate model version's promotion and ``rescore --apply``'s progress."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -14,33 +16,87 @@ from services.common.kafka import KafkaUnavailable, client_options
 from services.common.settings import CommonSettings
 
 
-class GroupOffsets:
-    """A consumer group's committed offsets, read through one admin client kept between reads."""
+class KafkaOffsets:
+    """Committed offsets and partition bounds, through one admin client and one consumer (no group) kept
+    between reads and made afresh after a failure. A consumer that stopped fetching also stops learning its
+    high-water marks: these are read by clients of their own."""
 
-    def __init__(self, settings: CommonSettings, group: str) -> None:
+    def __init__(self, settings: CommonSettings) -> None:
         self._settings = settings
-        self._group = group
-        self._admin: AIOKafkaAdminClient | None = None
+        self._clients: tuple[AIOKafkaAdminClient, AIOKafkaConsumer] | None = None
 
-    async def read(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
-        """ "topic:partition" -> committed offset, for those that have one; KafkaUnavailable otherwise."""
-        wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+    @asynccontextmanager
+    async def _asking(
+        self, failure: str, timeout_s: float
+    ) -> AsyncIterator[tuple[AIOKafkaAdminClient, AIOKafkaConsumer]]:
         try:
             async with asyncio.timeout(timeout_s):
-                if self._admin is None:
+                if self._clients is None:
                     admin = AIOKafkaAdminClient(**client_options(self._settings))
+                    consumer = AIOKafkaConsumer(**client_options(self._settings), enable_auto_commit=False)
+                    self._clients = (admin, consumer)
                     await admin.start()
-                    self._admin = admin
-                offsets = await self._admin.list_consumer_group_offsets(self._group, partitions=wanted)
+                    await consumer.start()
+                yield self._clients
         except (TimeoutError, KafkaError, OSError) as error:
             await self.close()
-            raise KafkaUnavailable(f"no committed offsets for {self._group}: {error!r}") from error
-        return {f"{tp.topic}:{tp.partition}": meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+            raise KafkaUnavailable(f"{failure}: {error!r}") from error
+
+    async def committed(
+        self, group: str, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0
+    ) -> dict[str, int]:
+        """ "topic:partition" -> ``group``'s committed offset, for those that have one."""
+        async with self._asking(f"no committed offsets for {group}", timeout_s) as (admin, _):
+            offsets = await admin.list_consumer_group_offsets(group, partitions=_partitions(partitions))
+        return {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+    async def ends(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
+        """ "topic:partition" -> the broker's end offset."""
+        async with self._asking("no end offsets", timeout_s) as (_, consumer):
+            ends = await consumer.end_offsets(_partitions(partitions))
+        return {_name(tp): offset for tp, offset in ends.items()}
+
+    async def positions(
+        self, groups: tuple[str, ...], topics: tuple[str, ...], timeout_s: float = 15.0
+    ) -> GroupPositions:
+        """The groups' committed offsets in ``topics`` and the topics' bounds (a topic not there yet has no
+        partitions)."""
+        async with self._asking(f"no offsets of {list(topics)}", timeout_s) as (admin, consumer):
+            described = await admin.describe_topics(list(topics))
+            partitions = [
+                TopicPartition(topic["topic"], partition["partition"])
+                for topic in described
+                if not topic["error_code"]
+                for partition in topic["partitions"]
+            ]
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            committed = {
+                group: await admin.list_consumer_group_offsets(group, partitions=partitions)
+                for group in groups
+            }
+        return GroupPositions(
+            {_name(tp): offset for tp, offset in starts.items()},
+            {_name(tp): offset for tp, offset in ends.items()},
+            {
+                group: {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+                for group, offsets in committed.items()
+            },
+        )
 
     async def close(self) -> None:
-        if self._admin is not None:
-            admin, self._admin = self._admin, None
+        if self._clients is not None:
+            (admin, consumer), self._clients = self._clients, None
+            await consumer.stop()
             await admin.close()
+
+
+def _partitions(partitions: Iterable[tuple[str, int]]) -> list[TopicPartition]:
+    return [TopicPartition(topic, partition) for topic, partition in partitions]
+
+
+def _name(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
 
 
 @dataclass(frozen=True)
@@ -68,71 +124,3 @@ class GroupPositions:
             for tp in earlier.starts
             if tp.startswith(prefix) and tp in self.starts
         )
-
-
-async def group_positions(
-    settings: CommonSettings, groups: tuple[str, ...], topics: tuple[str, ...]
-) -> GroupPositions:
-    """The groups' committed offsets in ``topics`` and the topics' bounds (a topic not there yet has no
-    partitions). KafkaUnavailable when Kafka does not answer."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    readers = {group: GroupOffsets(settings, group) for group in groups}
-    try:
-        async with asyncio.timeout(15):
-            await admin.start()
-            await consumer.start()
-            described = await admin.describe_topics(list(topics))
-            partitions = [
-                TopicPartition(topic["topic"], partition["partition"])
-                for topic in described
-                if not topic["error_code"]
-                for partition in topic["partitions"]
-            ]
-            starts = await consumer.beginning_offsets(partitions)
-            ends = await consumer.end_offsets(partitions)
-        committed = {
-            group: await reader.read((tp.topic, tp.partition) for tp in partitions)
-            for group, reader in readers.items()
-        }
-    except (TimeoutError, KafkaError, OSError) as error:
-        raise KafkaUnavailable(f"no offsets of {list(topics)}: {error!r}") from error
-    finally:
-        for reader in readers.values():
-            await reader.close()
-        await consumer.stop()
-        await admin.close()
-    return GroupPositions(
-        {f"{tp.topic}:{tp.partition}": offset for tp, offset in starts.items()},
-        {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()},
-        committed,
-    )
-
-
-class PartitionEnds:
-    """The broker's end offsets, through a client of their own kept between reads: a consumer that stopped
-    fetching also stops learning its partitions' high-water marks."""
-
-    def __init__(self, settings: CommonSettings) -> None:
-        self._settings = settings
-        self._consumer: AIOKafkaConsumer | None = None
-
-    async def read(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
-        """ "topic:partition" -> end offset; KafkaUnavailable when Kafka does not answer."""
-        wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
-        try:
-            async with asyncio.timeout(timeout_s):
-                if self._consumer is None:
-                    consumer = AIOKafkaConsumer(**client_options(self._settings), enable_auto_commit=False)
-                    await consumer.start()
-                    self._consumer = consumer
-                ends = await self._consumer.end_offsets(wanted)
-        except (TimeoutError, KafkaError, OSError) as error:
-            await self.close()
-            raise KafkaUnavailable(f"no end offsets: {error!r}") from error
-        return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
-
-    async def close(self) -> None:
-        if self._consumer is not None:
-            consumer, self._consumer = self._consumer, None
-            await consumer.stop()

@@ -6,11 +6,13 @@ waits for and stops a service the same way.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def environment_with(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides`` over it: what a child started with them sees."""
+    return {**os.environ, **overrides}
 
 
 def start_service(

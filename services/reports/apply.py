@@ -11,7 +11,6 @@ Names, records and who is live: services/domain/versions.py. docs/scoring.md say
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from typing import Any
 from tqdm import tqdm
 
 from services.common.follower import TopicFollower
-from services.common.group_offsets import group_positions
+from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable
-from services.common.processes import free_port, start_service
+from services.common.processes import environment_with, free_port, start_service
 from services.common.settings import CommonSettings
 from services.domain.scoring import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion, versioned_names
@@ -38,6 +37,7 @@ class Candidate:
 
     version: str
     app_id: str
+    report_deltas_topic: str  # its internal topic, which it must have read before it goes live
     env: dict[str, str]  # MP_* settings over the operator's own
 
     @classmethod
@@ -54,7 +54,7 @@ class Candidate:
             "MP_SCORER_CANDIDATE": "true",
             "MP_SCORER_DATA_DIR": str(data_dir / f"scorer-v{version}"),
         }
-        return cls(version, app_id, env)
+        return cls(version, app_id, ScorerSettings(scorer_app_id=app_id).report_deltas_topic, env)
 
 
 class ActiveVersion:
@@ -68,10 +68,6 @@ class ActiveVersion:
         if record.key == ACTIVE_KEY:
             self.record = ModelVersion.decode(record.value)
 
-    async def read(self) -> None:
-        while not self.follower.caught_up:
-            await asyncio.sleep(0.1)
-
 
 async def apply_candidate(
     settings: CommonSettings,
@@ -84,9 +80,10 @@ async def apply_candidate(
     live; what to tell the operator. SystemExit when the version is already live or its scorer stops."""
     active = ActiveVersion(settings)
     following = asyncio.create_task(active.follower.run())
+    offsets = KafkaOffsets(settings)
     try:
         try:
-            await asyncio.wait_for(active.read(), timeout=60)
+            await asyncio.wait_for(active.follower.ready.wait(), timeout=60)
         except TimeoutError:
             raise SystemExit(f"rescore: {settings.topic_versions} could not be read within 60 s") from None
         live_version = active.record.version if active.record else live.fingerprint
@@ -94,7 +91,7 @@ async def apply_candidate(
         if live_version == candidate.version:
             raise SystemExit(f"rescore: model version {candidate.version} is already the live one")
         log_path = log_dir / f"scorer-v{candidate.version}.log"
-        env = {**os.environ, "MP_SCORER_WEB_PORT": str(free_port()), **candidate.env}
+        env = environment_with({"MP_SCORER_WEB_PORT": str(free_port()), **candidate.env})
         process = start_service("scorer", env, log_path, detached=True)
         (log_dir / f"scorer-v{candidate.version}.pid").write_text(f"{process.pid}\n")
         bar = tqdm(
@@ -108,11 +105,13 @@ async def apply_candidate(
                         f"rescore: the candidate's scorer stopped (exit code {process.returncode}); nothing "
                         f"was switched. The end of {log_path}:\n{tail}"
                     )
-                await _show_progress(bar, settings, candidate)
+                topics = (settings.topic_touchpoints, candidate.report_deltas_topic)
+                await _show_progress(bar, offsets, candidate.app_id, topics)
                 await asyncio.sleep(POLL_S)
             bar.update((bar.total or 0) - bar.n)
     finally:
         following.cancel()
+        await offsets.close()
     return (
         f"model version {candidate.version} is live since {time.strftime('%H:%M:%S')}: its scores are on "
         f"{candidate.env['MP_TOPIC_SCORES']}; each API switches to it as soon as its views of that topic are "
@@ -124,15 +123,14 @@ async def apply_candidate(
     )
 
 
-async def _show_progress(bar: Any, settings: CommonSettings, candidate: Candidate) -> None:
+async def _show_progress(bar: Any, offsets: KafkaOffsets, group: str, topics: tuple[str, str]) -> None:
     """The candidate group's committed records against all retained ones: touchpoints and report deltas,
     the two it must have read before it names itself live (services/scorer/version_agents.py)."""
-    deltas = ScorerSettings(scorer_app_id=candidate.app_id).report_deltas_topic
     try:
-        positions = await group_positions(settings, (candidate.app_id,), (settings.topic_touchpoints, deltas))
+        positions = await offsets.positions((group,), topics)
     except KafkaUnavailable:
         return
-    done, total = positions.progress(candidate.app_id)
+    done, total = positions.progress(group)
     bar.total = total
     bar.n = min(done, total)
     bar.refresh()

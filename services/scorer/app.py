@@ -139,7 +139,7 @@ async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
     async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
         activity.started()
-        await erasures_read.wait()  # a replay must know every erasure before it scores anything
+        await erasures.ready.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
         records, due, erase = [], [], []
         offsets: dict[str, int] = {}
@@ -200,22 +200,17 @@ def erasure_of(value: bytes | None) -> dict[str, Any] | None:
         return None
 
 
-erasures_read = asyncio.Event()
+def fold_erasure(record: Any) -> None:  # an unreadable record raises: the follower counts and skips it
+    processor.erasures.apply(orjson.loads(record.value))
+
+
+# Every erasure so far, before the first batch: a rebuilt scorer or a new group drops the erased.
+erasures = TopicFollower(settings, "scorer", {settings.topic_erasures: fold_erasure})
 
 
 @app.task
 async def follow_erasures() -> None:
-    """Every erasure so far, before the first batch: a rebuilt scorer or a new group drops the erased."""
-
-    def fold(record: Any) -> None:  # an unreadable record raises: the follower counts and skips it
-        processor.erasures.apply(orjson.loads(record.value))
-
-    follower = TopicFollower(settings, "scorer", {settings.topic_erasures: fold})
-    task = asyncio.create_task(follower.run())
-    while not follower.caught_up:
-        await asyncio.sleep(0.1)
-    erasures_read.set()
-    await task
+    await erasures.run()
 
 
 @app.timer(interval=rules.time.timer_interval_seconds)

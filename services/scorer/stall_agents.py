@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from services.common.group_offsets import GroupOffsets, PartitionEnds
+from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable
 from services.common.processes import RESTART_EXIT_CODE  # mission-pulse run, Kubernetes, compose restart
 from services.scorer import metrics
@@ -21,8 +21,7 @@ from services.scorer.stores import fetch_again_from_committed
 
 log = logging.getLogger(__name__)
 stall_watch = StallWatch(settings.scorer_stall_after_s)
-group_offsets = GroupOffsets(settings, settings.scorer_app_id)
-partition_ends = PartitionEnds(settings)
+offsets = KafkaOffsets(settings)
 
 
 @app.timer(interval=5.0)
@@ -35,8 +34,10 @@ async def watch_for_stalls() -> None:
     assigned = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
     uncompacted = [(tp.topic, tp.partition) for tp in assigned if tp.topic != settings.topic_erasures]
     try:
-        committed = await group_offsets.read((tp.topic, tp.partition) for tp in assigned)
-        ends = await partition_ends.read(uncompacted)
+        committed = await offsets.committed(
+            settings.scorer_app_id, ((tp.topic, tp.partition) for tp in assigned)
+        )
+        ends = await offsets.ends(uncompacted)
     except KafkaUnavailable:
         return
     fetched = {}

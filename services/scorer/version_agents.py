@@ -6,13 +6,12 @@ on the app by services/scorer/app.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
 from services.common.follower import TopicFollower
-from services.common.group_offsets import group_positions
+from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable, Record
 from services.domain.versions import ACTIVE_KEY, ModelVersion, is_live, unversioned
 from services.scorer.app import _publish, app, model, publishing, settings
@@ -20,8 +19,8 @@ from services.scorer.promotion import Promotion
 
 log = logging.getLogger(__name__)
 PROMOTION_CHECK_S = 2.0
-versions_read = asyncio.Event()
 active: list[ModelVersion] = []  # the latest ``active`` record, once there is one
+offsets = KafkaOffsets(settings)
 promotion = Promotion(
     settings.scorer_app_id,
     settings.topic_touchpoints,
@@ -49,14 +48,12 @@ def _fold(record: Any) -> None:
         publishing.live = live
 
 
+versions = TopicFollower(settings, "scorer", {settings.topic_versions: _fold})
+
+
 @app.task
 async def follow_versions() -> None:
-    follower = TopicFollower(settings, "scorer", {settings.topic_versions: _fold})
-    task = asyncio.create_task(follower.run())
-    while not follower.caught_up:
-        await asyncio.sleep(0.2)
-    versions_read.set()
-    await task
+    await versions.run()
 
 
 @app.timer(interval=PROMOTION_CHECK_S)
@@ -64,15 +61,15 @@ async def name_itself_live() -> None:
     """A candidate writes the ``active`` record once services/scorer/promotion.py says it has caught up. It
     publishes to the shared topics from that moment, before the worker it replaces reads the record and
     stops: alerts of the hand-over may come twice (folded by their ids), never not at all."""
-    if not settings.scorer_candidate or publishing.live or not versions_read.is_set():
+    if not settings.scorer_candidate or publishing.live or not versions.caught_up:
         return
     if app.rebalancing or app.in_recovery:
         return
     own = settings.scorer_app_id
     live_group = active[0].app_id if active else unversioned(own)
     try:
-        now = await group_positions(
-            settings, (own, live_group), (settings.topic_touchpoints, settings.report_deltas_topic)
+        now = await offsets.positions(
+            (own, live_group), (settings.topic_touchpoints, settings.report_deltas_topic)
         )
     except KafkaUnavailable:
         return

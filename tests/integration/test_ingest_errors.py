@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -100,13 +98,7 @@ def test_an_unparseable_body_is_kept_as_a_dead_letter_too(system: System) -> Non
 
 def dlq_replay(system: System, *arguments: str) -> subprocess.CompletedProcess[str]:
     """``mission-pulse dlq-replay`` on the system's broker and topics, posting to its ingest."""
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "dlq-replay", "--ingest-url", system.ingest_url, *arguments],
-        env={**os.environ, **system.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return system.command("dlq-replay", "--ingest-url", system.ingest_url, *arguments)
 
 
 def dead_letters_with(system: System, marker: str) -> list[dict[str, Any]]:

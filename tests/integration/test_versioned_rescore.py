@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,7 +20,6 @@ import pytest
 
 from services.common.config_files import load_scoring_model
 from services.common.processes import free_port
-from services.common.settings import REPO_ROOT
 from tests.fixtures.config import CONFIG
 from tests.fixtures.fast_rules import fast_rules
 from tests.fixtures.ledger import values_of
@@ -104,27 +101,18 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
 
     watcher = Watcher(system, people)
     watcher.start()
-    env = {**os.environ, **system.env, "MP_SCORING_CONFIG": str(CONFIG / "scoring.toml")}
     log_dir = tmp_path / "rescore"
     try:
-        applied = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.cli",
-                "rescore",
-                "--apply",
-                "--model",
-                str(candidate),
-                "--quiet",
-                "--log-dir",
-                str(log_dir),
-            ],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=240,
+        applied = system.command(
+            "rescore",
+            "--apply",
+            "--model",
+            str(candidate),
+            "--quiet",
+            "--log-dir",
+            str(log_dir),
+            timeout_s=240,
+            MP_SCORING_CONFIG=str(CONFIG / "scoring.toml"),
         )
         assert applied.returncode == 0, applied.stderr + applied.stdout
         assert f"model version {new_version} is live" in applied.stdout
