@@ -88,7 +88,7 @@ REPEATED_BY_REFETCH = Counter(
 REFETCHES = Counter(
     "mp_scorer_refetches_total",
     "Times the worker fetched records again that its agent never received: all it had fetched (stalled) "
-    "or a run of one partition (skipped); services/scorer/stalls.py.",
+    "or a run of one partition (skipped), or from a commit withheld (held); services/scorer/stalls.py.",
     ["reason"],
 )
 

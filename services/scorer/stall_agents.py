@@ -10,18 +10,29 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable
 from services.common.processes import RESTART_EXIT_CODE  # mission-pulse run, Kubernetes, compose restart
 from services.scorer import metrics
 from services.scorer.app import activity, app, kafka, settings
-from services.scorer.stalls import Progress, StallWatch
-from services.scorer.stores import fetch_again_from_committed
+from services.scorer.stalls import HeldCommits, Progress, StallWatch
+from services.scorer.stores import (
+    fetch_again_from,
+    fetch_again_from_committed,
+    guard_commits,
+    withheld_commits,
+)
 
 log = logging.getLogger(__name__)
 stall_watch = StallWatch(settings.scorer_stall_after_s)
 offsets = KafkaOffsets(settings)
+
+
+@app.on_before_shutdown.connect
+async def close_offsets(sender: Any, **_: Any) -> None:
+    await offsets.close()
 
 
 @app.timer(interval=5.0)
@@ -73,3 +84,46 @@ async def watch_for_stalls() -> None:
     repeated = sum(max(0, activity.processed.get(tp, 0) - offset) for tp, offset in committed.items())
     metrics.REPEATED_BY_REFETCH.labels("stalled").inc(repeated)
     await fetch_again_from_committed(app)
+
+
+gapless = {settings.topic_touchpoints, settings.ticks_topic}  # a record at every offset
+held_commits = HeldCommits()
+
+
+def _faust_saw_a_jump(topic: str, partition: int, start: int, end: int) -> None:
+    log.warning(
+        "fetched offsets jumped: not committing past the missing ones (services/scorer/stalls.py)",
+        extra={"topic": topic, "partition": partition, "from_offset": start, "to_offset": end},
+    )
+
+
+@app.task
+async def guard_the_commits() -> None:
+    """Before anything is processed: no commit past a record the agent never acknowledged."""
+    guard_commits(app, gapless, held_commits, _faust_saw_a_jump)
+
+
+@app.timer(interval=5.0)
+async def fetch_withheld_heads() -> None:
+    """A commit withheld because the record at the committed offset never reached the agent: fetch that
+    partition again from it."""
+    if app.rebalancing or app.in_recovery:
+        return
+    withheld = withheld_commits(app, gapless, held_commits)
+    due = held_commits.due({tp: committed for tp, (committed, _) in withheld.items()}, time.monotonic())
+    for tp, committed in due.items():
+        topic, partition = tp.rsplit(":", 1)
+        lowest = withheld[tp][1]
+        log.warning(
+            "a commit withheld: records at the committed offset never reached the agent; fetching the "
+            "partition again from there (faust-streaming#606, docs/reliability.md)",
+            extra={
+                "topic": topic,
+                "partition": int(partition),
+                "from_offset": committed,
+                "to_offset": lowest,
+            },
+        )
+        metrics.REFETCHES.labels("held").inc()
+        metrics.REPEATED_BY_REFETCH.labels("held").inc(max(0, activity.processed.get(tp, lowest) - lowest))
+        await fetch_again_from(app, topic, int(partition), committed)

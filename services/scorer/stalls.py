@@ -111,7 +111,8 @@ class StallWatch:
 class Holes:
     """The same fault, one record at a time: the agent receives offset 41 then 43 of a partition whose
     offsets have no gaps (touchpoints, ticks: no compaction, no transactions). Faust takes such a jump for
-    a gap it may skip, and commits past it; the record at 42 would never be scored. Tracking restarts with
+    a gap it may skip, and would commit past it (``HeldCommits`` withholds that commit); the record at 42
+    would never be scored unless fetched again, which is what the caller does. Tracking restarts with
     each consumer generation, and whenever a partition's records come again from an earlier offset (a seek
     back, ours or Faust's)."""
 
@@ -131,3 +132,53 @@ class Holes:
             return None
         self.refetched.add((tp, due, offset))
         return (due, offset)
+
+
+@dataclass
+class HeldCommits:
+    """The same fault at the head of what the agent acknowledged: Faust commits a partition past the
+    record at its committed offset when only that one record is missing and the ones after it are done
+    (its head-gap check is off by one: faust-streaming#606, PR #707, both open) — after a rebalance or a
+    seek that record may never reach the agent, and once committed past, a restart loses it.
+
+    Touchpoints and ticks have a record at every offset, so the scorer withholds any commit whose
+    acknowledged offsets do not start at the committed one, and asks for the partition to be fetched again
+    from the committed offset once a commit has been withheld at the same offset for ``refetch_after_s``
+    (what was processed after it comes again as repeats). A partition fetched again ``give_up_after``
+    times without its head ever arriving has a true gap there (a transaction marker of some other
+    producer): its commit is let through, once, as Faust would."""
+
+    refetch_after_s: float = 10.0
+    give_up_after: int = 3
+    since: dict[str, tuple[int, float]] = field(default_factory=dict)  # tp -> (committed, held since)
+    refetches: dict[tuple[str, int], int] = field(default_factory=dict)  # (tp, committed) -> times
+    released: set[tuple[str, int]] = field(default_factory=set)
+
+    def allows(self, tp: str, lowest_acknowledged: int | None, committed: int | None) -> bool:
+        """Whether a commit of ``tp`` may go ahead, its acknowledged offsets starting at
+        ``lowest_acknowledged`` (None: none) and its last commit at ``committed`` (None: never)."""
+        if lowest_acknowledged is None or committed is None or lowest_acknowledged <= committed:
+            return True
+        return (tp, committed) in self.released
+
+    def due(self, withheld: dict[str, int], now: float) -> dict[str, int]:
+        """``withheld``: tp -> committed offset, for each partition whose commit ``allows`` withholds now.
+        The partitions to fetch again, from that offset (held for ``refetch_after_s``, the clock then
+        restarts); one held through ``give_up_after`` refetches is released instead."""
+        self.since = {tp: held for tp, held in self.since.items() if withheld.get(tp) == held[0]}
+        current = set(withheld.items())  # what is no longer withheld is forgotten
+        self.refetches = {key: n for key, n in self.refetches.items() if key in current}
+        self.released &= current
+        due = {}
+        for tp, committed in withheld.items():
+            _, since = self.since.setdefault(tp, (committed, now))
+            if now - since < self.refetch_after_s:
+                continue
+            self.since[tp] = (committed, now)
+            times = self.refetches.get((tp, committed), 0)
+            if times >= self.give_up_after:
+                self.released.add((tp, committed))
+            else:
+                self.refetches[(tp, committed)] = times + 1
+                due[tp] = committed
+        return due

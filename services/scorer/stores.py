@@ -17,7 +17,10 @@ pinned by the version range in pyproject.toml:
 
 And the remedies for a Faust fault, records fetched that never reached the agent (services/scorer/stalls.py):
 ``Consumer.perform_seek`` (what Faust's recovery calls after a rebalance) fetches again from the committed
-offsets, ``Consumer.seek`` one partition from an offset; both reset what Faust believes it has read.
+offsets, ``Consumer.seek`` one partition from an offset; both reset what Faust believes it has read. So
+that such a record is never committed past, ``guard_commits`` wraps the consumer's ``_new_offset`` (which
+offset a commit may reach, from ``_acked`` and ``_committed_offset``) and ``_add_gap`` (offsets Faust
+would skip) for the topics that have a record at every offset.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from faust.types import TP
 from services.common.kafka import Record, Written, tls_context
 from services.common.settings import CommonSettings
 from services.domain.scoring import ConstituentState
+from services.scorer.stalls import HeldCommits
 
 SUPPORTED_FAUST = ((0, 15, 3), (0, 16, 0))  # [from, to): as pinned in pyproject.toml
 
@@ -71,9 +75,12 @@ def check_faust_internals() -> None:
         for method in ("_get", "_set"):
             if "current_event()" not in inspect.getsource(getattr(rocksdb.Store, method)):
                 problems.append(f"faust's RocksDB Store.{method} no longer picks the partition by event")
-    for method in ("perform_seek", "position", "seek"):
+    for method in ("perform_seek", "position", "seek", "_add_gap"):
         if not inspect.iscoroutinefunction(getattr(Consumer, method, None)):
             problems.append(f"faust's Consumer.{method} is no longer a coroutine function")
+    new_offset = inspect.getsource(Consumer._new_offset)
+    if "self._acked[tp]" not in new_offset or "self._committed_offset[tp]" not in new_offset:
+        problems.append("faust's Consumer._new_offset no longer reads _acked and _committed_offset")
     if problems:
         raise FaustInternalsChanged(
             "the scorer's direct table access (services/scorer/stores.py) needs review: "
@@ -142,6 +149,47 @@ async def fetch_again_from_committed(app: faust.App) -> None:
 async def fetch_again_from(app: faust.App, topic: str, partition: int, offset: int) -> None:
     """Move one partition's consumer back to ``offset`` (and Faust's idea of what it has read with it)."""
     await app.consumer.seek(TP(topic, partition), offset)
+
+
+def guard_commits(
+    app: faust.App, gapless: set[str], held: HeldCommits, on_skip: Callable[[str, int, int, int], None]
+) -> None:
+    """Never commit past a record of a ``gapless`` topic the agent has not acknowledged (HeldCommits in
+    services/scorer/stalls.py): a commit whose acknowledged offsets do not start at the committed one is
+    withheld, and a jump Faust sees in fetched offsets is reported to ``on_skip(topic, partition, from,
+    to)`` instead of being taken for a gap to commit past."""
+    consumer = app.consumer
+    new_offset, add_gap = consumer._new_offset, consumer._add_gap
+
+    def guarded_new_offset(tp: TP) -> int | None:
+        if tp.topic in gapless:
+            acked = consumer._acked[tp]
+            lowest = min(acked) if acked else None
+            if not held.allows(f"{tp.topic}:{tp.partition}", lowest, consumer._committed_offset[tp]):
+                return None
+        return new_offset(tp)  # type: ignore[no-any-return]
+
+    async def gaps_only_where_there_are(tp: TP, offset_from: int, offset_to: int) -> None:
+        if tp.topic in gapless:
+            on_skip(tp.topic, tp.partition, offset_from, offset_to)
+            return
+        await add_gap(tp, offset_from, offset_to)
+
+    consumer._new_offset = guarded_new_offset
+    consumer._add_gap = gaps_only_where_there_are
+
+
+def withheld_commits(app: faust.App, gapless: set[str], held: HeldCommits) -> dict[str, tuple[int, int]]:
+    """ "topic:partition" -> (committed offset, lowest acknowledged offset), for each partition of a
+    ``gapless`` topic whose next commit ``held`` would withhold now."""
+    consumer = app.consumer
+    withheld = {}
+    for tp, acked in list(consumer._acked.items()):
+        if tp.topic in gapless and acked:
+            name, committed, lowest = f"{tp.topic}:{tp.partition}", consumer._committed_offset[tp], min(acked)
+            if not held.allows(name, lowest, committed):
+                withheld[name] = (committed, lowest)
+    return withheld
 
 
 def faust_credentials(settings: CommonSettings) -> faust.auth.Credentials | None:

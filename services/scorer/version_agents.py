@@ -29,6 +29,11 @@ promotion = Promotion(
 )
 
 
+@app.on_before_shutdown.connect
+async def close_offsets(sender: Any, **_: Any) -> None:
+    await offsets.close()
+
+
 def _fold(record: Any) -> None:
     """An ``active`` record: this worker is live when it names this worker's application id."""
     if record.key != ACTIVE_KEY:

@@ -11,7 +11,14 @@ import pytest
 from faust.types import TP
 
 from services.common.kafka import Written
-from services.scorer.stores import BatchStores, check_faust_internals, note_persisted_offsets
+from services.scorer.stalls import HeldCommits
+from services.scorer.stores import (
+    BatchStores,
+    check_faust_internals,
+    guard_commits,
+    note_persisted_offsets,
+    withheld_commits,
+)
 
 
 class Message:
@@ -72,3 +79,26 @@ def test_the_changelogs_the_cli_creates_are_the_ones_faust_uses() -> None:
 
     tables = (scorer.states, scorer.deadlines, scorer.spike_states, scorer.report_windows)
     assert tuple(table.changelog_topic_name for table in tables) == ScorerSettings().changelog_topics
+
+
+async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(tmp_path: Path) -> None:
+    app = faust.App(f"commits-{tmp_path.name}", broker="kafka://unused:1")
+    skipped: list[tuple[str, int, int, int]] = []
+    held = HeldCommits()
+    guard_commits(app, {"touchpoints"}, held, lambda *jump: skipped.append(jump))
+    consumer = app.consumer
+    for topic in ("touchpoints", "compacted"):
+        tp = TP(topic, 0)
+        consumer._committed_offset[tp] = 2585
+        consumer._acked[tp].extend([2586, 2587, 2588, 2589])  # the record at 2585 never acknowledged
+    # Faust's own rule commits past it (faust-streaming#606); the guard withholds it on a gapless topic
+    assert consumer._new_offset(TP("compacted", 0)) == 2590
+    assert consumer._new_offset(TP("touchpoints", 0)) is None
+    assert withheld_commits(app, {"touchpoints"}, held) == {"touchpoints:0": (2585, 2586)}
+    consumer._acked[TP("touchpoints", 0)].append(2585)  # it came again and was processed
+    assert consumer._new_offset(TP("touchpoints", 0)) == 2590
+
+    await consumer._add_gap(TP("touchpoints", 1), 10, 15)  # offsets that jumped are reported, not skipped
+    await consumer._add_gap(TP("compacted", 1), 10, 15)
+    assert skipped == [("touchpoints", 1, 10, 15)]
+    assert not consumer._gap[TP("touchpoints", 1)] and consumer._gap[TP("compacted", 1)]
