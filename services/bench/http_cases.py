@@ -16,10 +16,10 @@ import httpx
 import orjson
 
 from services.bench.baselines import create_topic, produce
-from services.bench.measure import Figures, rss_bytes
+from services.bench.measure import Figures
 from services.common.config_files import load_scoring_model
 from services.common.kafka import Record
-from services.common.processes import free_port, start_service, stop, wait_until_ready
+from services.common.processes import free_port, rss_bytes, start_service, stop, wait_until_ready
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, apply_event

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import statistics
-from pathlib import Path
 from typing import Any
 
 Figures = dict[str, Any]
@@ -19,8 +18,3 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 def metric_total(text: str, name: str) -> float:
     return sum(float(value) for value in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
-
-
-def rss_bytes(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]

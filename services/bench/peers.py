@@ -20,7 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from services.bench.measure import Figures, rss_bytes
+from services.bench.measure import Figures
+from services.common.processes import rss_bytes
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.domain.scoring import ScoringModel
 

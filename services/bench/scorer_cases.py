@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from services.bench.baselines import as_requests
 from services.bench.data import events
-from services.bench.measure import Figures, metric_total, rss_bytes
+from services.bench.measure import Figures, metric_total
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.kafka import records_by_partition
-from services.common.processes import free_port, start_service, stop, wait_until_ready
+from services.common.processes import free_port, rss_bytes, start_service, stop, wait_until_ready
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState

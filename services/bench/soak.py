@@ -16,9 +16,9 @@ import orjson
 from tqdm import tqdm
 
 from services.bench.data import events
-from services.bench.measure import metric_total, rss_bytes
+from services.bench.measure import metric_total
 from services.bench.run import RESULTS
-from services.common.processes import free_port, start_service, stop, wait_until_ready
+from services.common.processes import free_port, rss_bytes, start_service, stop, wait_until_ready
 from services.common.settings import CommonSettings
 
 SAMPLE_EVERY_S = 10.0

@@ -77,6 +77,12 @@ class CommonSettings(BaseSettings):
         ge=100,
         description="Allocations between young-generation garbage collections (CPython's default: 700)",
     )
+    tracemalloc_every_s: float = Field(
+        0.0,
+        ge=0,
+        description="A diagnostic: trace Python allocations and log the sites that grew most this often "
+        "(0: off; tracing slows the service two to three times)",
+    )
 
     @property
     def development(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import replace
 from functools import partial
@@ -24,6 +25,7 @@ from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
+from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
@@ -235,6 +237,12 @@ kafka = KafkaReachability(settings)
 async def collect_garbage_less_often() -> None:
     """Once the worker has started (so that what start-up allocated is frozen out of collections)."""
     tune_garbage_collection(settings.gc_young_threshold)
+
+
+@app.task
+async def watch_memory_if_asked() -> None:
+    if settings.tracemalloc_every_s:
+        await watch_memory(settings.tracemalloc_every_s, os.getpid())
 
 
 @app.task
