@@ -28,16 +28,17 @@ async def watch_memory(every_s: float, pid: int) -> None:
     """Trace allocations; every ``every_s`` log the sites that grew most since the first snapshot."""
     tracemalloc.start(FRAMES)
     await asyncio.sleep(every_s)
-    first = tracemalloc.take_snapshot()
+    first = await asyncio.to_thread(tracemalloc.take_snapshot)  # seconds of work: not on the event loop
     while True:
         await asyncio.sleep(every_s)
-        now = tracemalloc.take_snapshot()
+        now = await asyncio.to_thread(tracemalloc.take_snapshot)
+        sites = await asyncio.to_thread(growth, first, now)
         traced, _ = tracemalloc.get_traced_memory()
         log.warning(
             "memory grew",
             extra={
                 "rss_mb": round(rss_bytes(pid) / 2**20, 1),
                 "traced_mb": round(traced / 2**20, 1),
-                "sites": growth(first, now),
+                "sites": sites,
             },
         )

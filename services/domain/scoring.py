@@ -186,11 +186,16 @@ class ConstituentState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConstituentState:
         """Rebuild from ``to_dict`` output, or from the subset the scorer publishes."""
-        state = cls(**{name: value for name, value in data.items() if name in cls.__slots__})
+        if data.keys() <= _STATE_FIELDS:  # what the scorer stores: every key a field
+            return cls(**data)
+        state = cls(**{name: value for name, value in data.items() if name in _STATE_FIELDS})
         if "recent_event_ids" in data:  # written before the time-bounded dedup: keep what it remembered
             older = dedup.from_recent_ids(data["recent_event_ids"], state.last_event_at)
             state.seen_event_ids = older | state.seen_event_ids
         return state
+
+
+_STATE_FIELDS = frozenset(ConstituentState.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
