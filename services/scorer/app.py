@@ -93,6 +93,11 @@ app = faust.App(
     broker_heartbeat_interval=settings.scorer_session_timeout_s / 5,
     broker_commit_interval=settings.scorer_commit_interval_s,
     stream_buffer_maxsize=settings.scorer_buffer_records,
+    # Faust's leader-election topic is created by the worker as it starts, like the changelogs once were: a
+    # subscribed topic missing from the group's first metadata makes aiokafka rejoin the group at the next
+    # metadata refresh (300 s) — a rebalance with state recovery (docs/reliability.md, "Soak"). Nothing here
+    # runs on the leader only, so there is no such topic; every other one is created before the worker.
+    topic_disable_leader=True,
 )
 # Touchpoints, deadline ticks and erasures share one stream (and partitioning): one agent writes each state.
 scorer_inputs = app.topic(

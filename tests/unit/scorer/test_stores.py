@@ -81,6 +81,15 @@ def test_the_changelogs_the_cli_creates_are_the_ones_faust_uses() -> None:
     assert tuple(table.changelog_topic_name for table in tables) == ScorerSettings().changelog_topics
 
 
+def test_the_worker_creates_no_topic_of_its_own_as_it_starts() -> None:
+    """A topic created by the starting worker may be missing from its group's first metadata, and the
+    refresh that finds it makes the group rebalance: the changelogs are created beforehand (above), and
+    Faust's leader-election topic is not used."""
+    from services.scorer import app as scorer
+
+    assert scorer.app.conf.topic_disable_leader
+
+
 async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(tmp_path: Path) -> None:
     app = faust.App(f"commits-{tmp_path.name}", broker="kafka://unused:1")
     skipped: list[tuple[str, int, int, int]] = []
