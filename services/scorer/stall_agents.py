@@ -1,8 +1,9 @@
 """The scorer's stall watch (services/scorer/stalls.py): every 5 s, what the worker fetched, processed and
 committed, and what waits on the broker; a stalled worker fetches again from its committed offsets, and one
 still stalled after that exits with ``RESTART_EXIT_CODE`` for its supervisor to start a fresh one (nothing is
-lost: its state is in its changelogs and what it had not committed comes again). Registered on the app by
-services/scorer/app.py.
+lost: its state is in its changelogs and what it had not committed comes again). And the commit guard
+(``HeldCommits``): no commit past a record the agent never acknowledged, and a partition whose commit is held
+at one offset fetched again from it. Registered on the app by services/scorer/app.py.
 """
 
 from __future__ import annotations
