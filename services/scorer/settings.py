@@ -77,7 +77,7 @@ class ScorerSettings(CommonSettings):
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
     )
     scorer_buffer_records: int = Field(
-        1024,
+        4096,
         ge=16,
         description="Records fetched ahead of the agent per stream (Faust's stream_buffer_maxsize): memory "
         "held for records not yet scored, each up to a request's events as ingest groups them",
