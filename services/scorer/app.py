@@ -36,7 +36,9 @@ from services.scorer.settings import TABLES, ScorerSettings
 from services.scorer.stalls import Activity, Holes
 from services.scorer.stores import (
     BatchStores,
+    batches_acknowledged_when_done,
     check_faust_internals,
+    committed_offset,
     faust_credentials,
     fetch_again_from,
     note_persisted_offsets,
@@ -144,7 +146,9 @@ async def _publish(records: list[Record]) -> None:
 @app.agent(scorer_inputs)
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
-    async for batch in stream.take_events(settings.scorer_batch_size, within=settings.scorer_batch_within_s):
+    # a batch left midway (the worker stopped while publishing it) stays unacknowledged: read again
+    size, within = settings.scorer_batch_size, settings.scorer_batch_within_s
+    async for batch in batches_acknowledged_when_done(stream, size, within):
         activity.started()
         await erasures.ready.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
@@ -155,7 +159,8 @@ async def score(stream: Any) -> None:
             message = event.message
             offsets[tp := f"{message.topic}:{message.partition}"] = message.offset
             if message.topic != settings.topic_erasures:  # compacted: its offsets may have gaps
-                hole = holes.observe(app.consumer_generation_id, tp, message.offset)
+                start = committed_offset(app, message.topic, message.partition)
+                hole = holes.observe(app.consumer_generation_id, tp, message.offset, start)
                 if hole is not None:
                     skipped.append((message.topic, message.partition, *hole))
             if message.topic == settings.ticks_topic:

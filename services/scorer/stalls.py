@@ -113,20 +113,24 @@ class Holes:
     offsets have no gaps (touchpoints, ticks: no compaction, no transactions). Faust takes such a jump for
     a gap it may skip, and would commit past it (``HeldCommits`` withholds that commit); the record at 42
     would never be scored unless fetched again, which is what the caller does. Tracking restarts with
-    each consumer generation, and whenever a partition's records come again from an earlier offset (a seek
-    back, ours or Faust's)."""
+    each consumer generation — from the committed offset, where the generation's first record must be —
+    and whenever a partition's records come again from an earlier offset (a seek back, ours or Faust's)."""
 
     generation: int | None = None
     expected: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> the next offset due
     refetched: set[tuple[str, int, int]] = field(default_factory=set)  # holes already fetched again
 
-    def observe(self, generation: int, tp: str, offset: int) -> tuple[int, int] | None:
+    def observe(
+        self, generation: int, tp: str, offset: int, committed: int | None = None
+    ) -> tuple[int, int] | None:
         """Record that ``offset`` of ``tp`` arrived; the missing range [start, end) when it skipped some.
-        A hole that comes back after it was fetched again is a gap in the topic itself (a transaction
-        marker written by some other producer, say): said once, then accepted."""
+        ``committed``: where this generation's reading of ``tp`` started (its committed offset), for the
+        first record of a generation to be checked too — a worker handed a partition must start where the
+        group's commit left it. A hole that comes back after it was fetched again is a gap in the topic
+        itself (a transaction marker written by some other producer, say): said once, then accepted."""
         if generation != self.generation:
             self.generation, self.expected, self.refetched = generation, {}, set()
-        due = self.expected.get(tp)
+        due = self.expected.get(tp, committed)
         self.expected[tp] = offset + 1
         if due is None or offset <= due or (tp, due, offset) in self.refetched:
             return None

@@ -15,6 +15,9 @@ pinned by the version range in pyproject.toml:
 - ``store.set_persisted_offset`` records how far a RocksDB store has applied its changelog, which Faust's
   own changelog callback does after each write: without it a restart replays the whole changelog.
 
+A batch from ``take_events`` is acknowledged only once the agent is done with it
+(``batches_acknowledged_when_done``: each message holds one more reference meanwhile).
+
 And the remedies for a Faust fault, records fetched that never reached the agent (services/scorer/stalls.py):
 ``Consumer.perform_seek`` (what Faust's recovery calls after a rebalance) fetches again from the committed
 offsets, ``Consumer.seek`` one partition from an offset; both reset what Faust believes it has read. So
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -37,6 +40,7 @@ import orjson
 from faust.stores import base, memory
 from faust.transport.consumer import Consumer
 from faust.types import TP
+from faust.types.tuples import Message
 
 from services.common.kafka import Record, Written, tls_context
 from services.common.settings import CommonSettings
@@ -78,6 +82,9 @@ def check_faust_internals() -> None:
     for method in ("perform_seek", "position", "seek", "_add_gap"):
         if not inspect.iscoroutinefunction(getattr(Consumer, method, None)):
             problems.append(f"faust's Consumer.{method} is no longer a coroutine function")
+    for method in ("incref", "ack"):
+        if not callable(getattr(Message, method, None)):
+            problems.append(f"faust's Message has no {method}")
     new_offset = inspect.getsource(Consumer._new_offset)
     if "self._acked[tp]" not in new_offset or "self._committed_offset[tp]" not in new_offset:
         problems.append("faust's Consumer._new_offset no longer reads _acked and _committed_offset")
@@ -149,6 +156,29 @@ async def fetch_again_from_committed(app: faust.App) -> None:
 async def fetch_again_from(app: faust.App, topic: str, partition: int, offset: int) -> None:
     """Move one partition's consumer back to ``offset`` (and Faust's idea of what it has read with it)."""
     await app.consumer.seek(TP(topic, partition), offset)
+
+
+async def batches_acknowledged_when_done(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+    """``stream.take_events(size, within)``, each batch acknowledged only once the agent asks for the next.
+
+    ``take_events`` acknowledges a batch in a ``finally:``, which also runs when the agent is stopped midway
+    (a SIGTERM while the batch is being published): the generator is closed as the agent's task ends, and
+    the worker's last commit then goes past records whose states never reached Kafka — lost. So each
+    message holds one more reference while its batch is with the agent, let go after the agent is done
+    with it: Faust's own acknowledgement then takes the last one; a batch left midway keeps its records
+    unacknowledged, and the next owner reads them again (tests/unit/scorer/test_stores.py)."""
+    consumer = stream.app.consumer
+    async for batch in stream.take_events(size, within=within):
+        for event in batch:
+            event.message.incref()
+        yield batch
+        for event in batch:
+            event.message.ack(consumer)
+
+
+def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
+    """Where this worker's reading of a partition started or its last commit reached (None: no commit)."""
+    return app.consumer._committed_offset.get(TP(topic, partition))  # type: ignore[no-any-return]
 
 
 def guard_commits(

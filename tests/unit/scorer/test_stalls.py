@@ -83,6 +83,14 @@ def test_a_new_consumer_generation_starts_over() -> None:
     assert holes.observe(2, TP, 42) == (41, 42)
 
 
+def test_a_generation_whose_first_record_is_past_the_committed_offset_starts_with_a_hole() -> None:
+    holes = Holes()
+    assert holes.observe(3, TP, 50, committed=45) == (45, 50)  # 45..49 never came
+    assert holes.observe(4, TP, 45, committed=45) is None  # starting where the commit left it
+    assert holes.observe(5, TP, 44, committed=45) is None  # from before it (a repeat): no hole
+    assert holes.observe(6, TP, 70, committed=None) is None  # nothing committed yet: nothing to check
+
+
 def test_a_hole_that_comes_back_after_it_was_fetched_again_is_a_gap_in_the_topic_and_is_accepted() -> None:
     holes = Holes()
     holes.observe(1, TP, 9)

@@ -3,6 +3,9 @@ relies on, and a key written through it lands in (and is read from) its own part
 
 from __future__ import annotations
 
+import asyncio
+import gc
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from services.common.kafka import Written
 from services.scorer.stalls import HeldCommits
 from services.scorer.stores import (
     BatchStores,
+    batches_acknowledged_when_done,
     check_faust_internals,
     guard_commits,
     note_persisted_offsets,
@@ -111,3 +115,53 @@ async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(t
     await consumer._add_gap(TP("compacted", 1), 10, 15)
     assert skipped == [("touchpoints", 1, 10, 15)]
     assert not consumer._gap[TP("touchpoints", 1)] and consumer._gap[TP("compacted", 1)]
+
+
+async def plain_take_events(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+    async for batch in stream.take_events(size, within=within):
+        yield batch
+
+
+@pytest.mark.parametrize(
+    ("batches", "stopped_batch_acknowledged"),
+    [(plain_take_events, True), (batches_acknowledged_when_done, False)],
+    ids=["faust-take-events", "acknowledged-when-done"],
+)
+async def test_a_batch_the_worker_stops_in_stays_unacknowledged_and_a_finished_one_is_acknowledged(
+    tmp_path: Path, batches: Any, stopped_batch_acknowledged: bool
+) -> None:
+    """Faust's take_events acknowledges its batch in a ``finally:``, which also runs when the agent is
+    stopped midway (SIGTERM while a batch is published): its last commit would go past records never
+    published. The scorer's batches are acknowledged only once the agent is done with them."""
+    app = faust.App(f"batches-{tmp_path.name}", broker="kafka://unused:1")
+    app.flow_control.resume()  # as a started worker's is
+    received: list[list[Any]] = []
+    arrived, done = asyncio.Event(), asyncio.Event()
+
+    @app.agent()
+    async def publish_slowly(stream: Any) -> None:
+        async for batch in batches(stream, 3, 30.0):
+            received.append(batch)
+            arrived.set()
+            await done.wait()  # publishing the batch's records
+            done.clear()
+
+    async def a_batch_of_three(agent: Any) -> list[Any]:
+        arrived.clear()
+        for value in range(3):
+            await agent.put(value)
+        await asyncio.wait_for(arrived.wait(), 5)
+        for event in received[-1]:
+            event.message.incref()  # the one reference a Kafka topic's conductor holds for each stream
+        return [event.message for event in received[-1]]
+
+    async with publish_slowly.test_context() as agent:
+        finished = await a_batch_of_three(agent)
+        done.set()  # published: the agent asks for the next batch
+        stopped = await a_batch_of_three(agent)
+        assert [message.acked for message in finished] == [True] * 3
+        assert not any(message.acked for message in stopped)
+    gc.collect()  # the stopped agent's batch generators are closed (their ``finally:`` runs)
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    assert [message.acked for message in stopped] == [stopped_batch_acknowledged] * 3
