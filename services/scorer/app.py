@@ -159,8 +159,10 @@ async def score(stream: Any) -> None:
             message = event.message
             offsets[tp := f"{message.topic}:{message.partition}"] = message.offset
             if message.topic != settings.topic_erasures:  # compacted: its offsets may have gaps
-                start = committed_offset(app, message.topic, message.partition)
-                hole = holes.observe(app.consumer_generation_id, tp, message.offset, start)
+                generation, start = app.consumer_generation_id, None
+                if holes.is_first(generation, tp):
+                    start = reading_started(message, generation)
+                hole = holes.observe(generation, tp, message.offset, start)
                 if hole is not None:
                     skipped.append((message.topic, message.partition, *hole))
             if message.topic == settings.ticks_topic:
@@ -201,6 +203,22 @@ async def score(stream: Any) -> None:
             processed = activity.processed.get(f"{topic}:{partition}", end)
             metrics.REPEATED_BY_REFETCH.labels("skipped").inc(max(0, processed - end))
             await fetch_again_from(app, topic, partition, start)
+
+
+def reading_started(message: Any, generation: int) -> int | None:
+    """Where this worker's reading of the message's partition started in this consumer generation (its
+    committed offset, where the first record must be), logged beside that first record's offset."""
+    committed = committed_offset(app, message.topic, message.partition)
+    log.info(
+        "first record of a partition in this consumer generation",
+        extra={
+            "tp": f"{message.topic}:{message.partition}",
+            "offset": message.offset,
+            "committed": committed,
+            "generation": generation,
+        },
+    )
+    return committed
 
 
 def erasure_of(value: bytes | None) -> dict[str, Any] | None:

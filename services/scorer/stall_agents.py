@@ -94,7 +94,14 @@ held_commits = HeldCommits()
 def _faust_saw_a_jump(topic: str, partition: int, start: int, end: int) -> None:
     log.warning(
         "fetched offsets jumped: not committing past the missing ones (services/scorer/stalls.py)",
-        extra={"topic": topic, "partition": partition, "from_offset": start, "to_offset": end},
+        extra={
+            "topic": topic,
+            "partition": partition,
+            "from_offset": start,
+            "to_offset": end,
+            "generation": app.consumer_generation_id,
+            "in_recovery": app.in_recovery,
+        },
     )
 
 

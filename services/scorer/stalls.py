@@ -120,6 +120,10 @@ class Holes:
     expected: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> the next offset due
     refetched: set[tuple[str, int, int]] = field(default_factory=set)  # holes already fetched again
 
+    def is_first(self, generation: int, tp: str) -> bool:
+        """Whether a record of ``tp`` would be its first in consumer generation ``generation``."""
+        return generation != self.generation or tp not in self.expected
+
     def observe(
         self, generation: int, tp: str, offset: int, committed: int | None = None
     ) -> tuple[int, int] | None:

@@ -85,7 +85,9 @@ def test_a_new_consumer_generation_starts_over() -> None:
 
 def test_a_generation_whose_first_record_is_past_the_committed_offset_starts_with_a_hole() -> None:
     holes = Holes()
+    assert holes.is_first(3, TP)
     assert holes.observe(3, TP, 50, committed=45) == (45, 50)  # 45..49 never came
+    assert not holes.is_first(3, TP) and holes.is_first(3, "ticks:3") and holes.is_first(4, TP)
     assert holes.observe(4, TP, 45, committed=45) is None  # starting where the commit left it
     assert holes.observe(5, TP, 44, committed=45) is None  # from before it (a repeat): no hole
     assert holes.observe(6, TP, 70, committed=None) is None  # nothing committed yet: nothing to check
