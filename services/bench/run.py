@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from services.bench import baselines, dedup_cost, end_to_end, http_cases, peers, scorer_cases
+from services.bench import baselines, dedup_cost, end_to_end, http_cases, peers, scorer_cases, targets
 from services.common.config_files import load_scoring_model
 from services.common.settings import REPO_ROOT, CommonSettings
 
@@ -230,5 +230,11 @@ def markdown(results: dict[str, Any]) -> str:
             "Dedup memory of one constituent: every id in 7 days (8-byte hashes) against the last 256 ids",
             "| person | bytes | ids kept | last-256 bytes | last-256 ids | µs per event | last-256 µs |",
             rows,
+        )
+    met = targets.verdicts(results)
+    if met:
+        rows = [f"| {v.target} | {v.measured} | {v.verdict} |" for v in met]
+        lines += _table(
+            "Targets (docs/performance.md)", "| target | this run | verdict |", rows, text_columns=3
         )
     return "\n".join(lines)

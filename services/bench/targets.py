@@ -1,0 +1,171 @@
+"""The performance targets (docs/performance.md), checked against one `make bench` run's results: each one
+met, or the measured gap, or why this run did not measure it. Pure: reads the results dict run.py writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+GROUPED = "grouped as ingest writes"
+ONE_PER_RECORD = "one event per record"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    target: str
+    measured: str
+    verdict: str  # "met", "not met: …", or "not measured: …"
+
+
+def _at_least(target: str, value: float, goal: float, shown: str) -> Verdict:
+    if value >= goal:
+        return Verdict(target, shown, "met")
+    gap = f"{_times(goal / value)} short" if value > 0 else "nothing measured"
+    return Verdict(target, shown, f"not met: {gap}")
+
+
+def _at_most(target: str, value: float, goal: float, shown: str) -> Verdict:
+    if value <= goal:
+        return Verdict(target, shown, "met")
+    return Verdict(target, shown, f"not met: {_times(value / goal)} over")
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio < 1.1 else f"{ratio:.1f}×"
+
+
+def _row(scorer: dict[str, Any], start: str) -> dict[str, Any] | None:
+    return next((figures for name, figures in scorer.items() if name.startswith(start)), None)
+
+
+def _peers(scorer: dict[str, Any], layout: str) -> dict[str, dict[str, Any]]:
+    return {
+        name.split(",")[0]: figures
+        for name, figures in scorer.items()
+        if "light fold" in name and layout in name and not figures.get("error")
+    }
+
+
+def _rate(figures: dict[str, Any]) -> str:
+    return f"{figures['events_per_s']:,} events/s"
+
+
+def scorer_verdicts(scorer: dict[str, Any]) -> list[Verdict]:
+    verdicts = []
+    peers = _peers(scorer, GROUPED)
+    best = max(peers.items(), key=lambda item: item[1]["events_per_s"], default=None)
+    for store in ("memory://", "rocksdb://"):
+        row = _row(scorer, f"scorer ({store}), {GROUPED}")
+        if row is None:
+            continue
+        verdicts.append(
+            _at_least(
+                f"scorer {store}, {GROUPED}: ≥ 100,000 events/s", row["events_per_s"], 100_000, _rate(row)
+            )
+        )
+        if best is not None:
+            name, figures = best
+            verdicts.append(
+                _at_least(
+                    f"scorer {store}, {GROUPED}: ahead of the best peer",
+                    row["events_per_s"],
+                    figures["events_per_s"],
+                    f"{row['events_per_s'] / figures['events_per_s']:.3f}× {name} "
+                    f"({figures['events_per_s']:,}/s)",
+                )
+            )
+        per = row.get("rss_bytes_per_constituent")
+        if per:
+            verdicts.append(
+                _at_most(f"scorer {store}: ≤ 1 KB resident per constituent", per, 1024, f"{per:,} B")
+            )
+    one = _row(scorer, f"scorer (memory://), {ONE_PER_RECORD}")
+    if one is not None:
+        verdicts.append(
+            _at_least(f"scorer, {ONE_PER_RECORD}: ≥ 40,000 events/s", one["events_per_s"], 40_000, _rate(one))
+        )
+    pure = _row(scorer, "pure processing")
+    if pure is not None:
+        verdicts.append(
+            _at_least("pure processing: ≥ 250,000 events/s", pure["events_per_s"], 250_000, _rate(pure))
+        )
+    peaks = [figures.get("peak_rss_bytes") or 0 for figures in peers.values()]
+    ours = [
+        row.get("peak_rss_bytes") or row.get("rss_bytes") or 0
+        for store in ("memory://", "rocksdb://")
+        if (row := _row(scorer, f"scorer ({store}), {GROUPED}")) is not None
+    ]
+    if any(peaks) and any(ours):
+        verdicts.append(
+            _at_most(
+                f"scorer peak RSS ({GROUPED}) ≤ the peers' (the larger)",
+                max(ours),
+                max(peaks),
+                f"{max(ours) / 2**20:,.0f} MiB against {max(peaks) / 2**20:,.0f} MiB",
+            )
+        )
+    return verdicts
+
+
+def e2e_verdicts(e2e: dict[str, Any]) -> list[Verdict]:
+    verdicts = []
+    for rate, goal in ((5000, 100.0), (20000, 250.0)):
+        target = f"end to end p99 ≤ {goal:g} ms at {rate:,} events/s (score at the API, alert on SSE)"
+        measured = e2e.get(f"{rate:,} events/s")
+        if measured is None:
+            verdicts.append(
+                Verdict(target, "", f"not measured: this run's rates were {', '.join(e2e) or 'none'}")
+            )
+            continue
+        p99 = max(
+            measured[path]["p99_ms"]
+            for path in ("accepted → score at the API", "donation.failed → alert on SSE")
+        )
+        verdicts.append(_at_most(target, p99, goal, f"{p99} ms"))
+    return verdicts
+
+
+def api_verdicts(api: dict[str, Any]) -> list[Verdict]:
+    population = api["population"]
+    over = "" if population >= 1_000_000 else f" (over {population:,} constituents, not 1,000,000)"
+    verdicts = [
+        _at_most(
+            "API ready ≤ 10 s over 1,000,000 constituents",
+            api["loaded_ready_s"],
+            10.0,
+            f"{api['loaded_ready_s']} s{over}",
+        ),
+        _at_most(
+            "API view ≤ 500 B resident per constituent",
+            api["rss_bytes_per_constituent"],
+            500,
+            f"{api['rss_bytes_per_constituent']:,} B",
+        ),
+    ]
+    paced = api["requests"].get("by id, paced at 2000/s")
+    if paced is not None:
+        verdicts.append(
+            _at_most(
+                "API GET p99 ≤ 5 ms at 2,000 requests/s", paced["p99_ms"], 5.0, f"{paced['p99_ms']} ms{over}"
+            )
+        )
+    if over:  # met over fewer constituents is not the target met (a gap there is one all the same)
+        verdicts = [
+            Verdict(v.target, v.measured, f"met over {population:,}; not measured at 1,000,000")
+            if v.verdict == "met" and v.measured.endswith(over)
+            else v
+            for v in verdicts
+        ]
+    return verdicts
+
+
+def verdicts(results: dict[str, Any]) -> list[Verdict]:
+    """Every target this run's scenarios speak to, in the order of docs/performance.md."""
+    found = []
+    if "scorer" in results:
+        found += scorer_verdicts(results["scorer"])
+    if "e2e" in results:
+        found += e2e_verdicts(results["e2e"])
+    if "api" in results:
+        found += api_verdicts(results["api"])
+    return found
