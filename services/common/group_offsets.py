@@ -50,6 +50,18 @@ class KafkaOffsets:
             offsets = await admin.list_consumer_group_offsets(group, partitions=_partitions(partitions))
         return {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
+    async def reading_starts(
+        self, group: str, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0
+    ) -> dict[str, int]:
+        """ "topic:partition" -> where ``group`` reads it from: its committed offset, or the partition's first
+        retained offset where it has none (or its commit was since deleted by retention)."""
+        wanted = _partitions(partitions)
+        async with self._asking(f"no reading starts for {group}", timeout_s) as (admin, consumer):
+            offsets = await admin.list_consumer_group_offsets(group, partitions=wanted)
+            starts = await consumer.beginning_offsets(wanted)
+        committed = {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return {_name(tp): max(start, committed.get(_name(tp), start)) for tp, start in starts.items()}
+
     async def ends(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
         """ "topic:partition" -> the broker's end offset."""
         async with self._asking("no end offsets", timeout_s) as (_, consumer):

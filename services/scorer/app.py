@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
+from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
@@ -31,6 +32,7 @@ from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
 from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
+from services.scorer.reading_starts import ReadingStarts
 from services.scorer.records import Incoming
 from services.scorer.settings import TABLES, ScorerSettings
 from services.scorer.stalls import Activity, Holes
@@ -38,7 +40,6 @@ from services.scorer.stores import (
     BatchStores,
     batches_acknowledged_when_done,
     check_faust_internals,
-    committed_offset,
     faust_credentials,
     fetch_again_from,
     note_persisted_offsets,
@@ -155,14 +156,13 @@ async def score(stream: Any) -> None:
         records, due, erase = [], [], []
         offsets: dict[str, int] = {}
         skipped: list[tuple[str, int, int, int]] = []
+        generation = app.consumer_generation_id
+        starts = await reading_starts.of(batch, generation)
         for event in batch:
             message = event.message
             offsets[tp := f"{message.topic}:{message.partition}"] = message.offset
-            if message.topic != settings.topic_erasures:  # compacted: its offsets may have gaps
-                generation, start = app.consumer_generation_id, None
-                if holes.is_first(generation, tp):
-                    start = reading_started(message, generation)
-                hole = holes.observe(generation, tp, message.offset, start)
+            if message.topic in gapless:  # erasures are compacted: their offsets may have gaps
+                hole = holes.observe(generation, tp, message.offset, starts.get(tp))
                 if hole is not None:
                     skipped.append((message.topic, message.partition, *hole))
             if message.topic == settings.ticks_topic:
@@ -203,22 +203,6 @@ async def score(stream: Any) -> None:
             processed = activity.processed.get(f"{topic}:{partition}", end)
             metrics.REPEATED_BY_REFETCH.labels("skipped").inc(max(0, processed - end))
             await fetch_again_from(app, topic, partition, start)
-
-
-def reading_started(message: Any, generation: int) -> int | None:
-    """Where this worker's reading of the message's partition started in this consumer generation (its
-    committed offset, where the first record must be), logged beside that first record's offset."""
-    committed = committed_offset(app, message.topic, message.partition)
-    log.info(
-        "first record of a partition in this consumer generation",
-        extra={
-            "tp": f"{message.topic}:{message.partition}",
-            "offset": message.offset,
-            "committed": committed,
-            "generation": generation,
-        },
-    )
-    return committed
 
 
 def erasure_of(value: bytes | None) -> dict[str, Any] | None:
@@ -280,6 +264,9 @@ async def watch_kafka() -> None:
 
 activity = Activity()
 holes = Holes()
+gapless = {settings.topic_touchpoints, settings.ticks_topic}  # a record at every offset
+kafka_offsets = KafkaOffsets(settings)  # its own clients: committed offsets, partition bounds
+reading_starts = ReadingStarts(app, kafka_offsets, settings.scorer_app_id, gapless, holes)
 
 
 @app.page("/readyz")

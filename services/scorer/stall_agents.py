@@ -13,11 +13,10 @@ import os
 import time
 from typing import Any
 
-from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable
 from services.common.processes import RESTART_EXIT_CODE  # mission-pulse run, Kubernetes, compose restart
 from services.scorer import metrics
-from services.scorer.app import activity, app, kafka, settings
+from services.scorer.app import activity, app, gapless, kafka, kafka_offsets, reading_starts, settings
 from services.scorer.stalls import HeldCommits, Progress, StallWatch
 from services.scorer.stores import (
     fetch_again_from,
@@ -28,12 +27,11 @@ from services.scorer.stores import (
 
 log = logging.getLogger(__name__)
 stall_watch = StallWatch(settings.scorer_stall_after_s)
-offsets = KafkaOffsets(settings)
 
 
 @app.on_before_shutdown.connect
 async def close_offsets(sender: Any, **_: Any) -> None:
-    await offsets.close()
+    await kafka_offsets.close()
 
 
 @app.timer(interval=5.0)
@@ -46,10 +44,10 @@ async def watch_for_stalls() -> None:
     assigned = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
     uncompacted = [(tp.topic, tp.partition) for tp in assigned if tp.topic != settings.topic_erasures]
     try:
-        committed = await offsets.committed(
+        committed = await kafka_offsets.committed(
             settings.scorer_app_id, ((tp.topic, tp.partition) for tp in assigned)
         )
-        ends = await offsets.ends(uncompacted)
+        ends = await kafka_offsets.ends(uncompacted)
     except KafkaUnavailable:
         return
     fetched = {}
@@ -63,7 +61,7 @@ async def watch_for_stalls() -> None:
     behind = stall_watch.stalled(progress, time.monotonic())
     if not behind:
         return
-    if stall_watch.not_fetching_in_a_row >= 2:
+    if stall_watch.remedy_failed():
         log.error(
             "still stalled after fetching again: exiting so that a fresh worker takes over "
             "(a faust-streaming fault, docs/reliability.md; nothing is lost)",
@@ -87,7 +85,6 @@ async def watch_for_stalls() -> None:
     await fetch_again_from_committed(app)
 
 
-gapless = {settings.topic_touchpoints, settings.ticks_topic}  # a record at every offset
 held_commits = HeldCommits()
 
 
@@ -108,7 +105,7 @@ def _faust_saw_a_jump(topic: str, partition: int, start: int, end: int) -> None:
 @app.task
 async def guard_the_commits() -> None:
     """Before anything is processed: no commit past a record the agent never acknowledged."""
-    guard_commits(app, gapless, held_commits, _faust_saw_a_jump)
+    guard_commits(app, gapless, held_commits, _faust_saw_a_jump, reading_starts.uncommitted)
 
 
 @app.timer(interval=5.0)
@@ -117,7 +114,7 @@ async def fetch_withheld_heads() -> None:
     partition again from it."""
     if app.rebalancing or app.in_recovery:
         return
-    withheld = withheld_commits(app, gapless, held_commits)
+    withheld = withheld_commits(app, gapless, held_commits, reading_starts.uncommitted)
     due = held_commits.due({tp: committed for tp, (committed, _) in withheld.items()}, time.monotonic())
     for tp, committed in due.items():
         topic, partition = tp.rsplit(":", 1)

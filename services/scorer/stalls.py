@@ -16,7 +16,8 @@ broker was cut off"; faust-streaming#523): after a broker was away long enough f
 be marked dead, the worker rejoins and fetches nothing more — records wait on the broker (its end offsets,
 read by a client of their own) beyond what was processed, and the consumer's position does not move past
 them. The first remedy is the same seek; such a stall said again with no batch in between means it did not
-work, and the caller restarts the worker (``not_fetching_in_a_row``).
+work, and the caller restarts the worker (``remedy_failed``) — as it does after a few seeks of either kind
+with no batch between them.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ class StallWatch:
 
     after_s: float
     # stalls of the second kind (nothing fetched) said with no batch between them: 2 means the seek did not
-    # help. The first kind has no such count: a seek brings its records, if not at once then at a later try.
+    # help. The first kind usually needs one seek, at times a second; a seek that cannot bring the records
+    # (a partition aiokafka did not seek: CI, 2026-11-28, docs/reliability.md) would be tried forever, so
+    # ``in_a_row`` stalls of either kind with no batch between them also ask for a fresh worker.
     not_fetching_in_a_row: int = 0
+    in_a_row: int = 0
+    restart_after: int = 4
     _since: float | None = None  # when the worker was first seen behind with no progress since
     _batches_done: int | None = None
 
@@ -92,7 +97,7 @@ class StallWatch:
         behind = fetched_not_processed or progress.not_fetched()
         moving = progress.in_batch or self._batches_done not in (None, progress.batches_done)
         if self._batches_done is not None and progress.batches_done != self._batches_done:
-            self.not_fetching_in_a_row = 0
+            self.not_fetching_in_a_row = self.in_a_row = 0
         self._batches_done = progress.batches_done
         if not behind:
             self._since = None
@@ -104,7 +109,12 @@ class StallWatch:
             return {}
         self._since = now
         self.not_fetching_in_a_row = 0 if fetched_not_processed else self.not_fetching_in_a_row + 1
+        self.in_a_row += 1
         return behind
+
+    def remedy_failed(self) -> bool:
+        """Whether the seeks did not help: the worker should exit for a fresh one to take over."""
+        return self.not_fetching_in_a_row >= 2 or self.in_a_row >= self.restart_after
 
 
 @dataclass

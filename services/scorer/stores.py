@@ -149,8 +149,22 @@ def note_persisted_offsets(tables_by_changelog: dict[str, Any], written: Iterabl
 
 async def fetch_again_from_committed(app: faust.App) -> None:
     """Move every assigned partition's consumer back to its committed offset (and Faust's idea of what it
-    has read with it): records fetched but never processed come again; processed ones are repeats."""
-    await app.consumer.perform_seek()
+    has read with it): records fetched but never processed come again; processed ones are repeats.
+
+    aiokafka's ``seek_to_committed`` (under Faust's ``perform_seek``) leaves a partition with no commit, or
+    one at offset 0, where it is (``if offset and offset > 0``): those, but for the tables' changelogs
+    (Faust's recovery reads them), go back to offset 0 — or, if retention deleted it, to the first retained
+    one (``consumer_auto_offset_reset="earliest"``), where the group's reading of them starts."""
+    consumer = app.consumer
+    await consumer.perform_seek()
+    changelogs = app.tables.changelog_topics
+    uncommitted = [
+        tp
+        for tp in consumer.assignment()
+        if tp.topic not in changelogs and not consumer._committed_offset.get(tp)
+    ]
+    for tp in uncommitted:
+        await consumer.seek(tp, 0)
 
 
 async def fetch_again_from(app: faust.App, topic: str, partition: int, offset: int) -> None:
@@ -181,22 +195,42 @@ def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
     return app.consumer._committed_offset.get(TP(topic, partition))  # type: ignore[no-any-return]
 
 
+def _withheld(
+    consumer: Any, tp: TP, held: HeldCommits, uncommitted: dict[str, int]
+) -> tuple[int, int] | None:
+    """(committed offset, lowest acknowledged offset) when ``held`` withholds ``tp``'s next commit, else None.
+    Where Faust knows no commit, the start of reading read from Kafka (``uncommitted``) stands in for it."""
+    acked = consumer._acked[tp]
+    if not acked:
+        return None
+    name = f"{tp.topic}:{tp.partition}"
+    committed = consumer._committed_offset.get(tp)
+    if committed is None:
+        committed = uncommitted.get(name)
+    lowest = min(acked)
+    if committed is None or held.allows(name, lowest, committed):
+        return None
+    return committed, lowest
+
+
 def guard_commits(
-    app: faust.App, gapless: set[str], held: HeldCommits, on_skip: Callable[[str, int, int, int], None]
+    app: faust.App,
+    gapless: set[str],
+    held: HeldCommits,
+    on_skip: Callable[[str, int, int, int], None],
+    uncommitted: dict[str, int],
 ) -> None:
     """Never commit past a record of a ``gapless`` topic the agent has not acknowledged (HeldCommits in
-    services/scorer/stalls.py): a commit whose acknowledged offsets do not start at the committed one is
-    withheld, and a jump Faust sees in fetched offsets is reported to ``on_skip(topic, partition, from,
-    to)`` instead of being taken for a gap to commit past."""
+    services/scorer/stalls.py): a commit whose acknowledged offsets do not start at the committed one (or,
+    before the group's first commit, at where reading started: ``uncommitted``) is withheld, and a jump Faust
+    sees in fetched offsets is reported to ``on_skip(topic, partition, from, to)`` instead of being taken
+    for a gap to commit past."""
     consumer = app.consumer
     new_offset, add_gap = consumer._new_offset, consumer._add_gap
 
     def guarded_new_offset(tp: TP) -> int | None:
-        if tp.topic in gapless:
-            acked = consumer._acked[tp]
-            lowest = min(acked) if acked else None
-            if not held.allows(f"{tp.topic}:{tp.partition}", lowest, consumer._committed_offset[tp]):
-                return None
+        if tp.topic in gapless and _withheld(consumer, tp, held, uncommitted) is not None:
+            return None
         return new_offset(tp)  # type: ignore[no-any-return]
 
     async def gaps_only_where_there_are(tp: TP, offset_from: int, offset_to: int) -> None:
@@ -209,16 +243,16 @@ def guard_commits(
     consumer._add_gap = gaps_only_where_there_are
 
 
-def withheld_commits(app: faust.App, gapless: set[str], held: HeldCommits) -> dict[str, tuple[int, int]]:
+def withheld_commits(
+    app: faust.App, gapless: set[str], held: HeldCommits, uncommitted: dict[str, int]
+) -> dict[str, tuple[int, int]]:
     """ "topic:partition" -> (committed offset, lowest acknowledged offset), for each partition of a
     ``gapless`` topic whose next commit ``held`` would withhold now."""
     consumer = app.consumer
     withheld = {}
-    for tp, acked in list(consumer._acked.items()):
-        if tp.topic in gapless and acked:
-            name, committed, lowest = f"{tp.topic}:{tp.partition}", consumer._committed_offset[tp], min(acked)
-            if not held.allows(name, lowest, committed):
-                withheld[name] = (committed, lowest)
+    for tp in list(consumer._acked):
+        if tp.topic in gapless and (heads := _withheld(consumer, tp, held, uncommitted)) is not None:
+            withheld[f"{tp.topic}:{tp.partition}"] = heads
     return withheld
 
 

@@ -116,7 +116,7 @@ def test_a_consumer_that_stopped_fetching_with_records_waiting_on_the_broker_is_
     assert watch.not_fetching_in_a_row == 1
     # the seek did not help: said again with no batch between — the caller restarts the worker
     assert watch.stalled(waiting_on_the_broker(100, 419, 100, activity), now=60) == {TP: 319}
-    assert watch.not_fetching_in_a_row == 2
+    assert watch.not_fetching_in_a_row == 2 and watch.remedy_failed()
 
 
 def test_an_idle_worker_at_the_end_and_a_busy_one_fetching_are_not_stalled() -> None:
@@ -145,14 +145,30 @@ def test_a_batch_after_a_remedy_starts_the_count_of_stalls_in_a_row_again() -> N
     assert watch.not_fetching_in_a_row == 0
 
 
-def test_records_fetched_and_not_processed_are_fetched_again_as_often_as_needed_never_a_restart() -> None:
+def test_records_fetched_and_not_processed_are_fetched_again_and_after_four_tries_a_restart() -> None:
     watch, activity = StallWatch(after_s=30), Activity()
     activity.started()
     activity.finished({TP: 9})
     for now in (0, 30, 60, 90):  # said every 30 s while it lasts; the seek comes again each time
         seen = watch.stalled(look(120, 10, activity), now=now)
         assert seen == ({} if now == 0 else {TP: 110})
-    assert watch.not_fetching_in_a_row == 0
+        assert not watch.remedy_failed()
+    assert watch.not_fetching_in_a_row == 0  # a seek usually brings them: not the other kind's quick exit
+    assert watch.stalled(look(120, 10, activity), now=120) == {TP: 110}
+    assert watch.remedy_failed()  # four seeks in a row brought nothing: a fresh worker takes over
+
+
+def test_a_batch_between_seeks_starts_their_count_again() -> None:
+    watch, activity = StallWatch(after_s=30), Activity()
+    activity.started()
+    activity.finished({TP: 9})
+    for now in (0, 30, 60, 90):
+        watch.stalled(look(120, 10, activity), now=now)
+    activity.started()
+    activity.finished({TP: 19})  # the last seek brought some
+    for now in (100, 130, 160, 190):
+        watch.stalled(look(120, 10, activity), now=now)
+        assert not watch.remedy_failed()
 
 
 def test_a_commit_goes_ahead_only_from_the_committed_offset() -> None:

@@ -19,6 +19,7 @@ from services.scorer.stores import (
     BatchStores,
     batches_acknowledged_when_done,
     check_faust_internals,
+    fetch_again_from_committed,
     guard_commits,
     note_persisted_offsets,
     withheld_commits,
@@ -98,7 +99,7 @@ async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(t
     app = faust.App(f"commits-{tmp_path.name}", broker="kafka://unused:1")
     skipped: list[tuple[str, int, int, int]] = []
     held = HeldCommits()
-    guard_commits(app, {"touchpoints"}, held, lambda *jump: skipped.append(jump))
+    guard_commits(app, {"touchpoints"}, held, lambda *jump: skipped.append(jump), {})
     consumer = app.consumer
     for topic in ("touchpoints", "compacted"):
         tp = TP(topic, 0)
@@ -107,7 +108,7 @@ async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(t
     # Faust's own rule commits past it (faust-streaming#606); the guard withholds it on a gapless topic
     assert consumer._new_offset(TP("compacted", 0)) == 2590
     assert consumer._new_offset(TP("touchpoints", 0)) is None
-    assert withheld_commits(app, {"touchpoints"}, held) == {"touchpoints:0": (2585, 2586)}
+    assert withheld_commits(app, {"touchpoints"}, held, {}) == {"touchpoints:0": (2585, 2586)}
     consumer._acked[TP("touchpoints", 0)].append(2585)  # it came again and was processed
     assert consumer._new_offset(TP("touchpoints", 0)) == 2590
 
@@ -115,6 +116,50 @@ async def test_faust_never_commits_past_a_record_the_agent_did_not_acknowledge(t
     await consumer._add_gap(TP("compacted", 1), 10, 15)
     assert skipped == [("touchpoints", 1, 10, 15)]
     assert not consumer._gap[TP("touchpoints", 1)] and consumer._gap[TP("compacted", 1)]
+
+
+async def test_before_the_groups_first_commit_the_guard_counts_from_where_reading_started(
+    tmp_path: Path,
+) -> None:
+    app = faust.App(f"first-commit-{tmp_path.name}", broker="kafka://unused:1")
+    started_at = {"touchpoints:0": 0}  # read from Kafka: the group never committed partition 0
+    guard_commits(app, {"touchpoints"}, HeldCommits(), lambda *jump: None, started_at)
+    consumer = app.consumer
+    for partition in (0, 1):  # Faust knows no commit of either; offsets 0-4 never reached the agent
+        consumer._acked[TP("touchpoints", partition)].extend([5, 6, 7])
+    assert consumer._new_offset(TP("touchpoints", 1)) == 8  # no start known: Faust's own rule, unchecked
+    assert consumer._new_offset(TP("touchpoints", 0)) is None
+    assert withheld_commits(app, {"touchpoints"}, HeldCommits(), started_at) == {"touchpoints:0": (0, 5)}
+    consumer._acked[TP("touchpoints", 0)].extend([0, 1, 2, 3, 4])  # fetched again and processed
+    assert consumer._new_offset(TP("touchpoints", 0)) == 8
+
+
+async def test_fetching_again_from_the_committed_offsets_rewinds_partitions_never_committed_too(
+    tmp_path: Path,
+) -> None:
+    app = faust.App(f"rewind-{tmp_path.name}", broker="kafka://unused:1")
+    table = app.Table("states", partitions=1)
+    consumer = app.consumer
+    changelog = TP(table.changelog_topic_name, 0)
+    assigned = {TP("touchpoints", 0), TP("touchpoints", 1), TP("touchpoints", 2), changelog}
+    committed = {TP("touchpoints", 0): 41, TP("touchpoints", 1): None, TP("touchpoints", 2): 0}
+    sought: list[tuple[TP, int]] = []
+
+    async def seek_to_committed() -> dict[TP, int | None]:  # aiokafka: only 41 is sought (offset > 0)
+        sought.append((TP("touchpoints", 0), 41))
+        return {**committed, changelog: None}
+
+    async def _seek(tp: TP, offset: int) -> None:
+        sought.append((tp, offset))
+
+    consumer.assignment = lambda: assigned  # type: ignore[method-assign]
+    consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    consumer._seek = _seek  # type: ignore[method-assign]
+    consumer._read_offset.update({tp: 60 for tp in assigned})  # what Faust had read
+    await fetch_again_from_committed(app)
+    # each partition of the agents' topics goes back to where the group reads it from; Faust's changelog not
+    assert sorted(sought) == [(TP("touchpoints", p), o) for p, o in ((0, 41), (1, 0), (2, 0))]
+    assert [consumer._read_offset[TP("touchpoints", p)] for p in range(3)] == [41, None, None]
 
 
 async def plain_take_events(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
