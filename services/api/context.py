@@ -26,7 +26,7 @@ from services.common.kafka import ReliableProducer
 from services.common.reachability import KafkaReachability
 from services.domain.alerts.model import ALERT_KINDS
 from services.domain.alerts.recovery import OPEN_STEPS
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")

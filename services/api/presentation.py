@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from services.api.recovery_view import case_view
 from services.domain.alerts.model import Alert
 from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
-from services.domain.scoring import ConstituentState, ScoringModel, giving_12_months, scores_at
+from services.domain.scoring import ConstituentState, giving_12_months, scores_at
+from services.domain.scoring_model import ScoringModel
 
 HISTOGRAM_EDGES = [float(edge) for edge in range(0, 101, 10)]
 

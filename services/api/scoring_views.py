@@ -17,7 +17,7 @@ from services.api.report_view import ReportView
 from services.api.settings import ApiSettings
 from services.api.views import ScoreView, preset_dictionary
 from services.common.follower import TopicFollower
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion
 
 log = logging.getLogger(__name__)

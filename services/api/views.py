@@ -17,7 +17,8 @@ from sortedcontainers import SortedList
 from services.domain.alerts.actions import merge
 from services.domain.alerts.model import Alert
 from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, ScoringModel, apply_event
+from services.domain.scoring import ConstituentState, apply_event
+from services.domain.scoring_model import ScoringModel
 
 EVERYONE = ""  # the index of all constituents, beside one index per role
 REQUIRED_FIELDS = frozenset(

@@ -23,7 +23,7 @@ import orjson
 from services.bench.measure import Figures
 from services.common.processes import rss_bytes
 from services.common.settings import REPO_ROOT, CommonSettings
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 
 PEERS_DIR = REPO_ROOT / ".bench-peers"
 QUIX_VERSION = "3.28.1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.domain.alerts.rules import AlertRules
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 
 
 class ConfigError(Exception):

@@ -19,7 +19,10 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from rfc3339_validator import validate_rfc3339
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "touchpoint.v1.json"
+import services
+
+# from the (uncompiled) package: a module mypyc compiled has the shared library's path as its __file__
+SCHEMA_PATH = Path(services.__file__).resolve().parents[1] / "schemas" / "touchpoint.v1.json"
 MAX_ATTRIBUTES_BYTES = 16 * 1024
 
 Event = dict[str, Any]

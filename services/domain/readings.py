@@ -7,17 +7,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from services.domain.scoring import (
-    DIMENSIONS,
-    KEY_SEPARATOR,
-    SECONDS_PER_HOUR,
-    WINDOWS_HOURS,
-    ConstituentState,
-    Scores,
-    ScoringModel,
-    scores_at,
-    scores_from_totals,
-)
+from services.domain.scoring import KEY_SEPARATOR, ConstituentState, Scores, scores_at, scores_from_totals
+from services.domain.scoring_model import DIMENSIONS, SECONDS_PER_HOUR, WINDOWS_HOURS, ScoringModel
 
 HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
 # what the scorer keeps for itself: not published to constituent-scores

@@ -12,7 +12,8 @@ from typing import Any
 
 from services.domain.alerts.score_drops import is_breached, note_score
 from services.domain.readings import explain
-from services.domain.scoring import ConstituentState, Outcome, ScoringModel, apply_event, scores_at
+from services.domain.scoring import ConstituentState, Outcome, apply_event, scores_at
+from services.domain.scoring_model import ScoringModel
 
 BANDS = 10
 MOVERS = 10

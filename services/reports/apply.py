@@ -24,7 +24,7 @@ from services.common.group_offsets import KafkaOffsets
 from services.common.kafka import KafkaUnavailable
 from services.common.processes import environment_with, free_port, start_service
 from services.common.settings import CommonSettings
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion, versioned_names
 from services.scorer.settings import ScorerSettings
 

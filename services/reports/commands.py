@@ -11,7 +11,7 @@ from typing import Any
 
 from services.common.logs import configure_logging
 from services.common.settings import ClientSettings, CommonSettings
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 
 
 def add_report_commands(commands: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:

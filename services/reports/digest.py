@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.domain.scoring import DIMENSIONS
+from services.domain.scoring_model import DIMENSIONS
 
 Block = tuple[str, Any]  # ("h1" | "h2" | "p" | "ul" | "table", content)
 SCALE = (

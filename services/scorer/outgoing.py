@@ -16,7 +16,8 @@ from services.domain.alerts.handoffs import next_deadline
 from services.domain.alerts.model import Alert
 from services.domain.dead_letters import dead_letter
 from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, ScoringModel
+from services.domain.scoring import ConstituentState
+from services.domain.scoring_model import ScoringModel
 from services.domain.state_bounds import trim
 from services.scorer.processing import BatchResult
 

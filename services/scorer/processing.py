@@ -26,14 +26,8 @@ from services.domain.alerts.transactions import on_transaction
 from services.domain.erasure import ErasureRegistry
 from services.domain.report import contributions, handoff_matrix
 from services.domain.report.counters import WindowCounters
-from services.domain.scoring import (
-    ConstituentState,
-    Outcome,
-    ScoringModel,
-    apply_event,
-    giving_12_months,
-    scores_at,
-)
+from services.domain.scoring import ConstituentState, Outcome, apply_event, giving_12_months, scores_at
+from services.domain.scoring_model import ScoringModel
 from services.domain.watermarks import Watermarks
 from services.scorer.records import DeadLetter, Incoming, valid_events
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import settings
 
 from services.domain.alerts.rules import AlertRules
-from services.domain.scoring import ScoringModel
+from services.domain.scoring_model import ScoringModel
 from tests.fixtures.config import MODEL, RULES
 
 settings.register_profile("mission-pulse", deadline=None)

@@ -8,7 +8,7 @@ pager show the same groups.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from services.domain.alerts.model import SEVERITIES, Alert, Severity
@@ -44,7 +44,10 @@ class AlertGroup:
             self.alert_ids.append(alert["alert_id"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _ALERT_GROUP_FIELDS}
+
+
+_ALERT_GROUP_FIELDS = tuple(f.name for f in fields(AlertGroup))  # not __slots__: mypyc compiles this module
 
 
 def group_alerts(newest_first: Iterable[Alert]) -> list[AlertGroup]:

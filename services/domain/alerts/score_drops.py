@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.domain.alerts.model import Alert, derive_alert_id, new_alert
-from services.domain.scoring import ConstituentState, ScoringModel
+from services.domain.scoring import ConstituentState
+from services.domain.scoring_model import ScoringModel
 
 
 def note_score(state: ConstituentState, at: float, overall: float, model: ScoringModel) -> None:

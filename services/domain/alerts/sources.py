@@ -18,7 +18,7 @@ key's volume and decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,7 @@ class SourceState:
     rejecting_alert: Alert | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _SOURCE_STATE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceState:
@@ -208,3 +208,6 @@ class SourceState:
             self.rejecting_alert = None
             return update
         return None
+
+
+_SOURCE_STATE_FIELDS = tuple(f.name for f in fields(SourceState))  # not __slots__: mypyc compiles this module

@@ -9,7 +9,7 @@ partial counts meet, keyed by spike key, in one place that folds them (``SpikeSt
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +67,7 @@ class SpikeState:
     open_alert: Alert | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _SPIKE_STATE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpikeState:
@@ -118,3 +118,6 @@ class SpikeState:
             self.open_alert = None
             return update
         return None
+
+
+_SPIKE_STATE_FIELDS = tuple(f.name for f in fields(SpikeState))  # not __slots__: mypyc compiles this module

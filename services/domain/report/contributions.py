@@ -30,7 +30,8 @@ from services.domain.report.counters import (
     window_bounds,
     window_of,
 )
-from services.domain.scoring import DIMENSIONS, OTHER, ConstituentState, ScoringModel, scores_from_totals
+from services.domain.scoring import OTHER, ConstituentState, scores_from_totals
+from services.domain.scoring_model import DIMENSIONS, ScoringModel
 
 ALL = "all"
 BINS = 10  # histogram of window scores: [0, 10), [10, 20), … [90, 100]

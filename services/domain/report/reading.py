@@ -13,7 +13,7 @@ from typing import Any, Literal
 from services.domain.report.contributions import ALL, BINS
 from services.domain.report.counters import granularity_of, window_bounds
 from services.domain.report.handoff_matrix import TOOK_BUCKETS
-from services.domain.scoring import DIMENSIONS
+from services.domain.scoring_model import DIMENSIONS
 
 By = Literal["role", "source"] | None
 OUTCOMES = ("triggered", "in_time", "late", "broken", "cancelled", "pending")

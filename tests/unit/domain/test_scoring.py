@@ -10,14 +10,8 @@ from hypothesis import strategies as st
 
 from services.domain import dedup
 from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
-from services.domain.scoring import (
-    DIMENSIONS,
-    ConstituentState,
-    Outcome,
-    ScoringModel,
-    apply_event,
-    scores_at,
-)
+from services.domain.scoring import ConstituentState, Outcome, apply_event, scores_at
+from services.domain.scoring_model import DIMENSIONS, ScoringModel
 from tests.fixtures.config import MODEL, SHIPPED_MODEL
 
 START = 1_790_000_000.0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.domain.scoring import ConstituentState, ScoringModel, apply_event
+from services.domain.scoring import ConstituentState, apply_event
+from services.domain.scoring_model import ScoringModel
 from services.domain.state_bounds import size_of, trim
 
 START = 1_790_000_000.0

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from services.domain.scoring import Impact
+from services.domain.scoring_model import Impact
 from services.domain.whatif import WhatIf, to_markdown
 from tests.fixtures.alerting import T0, event
 from tests.fixtures.config import MODEL

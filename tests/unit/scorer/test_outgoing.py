@@ -9,7 +9,8 @@ import orjson
 
 from services.domain.alerts.rules import AlertRules
 from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, ScoringModel
+from services.domain.scoring import ConstituentState
+from services.domain.scoring_model import ScoringModel
 from services.scorer.outgoing import Topics, deadline_entry, outgoing
 from services.scorer.processing import BatchProcessor, BatchResult
 from services.scorer.records import Incoming

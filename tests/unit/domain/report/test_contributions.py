@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from services.domain.report.contributions import BINS, ERROR_CODES, PROCESSORS, window_scores
 from services.domain.report.counters import WindowCounters, add, cents, merge, window_bounds, windows_of
-from services.domain.scoring import DIMENSIONS, OTHER
+from services.domain.scoring import OTHER
+from services.domain.scoring_model import DIMENSIONS
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 from tests.fixtures.alerting import T0, at
