@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup ops-tools browser run test test-unit test-integration test-faults test-cluster chaos test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup native ops-tools browser run test test-unit test-integration test-faults test-cluster chaos test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -31,7 +31,11 @@ $(BIN)/.installed: pyproject.toml
 	@deploy/kafka/kafka.sh fetch
 	@touch $@
 
-setup: $(BIN)/.installed .kafka/libs/.fetched
+# The scorer's pure core compiled with mypyc, beside its sources (services/native.py; MP_NATIVE=0 skips it).
+native: $(BIN)/.installed
+	@$(BIN)/python services/native.py ensure
+
+setup: $(BIN)/.installed .kafka/libs/.fetched native
 
 # The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
 # scrape / forwarding integration tests.
@@ -102,4 +106,5 @@ kafka-stop:
 	@deploy/kafka/kafka.sh stop
 
 clean:
+	@test ! -x $(BIN)/python || $(BIN)/python services/native.py clean
 	rm -rf $(VENV) .kafka .scorer-data .bench-peers *.egg-info
