@@ -33,7 +33,8 @@ $(BIN)/.installed: pyproject.toml
 
 # The scorer's pure core compiled with mypyc, beside its sources (services/native.py; MP_NATIVE=0 skips it).
 native: $(BIN)/.installed
-	@$(BIN)/python services/native.py ensure
+	@if [ "$${MP_NATIVE:-1}" = 0 ]; then echo "MP_NATIVE=0: the scorer's pure core runs as Python"; \
+	else $(BIN)/python services/native.py ensure; fi
 
 setup: $(BIN)/.installed .kafka/libs/.fetched native
 

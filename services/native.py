@@ -1,17 +1,17 @@
 """The scorer's pure core compiled with mypyc (docs/performance.md, "The pure core compiled"): which modules,
-building them, and never running a stale one. Standard library only: it runs before anything is installed.
+building them, and never running a stale one. Standard library only: the package imports it at every start.
 
 mypyc turns each module of ``MODULES`` into a C extension beside its source (``scoring.cpython-311-….so``
 next to ``scoring.py``; one shared library for them all, ``services/native_core__mypyc….so``; gitignored),
-which Python imports instead of the source. ``make setup`` builds them (``python services/native.py build``),
-and where that fails (no C compiler, say) says so and leaves the sources to run as they are — the same code,
-slower. An extension older than its source would run the old code: importing the ``services`` package
-removes such extensions first (``remove_stale``), so an edited source runs uncompiled until the next build.
+which Python imports instead of the source. ``make setup`` builds them (``python services/native.py ensure``;
+``MP_NATIVE=0 make …`` skips that, the Makefile reads it), and where that fails (no C compiler, say) says so
+and leaves the sources to run as they are — the same code, slower. An extension older than its source would
+run the old code: importing the ``services`` package removes such extensions first (``remove_stale``), so an
+edited source runs uncompiled until the next build.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -135,9 +135,6 @@ def missing(root: Path = ROOT) -> bool:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "build"
     if command == "ensure":  # make setup: build unless built (and not stale: importing removed those)
-        if os.environ.get("MP_NATIVE", "1") == "0":
-            print("MP_NATIVE=0: the scorer's pure core runs as Python")
-            return 0
         if not missing():
             return 0
         print("==> compiling the scorer's pure core with mypyc (about a minute; MP_NATIVE=0 skips it)")
