@@ -59,12 +59,22 @@ def shared_libraries(root: Path = ROOT) -> list[Path]:
 def stale(root: Path = ROOT) -> list[Path]:
     """The extensions built before their source last changed (and, with any of them, the shared library)."""
     old = [
-        built
-        for source, built_ones in extensions(root).items()
-        for built in built_ones
-        if built.stat().st_mtime < source.stat().st_mtime
+        extension
+        for source, of_source in extensions(root).items()
+        for extension in of_source
+        if extension.stat().st_mtime < source.stat().st_mtime
     ]
     return old + shared_libraries(root) if old else []
+
+
+def built(root: Path = ROOT) -> list[Path]:
+    """Every compiled file there is: the modules' extensions and the shared library."""
+    return [path for paths in extensions(root).values() for path in paths] + shared_libraries(root)
+
+
+def missing(root: Path = ROOT) -> bool:
+    """Whether a module lacks its extension, or the shared library is absent."""
+    return not all(extensions(root).values()) or not shared_libraries(root)
 
 
 def remove(paths: list[Path]) -> None:
@@ -81,9 +91,9 @@ def remove_stale(root: Path = ROOT) -> list[Path]:
     was removed. Called as the package is imported, before any of these modules is."""
     if not stale(root):
         return []
-    built = [path for paths in extensions(root).values() for path in paths] + shared_libraries(root)
+    compiled = built(root)
     try:
-        remove(built)
+        remove(compiled)
     except OSError as error:
         raise StaleExtension(
             f"compiled modules older than their sources could not be removed ({error}): rebuild them "
@@ -94,7 +104,7 @@ def remove_stale(root: Path = ROOT) -> list[Path]:
         "until `make setup` (or python services/native.py build) compiles them again",
         file=sys.stderr,
     )
-    return built
+    return compiled
 
 
 SETUP = """
@@ -115,7 +125,7 @@ setup(
 
 def build(root: Path = ROOT) -> bool:
     """Compile ``MODULES`` in place; whether it worked (if not, the sources run as Python)."""
-    remove([path for paths in extensions(root).values() for path in paths] + shared_libraries(root))
+    remove(built(root))
     sources = [str(root / module) for module in MODULES]
     # in a folder of its own: setuptools would read the project's pyproject.toml from the current one
     with tempfile.TemporaryDirectory(prefix="mp-native-") as work:
@@ -124,12 +134,7 @@ def build(root: Path = ROOT) -> bool:
     if done.returncode != 0:
         print(done.stdout[-4000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
         return False
-    built = extensions(root)
-    return all(built.values()) and bool(shared_libraries(root))
-
-
-def missing(root: Path = ROOT) -> bool:
-    return not all(extensions(root).values()) or not shared_libraries(root)
+    return not missing(root)
 
 
 def main(argv: list[str]) -> int:
@@ -140,7 +145,7 @@ def main(argv: list[str]) -> int:
         print("==> compiling the scorer's pure core with mypyc (about a minute; MP_NATIVE=0 skips it)")
         command = "build"
     if command == "clean":
-        remove([path for paths in extensions().values() for path in paths] + shared_libraries())
+        remove(built())
         print("compiled core removed: the scorer's processing runs as Python")
         return 0
     if command != "build":
