@@ -18,7 +18,7 @@ from typing import Any
 from services.domain.alerts import handoffs, recovery
 from services.domain.alerts.model import Alert
 from services.domain.alerts.routing import Routing
-from services.domain.alerts.rules import AlertRules
+from services.domain.alerts.rules import AlertRules, HandoffRule
 from services.domain.alerts.score_drops import note_score, score_alert_update
 from services.domain.alerts.sources import count_sources
 from services.domain.alerts.spikes import PartialCounts, count_attempts
@@ -82,30 +82,17 @@ class BatchProcessor:
         touchpoints topic has, to check where the events of records without a key belong. ``erase``:
         (partition, constituent id) erased now: their stored state is not read, and goes."""
         result = BatchResult()
-        loaded: dict[str, ConstituentState] = {}
+        people = _Loaded(load_state, self.model, self._handoff_rules, result)
+        loaded = people.states
         for partition, constituent_id in erase:
             loaded[constituent_id] = ConstituentState(constituent_id=constituent_id)  # a new person, if any
             result.partitions[constituent_id] = partition
             result.erased.add(constituent_id)
         latest: dict[str, tuple[float, dict[str, Any]]] = {}  # newest event per constituent, for evidence
-        handoffs_before: dict[str, handoff_matrix.Snapshot] = {}  # for the report's hand-off matrix
+        handoffs_before = people.handoffs_before  # for the report's hand-off matrix
         journal = contributions.Journal()  # the report's people, moved once per batch
         scored: list[tuple[dict[str, Any], float]] = []
-
-        def state_of(constituent_id: str, at: float, partition: int) -> ConstituentState:
-            result.partitions.setdefault(constituent_id, partition)
-            if constituent_id not in loaded:
-                stored = load_state(constituent_id, partition)
-                state = stored or ConstituentState(constituent_id=constituent_id)
-                # note the score before this batch, so that a drop within the batch shows
-                seen_at = state.reference_time if state.events else at
-                note_score(state, seen_at, scores_at(state, self.model, seen_at).overall, self.model)
-                loaded[constituent_id] = state
-                if state.handoffs:
-                    handoffs_before[constituent_id] = handoff_matrix.snapshot(
-                        state.handoffs, self._handoff_rules
-                    )
-            return loaded[constituent_id]
+        state_of = people.state_of
 
         for record in records:
             for event, event_time in valid_events(
@@ -245,6 +232,42 @@ class BatchProcessor:
             for stale in sorted(self._opened, key=lambda key: key[1])[: STORM_MINUTES_KEPT // 2]:
                 del self._opened[stale]
         return True
+
+
+class _Loaded:
+    """The states one batch touches, each read once. A class, not a closure inside ``process``: compiled
+    by mypyc, a nested function and its environment reference each other, and that cycle kept a whole
+    batch's states alive until the garbage collector's next full pass (docs/performance.md, "Garbage")."""
+
+    def __init__(
+        self,
+        load_state: Callable[[str, int], ConstituentState | None],
+        model: ScoringModel,
+        handoff_rules: dict[str, HandoffRule],
+        result: BatchResult,
+    ) -> None:
+        self.load_state = load_state
+        self.model = model
+        self.handoff_rules = handoff_rules
+        self.result = result
+        self.states: dict[str, ConstituentState] = {}
+        self.handoffs_before: dict[str, handoff_matrix.Snapshot] = {}
+
+    def state_of(self, constituent_id: str, at: float, partition: int) -> ConstituentState:
+        self.result.partitions.setdefault(constituent_id, partition)
+        state = self.states.get(constituent_id)
+        if state is None:
+            stored = self.load_state(constituent_id, partition)
+            state = stored or ConstituentState(constituent_id=constituent_id)
+            # note the score before this batch, so that a drop within the batch shows
+            seen_at = state.reference_time if state.events else at
+            note_score(state, seen_at, scores_at(state, self.model, seen_at).overall, self.model)
+            self.states[constituent_id] = state
+            if state.handoffs:
+                self.handoffs_before[constituent_id] = handoff_matrix.snapshot(
+                    state.handoffs, self.handoff_rules
+                )
+        return state
 
 
 def _deadline_of(alert: Alert, state: ConstituentState) -> float:
