@@ -14,7 +14,16 @@ from typing import Any
 
 import orjson
 
-from services.bench import baselines, dedup_cost, end_to_end, http_cases, peers, scorer_cases, targets
+from services.bench import (
+    baselines,
+    dedup_cost,
+    end_to_end,
+    http_cases,
+    peers,
+    publishing,
+    scorer_cases,
+    targets,
+)
 from services.common.config_files import load_scoring_model
 from services.common.settings import REPO_ROOT, CommonSettings
 
@@ -41,6 +50,8 @@ def run(
     if "scorer" in selected:
         print(f"scorer throughput over {events:,} events, {constituents:,} constituents", flush=True)
         results["scorer"] = scorer_throughput(settings, events, constituents)
+        print("publishing a batch's records: one send per record against whole batches", flush=True)
+        results["publish"] = asyncio.run(publishing.publish_cost(settings))
     if "ingest" in selected:
         print(f"ingest under load, {ingest_seconds:g} s per case", flush=True)
         results["ingest"] = {
@@ -166,6 +177,16 @@ def markdown(results: dict[str, Any]) -> str:
             "Scorer throughput (one worker, same topic, same run)",
             "| consumer | events/s | × best peer | × plain loop | × broker | peak RSS "
             "| memory per constituent | restart → ready |",
+            rows,
+        )
+    if "publish" in results:
+        rows = [
+            f"| {name} | {f['records']:,} | {f['records_per_s']:,} |"
+            for name, f in results["publish"].items()
+        ]
+        lines += _table(
+            "Publishing the scorer's records (a state and a score record per person, acks=all, idempotent)",
+            "| how | records | records/s |",
             rows,
         )
     if "ingest" in results:

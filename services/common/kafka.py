@@ -8,33 +8,23 @@ import ssl
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
-from typing import Any, NamedTuple
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
-from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
+from services.common.batched_send import send_in_batches
 from services.common.config_files import ConfigError
+from services.common.kafka_records import Record as Record  # re-exported: where most callers look
+from services.common.kafka_records import Written as Written
+from services.common.kafka_records import partition_for as partition_for
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-
-
-class Record(NamedTuple):
-    topic: str
-    key: bytes | None
-    value: bytes | None  # None: a tombstone
-    partition: int | None = None  # None: chosen from the key by Kafka's default partitioner
-
-
-class Written(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
 
 
 class KafkaUnavailable(Exception):
@@ -163,11 +153,6 @@ async def _until_listed(admin: AIOKafkaAdminClient, names: set[str], timeout_s: 
         await asyncio.sleep(0.1)
 
 
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a keyed record (murmur2, as in the Java client)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 MAX_RECORD_BYTES = 256 * 1024  # well under the broker's 1 MiB message limit
 
 
@@ -219,6 +204,7 @@ class ReliableProducer:
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=self._linger_ms,
+                    max_batch_size=self._settings.kafka_batch_bytes,  # send_in_batches fills them whole
                     # also how long a batch may wait for its leader: send_all sends it again after
                     request_timeout_ms=round(request_timeout_s * 1000),
                     max_request_size=2 * 1024 * 1024,
@@ -243,18 +229,20 @@ class ReliableProducer:
                 producer = await self._connected()
                 while len(written) < len(records):
                     pending = [n for n in range(len(records)) if n not in written]
-                    futures = [
-                        await producer.send(r.topic, value=r.value, key=r.key, partition=r.partition)
-                        for r in (records[n] for n in pending)
-                    ]
-                    answers = await asyncio.gather(*futures, return_exceptions=True)
+                    answers = await send_in_batches(producer, [records[n] for n in pending])
+                    failed: BaseException | None = None
                     for n, answer in zip(pending, answers, strict=True):
                         if isinstance(answer, BaseException):
                             if not _worth_retrying(answer):
                                 raise answer
-                            log.info("retrying a send", extra={"error": repr(answer)})
+                            failed = answer
                         else:
-                            written[n] = Written(answer.topic, answer.partition, answer.offset)
+                            written[n] = answer
+                    if failed is not None:
+                        log.info(
+                            "retrying a send",
+                            extra={"error": repr(failed), "records": len(records) - len(written)},
+                        )
                     if len(written) < len(records):
                         await asyncio.sleep(0.2)
                         await producer.client.force_metadata_update()  # who leads now

@@ -53,6 +53,13 @@ class CommonSettings(BaseSettings):
         le=120,
         description="Longest wait for one broker's answer before a producer asks the partition's new leader",
     )
+    kafka_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        le=1024 * 1024,
+        description="Largest batch of records a producer sends to one partition at a time (under the "
+        "broker's 1 MiB message limit)",
+    )
     topic_partitions: int = Field(8, ge=1, description="Partitions of touchpoints and constituent-scores")
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics Mission Pulse creates")
     topic_min_insync_replicas: int = Field(
