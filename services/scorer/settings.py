@@ -82,7 +82,9 @@ class ScorerSettings(CommonSettings):
         description="Records fetched ahead of the agent per stream (Faust's stream_buffer_maxsize): memory "
         "held for records not yet scored, each up to a request's events as ingest groups them",
     )
-    scorer_batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch")
+    scorer_batch_within_s: float = Field(
+        0.01, gt=0, description="Longest wait to fill a batch: what a lone event waits before it is scored"
+    )
     scorer_max_state_bytes: int = Field(
         64 * 1024,
         ge=4096,
