@@ -22,6 +22,7 @@ GROUP = "services.native_core"  # the shared library's module: inside the packag
 # The scorer's processing, no I/O, every one mypy-strict; no pydantic model among them (pydantic reads its
 # validators' signatures, which compiled functions do not have: the configuration is in scoring_model.py).
 MODULES = (
+    "services/common/murmur2.py",
     "services/domain/dedup.py",
     "services/domain/erasure.py",
     "services/domain/events.py",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aiokafka.partitioner import murmur2
+from services.common.murmur2 import partition_for as partition_for  # re-exported
 
 
 class Record(NamedTuple):
@@ -18,8 +18,3 @@ class Written(NamedTuple):
     topic: str
     partition: int
     offset: int
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a keyed record (murmur2, as in the Java client)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
