@@ -44,6 +44,20 @@ class Incoming:
     timestamp: float = 0.0  # when the record was written (its Kafka timestamp, seconds)
 
 
+def parts_of(records: list[Incoming], max_bytes: int) -> list[list[Incoming]]:
+    """``records`` in order, cut into parts of at most ``max_bytes`` of values each (a larger record is a
+    part of its own); always one part at least, maybe empty: a batch of ticks alone is still processed."""
+    parts: list[list[Incoming]] = [[]]
+    size = 0
+    for record in records:
+        if parts[-1] and size + len(record.value) > max_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(record)
+        size += len(record.value)
+    return parts
+
+
 @dataclass(slots=True)
 class DeadLetter:
     raw: bytes

@@ -72,7 +72,15 @@ class ScorerSettings(CommonSettings):
     scorer_source_check_interval_s: float = Field(
         5.0, gt=0, description="How often each watched source is checked for silence (wall clock)"
     )
-    scorer_batch_size: int = Field(1000, ge=1, description="Most events folded into one batch")
+    scorer_batch_size: int = Field(
+        1000, ge=1, description="Most Kafka records in one batch (a grouped record holds ~125 events)"
+    )
+    scorer_part_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="A batch is folded in parts of at most this many bytes of records (~4,000 events a MiB), "
+        "each part published while the next one is folded",
+    )
     scorer_session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
     )

@@ -10,7 +10,7 @@ from services.domain import dedup
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, Outcome, dedup_key
 from services.scorer.processing import BatchProcessor, BatchResult
-from services.scorer.records import Incoming
+from services.scorer.records import Incoming, parts_of
 from services.simulator.traffic import JourneyMaker
 from tests.fixtures.config import MODEL, RULES
 
@@ -230,3 +230,40 @@ def test_a_batch_leaves_no_reference_cycle_behind() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_batch_is_cut_into_parts_of_at_most_the_bytes_asked_in_order() -> None:
+    records = [Incoming(0, None, b"x" * size) for size in (400, 400, 300, 900, 2000, 10)]
+    parts = parts_of(records, 1000)
+    assert [[len(r.value) for r in part] for part in parts] == [[400, 400], [300], [900], [2000], [10]]
+    assert parts_of([], 1000) == [[]]  # a batch of ticks alone is still processed once
+
+
+def test_folding_a_batch_in_parts_leaves_the_states_folding_it_at_once_leaves() -> None:
+    maker = JourneyMaker(11, 40, run_id="parts")
+    events = [event for _ in range(200) for _, event in maker.next_journey(NOW - 3600)]
+    batch = [Incoming(0, e["constituent_id"].encode(), orjson.dumps(e)) for e in events]
+    finals = []
+    for part_bytes in (10**9, 2000):
+        stored: dict[str, bytes] = {}
+
+        def load(
+            constituent_id: str, partition: int, stored: dict[str, bytes] = stored
+        ) -> ConstituentState | None:
+            raw = stored.get(constituent_id)
+            return None if raw is None else ConstituentState.from_dict(orjson.loads(raw))
+
+        processor = BatchProcessor(MODEL, RULES)
+        parts = parts_of(batch, part_bytes)
+        for part in parts:
+            for constituent_id, state in processor.process(part, load, NOW).changed.items():
+                stored[constituent_id] = orjson.dumps(state.to_dict())
+        # score peaks are the score as each batch (or part) ends: where batches end is the load's choice
+        kept = {
+            cid: {k: v for k, v in orjson.loads(raw).items() if k != "score_peaks"}
+            for cid, raw in stored.items()
+        }
+        finals.append((len(parts), kept))
+    (whole, at_once), (cut, in_parts) = finals
+    assert whole == 1 and cut > 10
+    assert in_parts == at_once
