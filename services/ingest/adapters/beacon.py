@@ -66,7 +66,8 @@ def _occurred_at(beacon: dict[str, Any], now: float) -> str:
 def map_beacon(beacon: Any, now: float, secret: bytes) -> Mapped:
     if not isinstance(beacon, dict):
         raise Unusable("a beacon is one JSON object")
-    kind = TYPES.get(beacon.get("type"))  # type: ignore[arg-type]
+    named = beacon.get("type")
+    kind = TYPES.get(named) if isinstance(named, str) else None  # a list or an object is no type either
     if kind is None:
         raise Unusable(f"type must be one of {sorted(TYPES)}")
     if "email" in beacon:

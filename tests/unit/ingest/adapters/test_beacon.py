@@ -60,6 +60,7 @@ def test_without_a_valid_user_hash_the_event_counts_for_the_anonymous_id_only(cl
     [
         ([1], "one JSON object"),
         ({"type": "scroll", "anonymous_id": "b"}, "type must be one of"),
+        ({"type": ["page_view"], "anonymous_id": "b"}, "type must be one of"),
         ({"type": "page_view"}, "needs anonymous_id"),
         ({"type": "page_view", "user_id": "u-1"}, "needs anonymous_id"),
         ({"type": "page_view", "anonymous_id": "b", "occurred_at": "yesterday"}, "occurred_at"),
