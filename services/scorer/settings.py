@@ -76,7 +76,7 @@ class ScorerSettings(CommonSettings):
         1000, ge=1, description="Most Kafka records in one batch (a grouped record holds ~125 events)"
     )
     scorer_part_bytes: int = Field(
-        1024 * 1024,
+        4 * 1024 * 1024,
         ge=1024,
         description="A batch is folded in parts of at most this many bytes of records (~4,000 events a MiB), "
         "each part published while the next one is folded",
