@@ -237,7 +237,7 @@ class BatchProcessor:
 class _Loaded:
     """The states one batch touches, each read once. A class, not a closure inside ``process``: compiled
     by mypyc, a nested function and its environment reference each other, and that cycle kept a whole
-    batch's states alive until the garbage collector's next full pass (docs/performance.md, "Garbage")."""
+    batch's states alive until a later pass of the garbage collector (docs/performance.md, "Garbage")."""
 
     def __init__(
         self,
