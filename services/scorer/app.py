@@ -30,8 +30,8 @@ from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
 from services.scorer.deadlines import due_ticks
-from services.scorer.outgoing import Outgoing, Publishing, Topics, outgoing
-from services.scorer.processing import BatchProcessor, BatchResult
+from services.scorer.outgoing import Publishing, Topics, outgoing
+from services.scorer.processing import BatchProcessor
 from services.scorer.reading_starts import ReadingStarts
 from services.scorer.records import Incoming, parts_of
 from services.scorer.settings import TABLES, ScorerSettings
@@ -144,15 +144,6 @@ async def _publish(records: list[Record]) -> None:
     note_persisted_offsets(tables_by_changelog, written)
 
 
-async def _publish_part(
-    records: list[Record], result: BatchResult, out: Outgoing, size: int, now: float
-) -> None:
-    """A part's records published, then counted (the metrics count what Kafka has)."""
-    await _publish(records)
-    metrics.count_batch(result, size, now)
-    metrics.count_bounds(out.trimmed, out.refused)
-
-
 @app.agent(scorer_inputs)
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
@@ -185,37 +176,26 @@ async def score(stream: Any) -> None:
         stores = BatchStores(batch)
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
         load_state = stores.state_loader(states)
-        # In parts: each part's records are published while the next part is folded (in order: a part's
-        # publish starts once the one before it is acknowledged). The batch is acknowledged only when all
-        # are, as before; a stop midway cancels the publish in flight and leaves the batch to be read again.
-        in_flight: asyncio.Future[None] | None = None
-        try:
-            for number, part in enumerate(parts_of(records, settings.scorer_part_bytes)):
-                first = number == 0
-                result = processor.process(
-                    part, load_state, now, due if first else (), partitions, erase if first else ()
-                )
-                out = outgoing(
-                    result,
-                    publishing.topics,
-                    model,
-                    now,
-                    partial(stores.read, deadlines),
-                    settings.scorer_max_state_bytes,
-                )
-                changelog = [stores.write(states, w.key, w.value, w.partition) for w in out.states]
-                changelog += [stores.write(deadlines, w.key, w.value, w.partition) for w in out.deadlines]
-                if in_flight is not None:
-                    await in_flight
-                counted = len(part) + (len(due) if first else 0)
-                in_flight = asyncio.ensure_future(
-                    _publish_part(changelog + out.records, result, out, counted, now)
-                )
-            if in_flight is not None:
-                await in_flight
-        finally:
-            if in_flight is not None and not in_flight.done():
-                in_flight.cancel()
+        # In parts, each published before the next is folded (less held at once; docs/performance.md,
+        # "Folding a batch in parts"). The batch is acknowledged once every part is, as a whole batch was.
+        for number, part in enumerate(parts_of(records, settings.scorer_part_bytes)):
+            first = number == 0
+            result = processor.process(
+                part, load_state, now, due if first else (), partitions, erase if first else ()
+            )
+            out = outgoing(
+                result,
+                publishing.topics,
+                model,
+                now,
+                partial(stores.read, deadlines),
+                settings.scorer_max_state_bytes,
+            )
+            changelog = [stores.write(states, w.key, w.value, w.partition) for w in out.states]
+            changelog += [stores.write(deadlines, w.key, w.value, w.partition) for w in out.deadlines]
+            await _publish(changelog + out.records)
+            metrics.count_batch(result, len(part) + (len(due) if first else 0), now)
+            metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
         activity.finished(offsets)
         for topic, partition, start, end in skipped:

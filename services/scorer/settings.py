@@ -79,7 +79,7 @@ class ScorerSettings(CommonSettings):
         4 * 1024 * 1024,
         ge=1024,
         description="A batch is folded in parts of at most this many bytes of records (~4,000 events a MiB), "
-        "each part published while the next one is folded",
+        "each part published before the next one is folded",
     )
     scorer_session_timeout_s: float = Field(
         10.0, ge=6, le=300, description="How soon Kafka gives a dead worker's partitions to the others"
