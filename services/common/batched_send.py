@@ -35,10 +35,24 @@ FEW = 32  # a partition's records below this go one send each, into the producer
 async def send_in_batches(producer: AIOKafkaProducer, records: Sequence[Record]) -> list[Outcome]:
     """Send ``records`` and wait for every answer: for each, in order, where it landed or the error of its
     batch (the caller decides what is worth sending again)."""
+    outcomes: list[Outcome | None] = [None] * len(records)
     if len(records) < FEW:  # a small call (ingest's single events): as aiokafka sends them, no more work
-        outcomes: list[Outcome | None] = [None] * len(records)
         await _send_each(producer, records, list(range(len(records))), outcomes)
-        return [outcome if outcome is not None else RuntimeError("no answer") for outcome in outcomes]
+    else:
+        by_partition = await _by_partition(producer, records)
+        await asyncio.gather(
+            *(
+                _send_partition(producer, topic, partition, records, numbers, outcomes)
+                for (topic, partition), numbers in by_partition.items()
+            )
+        )
+    return [outcome if outcome is not None else RuntimeError("no answer") for outcome in outcomes]
+
+
+async def _by_partition(
+    producer: AIOKafkaProducer, records: Sequence[Record]
+) -> dict[tuple[str, int], list[int]]:
+    """(topic, partition) → the numbers of its records, in order: where each is going."""
     by_partition: dict[tuple[str, int], list[int]] = {}
     counts: dict[str, int] = {}
     keyless: dict[str, int] = {}
@@ -54,14 +68,7 @@ async def send_in_batches(producer: AIOKafkaProducer, records: Sequence[Record])
             else:
                 partition = partition_for(record.key, counts[record.topic])
         by_partition.setdefault((record.topic, partition), []).append(n)
-    outcomes = [None] * len(records)
-    await asyncio.gather(
-        *(
-            _send_partition(producer, topic, partition, records, numbers, outcomes)
-            for (topic, partition), numbers in by_partition.items()
-        )
-    )
-    return [outcome if outcome is not None else RuntimeError("no answer") for outcome in outcomes]
+    return by_partition
 
 
 async def _send_partition(
