@@ -29,7 +29,7 @@ from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
-from services.scorer.deadlines import due_ticks
+from services.scorer.deadlines import DeadlineIndex
 from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
 from services.scorer.reading_starts import ReadingStarts
@@ -125,7 +125,7 @@ spike_states = app.Table(SPIKES, partitions=settings.topic_partitions, key_type=
 report_windows = app.Table(REPORTS, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
 metrics.TABLE_KEYS.set_function(lambda: len(states))
 tables_by_changelog = {table.changelog_topic_name: table for table in (states, deadlines, report_windows)}
-ticks_sent: dict[bytes, float] = {}  # key → when its tick was sent (deadlines.py); forgotten once processed
+deadline_index = DeadlineIndex()  # the deadlines table in memory, earliest first (deadlines.py)
 
 
 async def _publish(records: list[Record]) -> None:
@@ -167,7 +167,7 @@ async def score(stream: Any) -> None:
                     skipped.append((message.topic, message.partition, *hole))
             if message.topic == settings.ticks_topic:
                 due.append((message.partition, event.key.decode()))
-                ticks_sent.pop(event.key, None)
+                deadline_index.processed(event.key)
             elif message.topic == settings.topic_erasures:
                 if erasure_of(event.value) is not None:
                     erase.append((message.partition, event.key.decode()))
@@ -192,7 +192,9 @@ async def score(stream: Any) -> None:
                 settings.scorer_max_state_bytes,
             )
             changelog = [stores.write(states, w.key, w.value, w.partition) for w in out.states]
-            changelog += [stores.write(deadlines, w.key, w.value, w.partition) for w in out.deadlines]
+            for w in out.deadlines:
+                changelog.append(stores.write(deadlines, w.key, w.value, w.partition))
+                deadline_index.put(w.key, w.value)
             await _publish(changelog + out.records)
             metrics.count_batch(result, len(part) + (len(due) if first else 0), now)
             metrics.count_bounds(out.trimmed, out.refused)
@@ -236,11 +238,15 @@ async def follow_erasures() -> None:
 @app.timer(interval=rules.time.timer_interval_seconds)
 async def tick_due_handoffs() -> None:
     """Send a tick for every constituent whose earliest deadline its partition's watermark passed."""
-    due = due_ticks(list(deadlines.items()), ticks_sent, time.time(), processor.watermarks.watermark)
-    for key, partition in due.send:
+    if app.rebalancing or app.in_recovery:
+        return  # the table is being recovered: the index is rebuilt from it once that is done
+    assigned = app.consumer.assignment()
+    active = frozenset(tp.partition for tp in assigned if tp.topic == settings.topic_touchpoints)
+    deadline_index.follow(app.consumer_generation_id, active, lambda: list(deadlines.items()))
+    for key, partition in deadline_index.due(time.time(), processor.watermarks.watermark):
         await ticks_topic.send(key=key, value=b"{}", partition=partition)
     for rule in rules.handoffs:
-        metrics.HANDOFFS_PENDING.labels(rule.name).set(due.pending[rule.name])
+        metrics.HANDOFFS_PENDING.labels(rule.name).set(deadline_index.pending[rule.name])
 
 
 @app.page("/healthz")
