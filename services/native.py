@@ -26,6 +26,7 @@ MODULES = (
     "services/domain/dedup.py",
     "services/domain/erasure.py",
     "services/domain/events.py",
+    "services/domain/matching.py",
     "services/domain/readings.py",
     "services/domain/scoring.py",
     "services/domain/watermarks.py",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,21 +15,10 @@ class StrictModel(BaseModel):
 
 
 class EventMatch(StrictModel):
-    """An event of ``type`` whose attributes include all of ``attributes``."""
+    """An event of ``type`` whose attributes include all of ``attributes`` (``matching.matches``)."""
 
     type: str
     attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    def matches(self, event: dict[str, Any], as_type: str | None = None) -> bool:
-        if event["type"] != (as_type or self.type):
-            return False
-        if not self.attributes:
-            return True
-        present = event.get("attributes") or {}
-        for name, value in self.attributes.items():  # noqa: SIM110 - a loop is faster than all(genexpr), and this runs per event
-            if present.get(name) != value:
-                return False
-        return True
 
 
 Config = TypeVar("Config", bound=BaseModel)

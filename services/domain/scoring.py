@@ -15,9 +15,10 @@ import math
 from bisect import insort
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from services.domain import dedup
+from services.domain.matching import matches
 from services.domain.scoring_model import RETAINED_HOURS, SECONDS_PER_HOUR, ScoringModel
 
 KEY_SEPARATOR = "|"  # rolling counts are keyed "source|type"
@@ -101,12 +102,28 @@ _CONSTITUENT_STATE_FIELDS = tuple(f.name for f in fields(ConstituentState))  # n
 _STATE_FIELDS = frozenset(_CONSTITUENT_STATE_FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
 class Scores:
-    overall: float
-    content: float
-    operations: float
-    principles: float
+    """Overall and per-dimension scores, 0–100. A plain class, not a dataclass: compiled by mypyc, a
+    dataclass's ``__init__`` is the one the dataclasses module writes, run interpreted (~1% of the scorer's
+    time, as it is made for every score read)."""
+
+    def __init__(self, overall: float, content: float, operations: float, principles: float) -> None:
+        self.overall: Final = overall
+        self.content: Final = content
+        self.operations: Final = operations
+        self.principles: Final = principles
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scores) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def _fields(self) -> tuple[float, float, float, float]:
+        return (self.overall, self.content, self.operations, self.principles)
+
+    def __repr__(self) -> str:
+        return f"Scores({self.overall}, {self.content}, {self.operations}, {self.principles})"
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -136,7 +153,7 @@ def apply_event(
     if event_type == "donation.succeeded":
         _count_gift(state, event, event_time)
     for rule in model.roles_by_type.get(event_type, ()):
-        if rule.role not in state.roles and rule.matches(event):
+        if rule.role not in state.roles and matches(rule, event):
             state.roles.append(rule.role)
             state.roles.sort()
 
@@ -218,9 +235,22 @@ def scores_at(state: ConstituentState, model: ScoringModel, at: float) -> Scores
 
 
 def scores_from_totals(model: ScoringModel, totals: list[float]) -> Scores:
-    content = model.dimension_score(totals[0])
-    operations = model.dimension_score(totals[1])
-    principles = model.dimension_score(totals[2])
+    baseline, saturation = model.baseline, model.saturation
+    content = _dimension_score(baseline, saturation, totals[0])
+    operations = _dimension_score(baseline, saturation, totals[1])
+    principles = _dimension_score(baseline, saturation, totals[2])
     weights = model.weights
     overall = weights.content * content + weights.operations * operations + weights.principles * principles
     return Scores(overall, content, operations, principles)
+
+
+def dimension_score(model: ScoringModel, impact_sum: float) -> float:
+    """Map a decayed impact sum onto 0–100 by ``model``'s baseline and saturation."""
+    return _dimension_score(model.baseline, model.saturation, impact_sum)
+
+
+def _dimension_score(baseline: float, saturation: float, impact_sum: float) -> float:
+    """Map a decayed impact sum onto 0–100: the baseline at 0, saturating smoothly at the ends. Here, not a
+    method of the (pydantic, so interpreted) model: it runs three times for every score read."""
+    room = 100.0 - baseline if impact_sum >= 0 else baseline
+    return baseline + room * math.tanh(impact_sum / saturation)

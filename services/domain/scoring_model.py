@@ -106,11 +106,6 @@ class ScoringModel(StrictModel):
         """The factor an impact keeps after ``seconds`` of event time."""
         return float(0.5 ** (seconds / (self.half_life_hours * SECONDS_PER_HOUR)))
 
-    def dimension_score(self, impact_sum: float) -> float:
-        """Map a decayed impact sum onto 0–100: the baseline at 0, saturating smoothly at the ends."""
-        room = 100.0 - self.baseline if impact_sum >= 0 else self.baseline
-        return self.baseline + room * math.tanh(impact_sum / self.saturation)
-
 
 def _canonical(value: Any) -> Any:
     """``value`` with every set sorted: a set's order changes from one process to the next (string hashing

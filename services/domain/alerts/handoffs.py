@@ -14,6 +14,7 @@ from typing import Any
 
 from services.domain.alerts.model import Alert, Status, derive_alert_id, new_alert
 from services.domain.alerts.rules import HandoffRule
+from services.domain.matching import matches
 
 Handoff = dict[str, Any]
 KEPT_FOR_SECONDS = 3600.0  # a kept hand-off can still be broken by a bounce this long after it was kept
@@ -81,12 +82,14 @@ def on_event(
     alerts: list[Alert] = []
     event_type = event["type"]
     for rule in rules:
-        if rule.cancelled_by is not None and rule.cancelled_by.matches(event):
+        if rule.cancelled_by is not None and matches(rule.cancelled_by, event):
             _cancel(rule, handoffs, event, event_time)
         if event_type not in (rule.trigger.type, rule.follow_up.type, BOUNCE_TYPE):
             continue
-        is_follow_up = rule.follow_up.matches(event)
-        is_bounce = rule.follow_up.type == "email.sent" and rule.follow_up.matches(event, as_type=BOUNCE_TYPE)
+        is_follow_up = matches(rule.follow_up, event)
+        is_bounce = rule.follow_up.type == "email.sent" and matches(
+            rule.follow_up, event, as_type=BOUNCE_TYPE
+        )
         if is_follow_up or is_bounce:
             candidates = [
                 h
@@ -119,7 +122,7 @@ def on_event(
                     seen = {"rule": rule.name, "correlation_id": event.get("correlation_id")}
                     early_follow_ups.append({**seen, "time": event_time, "event_id": event["event_id"]})
                     del early_follow_ups[:-MAX_EARLY_FOLLOW_UPS]
-        if rule.trigger.matches(event) and not any(
+        if matches(rule.trigger, event) and not any(
             h["trigger_event_id"] == event["event_id"] and h["rule"] == rule.name for h in handoffs
         ):
             handoff: Handoff = {

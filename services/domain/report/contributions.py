@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.domain.matching import matches
 from services.domain.report.counters import (
     GRANULARITIES,
     HORIZON_S,
@@ -177,7 +178,7 @@ def on_event(
     impact = _milli(model, event_type)
     journal.note(state)
     for rule in model.roles_by_type.get(event_type, ()):
-        if rule.matches(event):
+        if matches(rule, event):
             known = state.role_since.get(rule.role)
             state.role_since[rule.role] = event_time if known is None else min(known, event_time)
     newest = max(state.last_event_at, event_time)

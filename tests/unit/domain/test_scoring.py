@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.domain import dedup
 from services.domain.readings import explain, lifetime_counts, rolling_counts, score_history
-from services.domain.scoring import ConstituentState, Outcome, apply_event, scores_at
+from services.domain.scoring import ConstituentState, Outcome, apply_event, dimension_score, scores_at
 from services.domain.scoring_model import DIMENSIONS, ScoringModel
 from tests.fixtures.config import MODEL, SHIPPED_MODEL
 
@@ -148,7 +148,7 @@ def test_an_impact_halves_after_one_half_life() -> None:
     state = fold([(1, "donation.failed", 0.0)])
     at_once = scores_at(state, MODEL, START).operations
     half_life_later = state.contributions["donation.failed"][1] * 0.5
-    assert MODEL.dimension_score(half_life_later) == pytest.approx(
+    assert dimension_score(MODEL, half_life_later) == pytest.approx(
         scores_at(state, MODEL, START + MODEL.half_life_hours * 3600).operations
     )
     assert at_once < scores_at(state, MODEL, START + MODEL.half_life_hours * 3600).operations

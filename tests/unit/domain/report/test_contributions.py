@@ -12,6 +12,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.domain.matching import matches
 from services.domain.report.contributions import BINS, ERROR_CODES, PROCESSORS, window_scores
 from services.domain.report.counters import WindowCounters, add, cents, merge, window_bounds, windows_of
 from services.domain.scoring import OTHER
@@ -67,7 +68,7 @@ def brute_force(events: list[dict[str, Any]]) -> WindowCounters:
     role_since: dict[tuple[str, str], float] = {}
     for e in events:
         for rule in MODEL.roles:
-            if rule.matches(e):
+            if matches(rule, e):
                 key = (e["constituent_id"], rule.role)
                 role_since[key] = min(role_since.get(key, float("inf")), times[e["event_id"]])
     points: dict[tuple[str, str, str], list[int]] = {}  # (window, person, part) → milli points
