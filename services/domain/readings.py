@@ -7,7 +7,14 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from services.domain.scoring import KEY_SEPARATOR, ConstituentState, Scores, scores_at, scores_from_totals
+from services.domain.scoring import (
+    KEY_SEPARATOR,
+    ConstituentState,
+    Scores,
+    decay,
+    scores_at,
+    scores_from_totals,
+)
 from services.domain.scoring_model import DIMENSIONS, SECONDS_PER_HOUR, WINDOWS_HOURS, ScoringModel
 
 HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
@@ -47,11 +54,11 @@ def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[fl
         for newer in state.timeline[position + 1 :]:
             impact = model.impacts.get(newer[2])
             if impact is not None:
-                weight = model.decay(state.reference_time - float(newer[0]))
+                weight = decay(model, state.reference_time - float(newer[0]))
                 later = [
                     total - weight * points for total, points in zip(later, impact.as_tuple(), strict=True)
                 ]
-        growth = 1 / model.decay(max(0.0, state.reference_time - at))
+        growth = 1 / decay(model, max(0.0, state.reference_time - at))
         history.append((at, scores_from_totals(model, [total * growth for total in later])))
     history.reverse()
     return history
@@ -59,7 +66,7 @@ def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[fl
 
 def explain(state: ConstituentState, model: ScoringModel, at: float, top: int = 5) -> list[dict[str, Any]]:
     """The event types that move the score most right now, with their decayed points per dimension."""
-    factor = model.decay(max(0.0, at - state.reference_time))
+    factor = decay(model, max(0.0, at - state.reference_time))
     lifetime = lifetime_counts(state)["by_type"]
     rows = []
     for event_type, sums in state.contributions.items():

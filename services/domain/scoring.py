@@ -161,16 +161,17 @@ def apply_event(
     if impact is None:
         return Outcome.UNKNOWN_TYPE
     if event_time > state.reference_time:
-        factor = model.decay(event_time - state.reference_time)
+        factor = decay(model, event_time - state.reference_time)
         for sums in state.contributions.values():
             sums[:] = [value * factor for value in sums]
         state.reference_time = event_time
         weight = 1.0
     else:
-        weight = model.decay(state.reference_time - event_time)
+        weight = decay(model, state.reference_time - event_time)
     sums = state.contributions.setdefault(event_type, [0.0, 0.0, 0.0])
-    for index, points in enumerate(impact.as_tuple()):
-        sums[index] += weight * points
+    sums[0] += weight * impact.content  # not impact.as_tuple(): a method of the model runs interpreted
+    sums[1] += weight * impact.operations
+    sums[2] += weight * impact.principles
     return Outcome.SCORED
 
 
@@ -230,7 +231,7 @@ def scores_at(state: ConstituentState, model: ScoringModel, at: float) -> Scores
         content += sums[0]
         operations += sums[1]
         principles += sums[2]
-    factor = model.decay(max(0.0, at - state.reference_time)) if state.contributions else 1.0
+    factor = decay(model, max(0.0, at - state.reference_time)) if state.contributions else 1.0
     return scores_from_totals(model, [content * factor, operations * factor, principles * factor])
 
 
@@ -242,6 +243,12 @@ def scores_from_totals(model: ScoringModel, totals: list[float]) -> Scores:
     weights = model.weights
     overall = weights.content * content + weights.operations * operations + weights.principles * principles
     return Scores(overall, content, operations, principles)
+
+
+def decay(model: ScoringModel, seconds: float) -> float:
+    """The factor an impact keeps after ``seconds`` of event time (here, compiled, rather than a method of
+    the model: it runs for every event)."""
+    return float(0.5 ** (seconds / (model.half_life_hours * SECONDS_PER_HOUR)))
 
 
 def dimension_score(model: ScoringModel, impact_sum: float) -> float:

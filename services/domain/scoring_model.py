@@ -102,10 +102,6 @@ class ScoringModel(StrictModel):
         types = {rule.type for rule in self.roles}
         return {t: tuple(rule for rule in self.roles if rule.type == t) for t in types}
 
-    def decay(self, seconds: float) -> float:
-        """The factor an impact keeps after ``seconds`` of event time."""
-        return float(0.5 ** (seconds / (self.half_life_hours * SECONDS_PER_HOUR)))
-
 
 def _canonical(value: Any) -> Any:
     """``value`` with every set sorted: a set's order changes from one process to the next (string hashing

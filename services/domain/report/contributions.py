@@ -113,6 +113,20 @@ def _person(counted: Counter[str], group: str, scores: Scores4, sign: int) -> No
     counted[bands[min(BINS - 1, scores[0] // (10_000 // BINS))]] += sign
 
 
+def _move(counted: Counter[str], group: str, old: Scores4, new: Scores4) -> None:
+    """A person staying in ``group`` whose window scores went from ``old`` to ``new``: what ``_person``
+    out and in would add, without the increments that cancel (the common case, and half the updates)."""
+    _, sums, bands = _group_keys(group)
+    for name, before, after in zip(sums, old, new, strict=True):
+        if after != before:
+            counted[name] += after - before
+    width = 10_000 // BINS
+    old_band, new_band = min(BINS - 1, old[0] // width), min(BINS - 1, new[0] // width)
+    if old_band != new_band:
+        counted[bands[old_band]] -= 1
+        counted[bands[new_band]] += 1
+
+
 @dataclass
 class Journal:
     """One batch's changes to people's windows: what each touched person's windows and roles were before
@@ -149,13 +163,20 @@ class Journal:
                     new_groups = [part, *new_roles] if part == ALL else [part]
                     if old == new and old_groups == new_groups:
                         continue
-                    if old is not None:
-                        old_scores = window_scores(model, old)
-                        for group in old_groups:
-                            _person(counted, group, old_scores, -1)
                     new_scores = window_scores(model, new)
+                    if old is None:
+                        for group in new_groups:
+                            _person(counted, group, new_scores, +1)
+                        continue
+                    old_scores = window_scores(model, old)
+                    for group in old_groups:
+                        if group in new_groups:
+                            _move(counted, group, old_scores, new_scores)
+                        else:
+                            _person(counted, group, old_scores, -1)
                     for group in new_groups:
-                        _person(counted, group, new_scores, +1)
+                        if group not in old_groups:
+                            _person(counted, group, new_scores, +1)
         self.before.clear()
 
 
