@@ -2,7 +2,9 @@
 
 import itertools
 import math
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -297,3 +299,37 @@ def test_the_score_history_leaves_out_touchpoints_too_old_to_rebuild_exactly() -
     state = fold([(1, "donation.failed", ancient), (2, "web.page_view", 0.0), (3, "email.opened", 60.0)])
     history = score_history(state, MODEL)
     assert [at for at, _ in history] == [START, START + 60.0]
+
+
+def test_the_written_out_init_takes_every_field_in_order_with_its_declared_default() -> None:
+    """``ConstituentState.__init__`` is written by hand (compiled, unlike the generated one): it must match
+    the fields, their order and their defaults, and give every state containers of its own."""
+    declared = fields(ConstituentState)
+    new, other = ConstituentState("someone"), ConstituentState("someone else")
+    for declared_field in declared[1:]:
+        default = (
+            declared_field.default_factory()  # type: ignore[misc]
+            if declared_field.default is MISSING
+            else declared_field.default
+        )
+        assert getattr(new, declared_field.name) == default, declared_field.name
+        if isinstance(default, dict | list):
+            assert getattr(new, declared_field.name) is not getattr(other, declared_field.name)
+    values = [distinct_value(f, number) for number, f in enumerate(declared)]  # positional, in order
+    state = ConstituentState(*values)
+    assert [getattr(state, f.name) for f in declared] == values
+
+
+def distinct_value(declared_field: Field[Any], number: int) -> Any:
+    """A value of the field's type (compiled code checks it) that no other field gets; None for the
+    optional ones (of different types: mypy checks that the two are not swapped)."""
+    if declared_field.name == "constituent_id":
+        return f"person {number}"
+    default = declared_field.default
+    if default is MISSING:
+        return {"value": number} if isinstance(declared_field.default_factory(), dict) else [number]  # type: ignore[misc]
+    if isinstance(default, float):
+        return number + 0.5
+    if isinstance(default, int):
+        return number
+    return None
