@@ -110,7 +110,12 @@ def _person(counted: Counter[str], group: str, scores: Scores4, sign: int) -> No
     counted[people] += sign
     for name, value in zip(sums, scores, strict=True):
         counted[name] += sign * value
-    counted[bands[min(BINS - 1, scores[0] // (10_000 // BINS))]] += sign
+    counted[bands[_band(scores[0])]] += sign
+
+
+def _band(overall: int) -> int:
+    """The histogram bin of an overall score in hundredths."""
+    return min(BINS - 1, overall // (10_000 // BINS))
 
 
 def _move(counted: Counter[str], group: str, old: Scores4, new: Scores4) -> None:
@@ -120,8 +125,7 @@ def _move(counted: Counter[str], group: str, old: Scores4, new: Scores4) -> None
     for name, before, after in zip(sums, old, new, strict=True):
         if after != before:
             counted[name] += after - before
-    width = 10_000 // BINS
-    old_band, new_band = min(BINS - 1, old[0] // width), min(BINS - 1, new[0] // width)
+    old_band, new_band = _band(old[0]), _band(new[0])
     if old_band != new_band:
         counted[bands[old_band]] -= 1
         counted[bands[new_band]] += 1
