@@ -130,16 +130,22 @@ def test_another_replica_and_its_live_clients_see_the_acknowledgement(
 def test_an_action_this_replica_has_not_read_back_yet_is_answered_202_and_shows_later(
     secured: System, keys: Keys, tmp_path: Any
 ) -> None:
-    alert = failed_donation(secured, keys)
+    alerts = [failed_donation(secured, keys) for _ in range(3)]
     port = free_port()
-    # a replica that never waits to read its own writes back: every recorded action is answered 202
+    # a replica that never waits to read its own writes back: a recorded action is answered 202 unless its
+    # view happened to apply the record already while the send was acknowledged (then 200, rightly): of
+    # three actions, at least one is answered 202
     env = {**secured.env, "MP_API_PORT": str(port), "MP_API_READ_BACK_TIMEOUT_S": "0"}
     replica = start_service("api", env, tmp_path)
     other = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{other}/readyz", replica)
-        acted = httpx.post(f"{other}/v1/alerts/{alert['alert_id']}/ack", headers=keys.header("write"))
-        assert acted.status_code == 202, acted.text
+        for alert in alerts:
+            acted = httpx.post(f"{other}/v1/alerts/{alert['alert_id']}/ack", headers=keys.header("write"))
+            assert acted.status_code in (200, 202), acted.text
+            if acted.status_code == 202:
+                break
+        assert acted.status_code == 202, "every action was already read back: the 202 path never ran"
         assert (acted.json()["alert_id"], acted.json()["acknowledged_by"]) == (alert["alert_id"], "on-call")
         shown = read_back(secured, keys, alert["alert_id"], "acknowledged_at")  # recorded: every replica
         assert shown["acknowledged_by"] == "on-call"
