@@ -15,10 +15,11 @@ from services.api.alertmanager import AlertmanagerForwarder
 from services.api.escalation import Escalator
 from services.api.recovery_view import RecoveryView
 from services.api.report_view import ReportView
+from services.api.score_view import ScoreView
 from services.api.scoring_views import VersionSwitch
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
-from services.api.views import AlertView, DeadLetterView, ScoreView
+from services.api.views import AlertView, DeadLetterView
 from services.common.auth import Keyring, load_auth
 from services.common.config_files import load_scoring_model
 from services.common.follower import TopicFollower

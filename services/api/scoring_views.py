@@ -14,8 +14,8 @@ from typing import Any
 
 from services.api.recovery_view import RecoveryView
 from services.api.report_view import ReportView
+from services.api.score_view import ScoreView, preset_dictionary
 from services.api.settings import ApiSettings
-from services.api.views import ScoreView, preset_dictionary
 from services.common.follower import TopicFollower
 from services.domain.scoring_model import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion
@@ -49,6 +49,7 @@ class ScoringViews:
             settings,
             "api",
             {scores_topic: fold_score, reports_topic: lambda record: reports.apply(record.key, record.value)},
+            on_caught_up=scores.build_index,  # one sort after the replay, not one insertion per record
         )
         return cls(model.fingerprint, model, scores, recovery, reports, follower)
 

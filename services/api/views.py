@@ -1,124 +1,17 @@
-"""In-memory views the API serves, folded from the `constituent-scores` and `alerts` topics. Pure."""
+"""In-memory views the API serves, folded from the `alerts` and dead-letter topics. Pure.
+(The scores' view: score_view.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import zlib
-from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Iterator
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice, pairwise
+from itertools import islice
 from typing import Any
-
-import orjson
-from sortedcontainers import SortedList
 
 from services.domain.alerts.actions import merge
 from services.domain.alerts.model import Alert
-from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, apply_event
-from services.domain.scoring_model import ScoringModel
-
-EVERYONE = ""  # the index of all constituents, beside one index per role
-REQUIRED_FIELDS = frozenset(
-    {
-        "constituent_id",
-        "scores",
-        "roles",
-        "reference_time",
-        "contributions",
-        "counts",
-        "hourly",
-        "last_touch",
-        "events",
-        "updated_at",
-    }
-)
-
-
-def preset_dictionary(model: ScoringModel) -> bytes:
-    """What score records have in common (field names, every event type and its source, dimensions), as
-    a record of someone who did one of everything: zlib's preset dictionary for them (docs/performance.md).
-    """
-    state = ConstituentState("constituent")
-    for n, event_type in enumerate(sorted(model.impacts)):
-        event = {"event_id": f"event-{n}", "type": event_type, "source": event_type.split(".")[0]}
-        apply_event(state, event, float(n), model)
-    return orjson.dumps(score_record(state, model, state.reference_time))
-
-
-class ScoreView:
-    """The latest published state of every constituent (the compacted topic, replayed), indexed by score.
-
-    The index orders constituents by their overall score as of their latest event, per role too, so the
-    at-risk list and the distribution are read from it, never by scanning everyone. Each state is kept as
-    its record, compressed (zlib level 1 with a preset dictionary of what records share: a few
-    microseconds to read back), not as parsed objects: about a twentieth of the memory, which is what
-    lets one replica hold millions of people.
-    """
-
-    def __init__(self, preset: bytes = b"") -> None:
-        self._preset = preset
-        self._records: dict[str, bytes] = {}
-        self._indexed: dict[str, tuple[float, tuple[str, ...]]] = {}  # overall score, roles
-        self._by_score: defaultdict[str, SortedList] = defaultdict(SortedList)
-        self._role_sets: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct set of roles
-
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Fold one record of the compacted topic; raise ValueError for one this version cannot read."""
-        if key is None:
-            raise ValueError("a score record without a key")
-        state = None if value is None else orjson.loads(value)
-        if state is not None and not (
-            isinstance(state, dict) and state.keys() >= REQUIRED_FIELDS and "overall" in state["scores"]
-        ):
-            raise ValueError(f"not a score record of this version: {sorted(state)[:8]}…")
-        constituent_id = key.decode()
-        previous = self._indexed.pop(constituent_id, None)
-        self._records.pop(constituent_id, None)
-        if previous is not None:
-            score, roles = previous
-            for index in (EVERYONE, *roles):
-                self._by_score[index].discard((score, constituent_id))
-        if state is None or value is None:
-            return
-        score, roles = state["scores"]["overall"], tuple(state["roles"])
-        roles = self._role_sets.setdefault(roles, roles)
-        self._records[constituent_id] = self._compress(value)
-        self._indexed[constituent_id] = (score, roles)
-        for index in (EVERYONE, *roles):
-            self._by_score[index].add((score, constituent_id))
-
-    def get(self, constituent_id: str) -> dict[str, Any] | None:
-        record = self._records.get(constituent_id)
-        return None if record is None else orjson.loads(self._decompress(record))
-
-    def ranked(
-        self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """Constituents by score (lowest first when ``ascending``), optionally of one role and capped."""
-        index = self._by_score.get(role or EVERYONE, SortedList())
-        upper = None if max_score is None else (max_score, "\U0010ffff")
-        entries: Iterator[tuple[float, str]] = index.irange(maximum=upper, reverse=not ascending)
-        return [orjson.loads(self._decompress(self._records[c])) for _, c in islice(entries, limit)]
-
-    def _compress(self, record: bytes) -> bytes:
-        packer = zlib.compressobj(1, zdict=self._preset) if self._preset else zlib.compressobj(1)
-        return packer.compress(record) + packer.flush()
-
-    def _decompress(self, packed: bytes) -> bytes:
-        unpacker = zlib.decompressobj(zdict=self._preset) if self._preset else zlib.decompressobj()
-        return unpacker.decompress(packed) + unpacker.flush()
-
-    def histogram(self, edges: list[float]) -> list[int]:
-        """How many constituents score within each [edges[i], edges[i+1]) (the last bin includes its end)."""
-        index = self._by_score.get(EVERYONE, SortedList())
-        positions = [index.bisect_left((edge, "")) for edge in edges[:-1]] + [len(index)]
-        return [upper - lower for lower, upper in pairwise(positions)]
-
-    def __len__(self) -> int:
-        return len(self._records)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,19 @@ Handler = Callable[[ConsumerRecord], None]  # raises ValueError/KeyError/TypeErr
 
 
 class TopicFollower:
-    def __init__(self, settings: CommonSettings, service: str, handlers: dict[str, Handler]) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        service: str,
+        handlers: dict[str, Handler],
+        on_caught_up: Callable[[], object] | None = None,
+    ) -> None:
+        """``on_caught_up``: called once, as the topics are first caught up, before ``ready`` is set and
+        before any other task can see ``caught_up`` true (what a view builds once its replay is over)."""
         self._settings = settings
         self._service = service
         self._handlers = handlers
+        self._on_caught_up = on_caught_up
         self._pending: dict[TopicPartition, int] | None = None  # end offsets still to reach
         self._next_offsets: dict[TopicPartition, int] = {}  # where to resume after a reconnect
         self._skipped: dict[str, int] = {}  # per topic, for logging the 1st, 10th, 100th… only
@@ -51,6 +60,8 @@ class TopicFollower:
 
     def _check_caught_up(self) -> None:
         if self.caught_up and not self.ready.is_set():
+            if self._on_caught_up is not None:
+                self._on_caught_up()
             self.ready.set()
             log.info("caught up", extra={"topics": sorted(self._handlers)})
 

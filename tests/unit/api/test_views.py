@@ -1,17 +1,9 @@
-"""The API's in-memory views."""
+"""The API's in-memory views of alerts and dead letters."""
 
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-import pytest
-
-from services.api.views import AlertFilter, AlertView, ScoreView, preset_dictionary
-from services.common.config_files import load_scoring_model
-from services.common.settings import CommonSettings
+from services.api.views import AlertFilter, AlertView
 from services.domain.alerts.actions import Action, act
-from services.domain.readings import score_record
-from services.domain.scoring import ConstituentState, apply_event
 
 
 def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, object]:
@@ -25,75 +17,6 @@ def alert(alert_id: str, status: str = "open", **fields: object) -> dict[str, ob
         "resolved_at": None,
         **fields,
     }
-
-
-def published(constituent_id: str, overall: float, roles: tuple[str, ...] = ()) -> bytes:
-    state: dict[str, Any] = {
-        "constituent_id": constituent_id,
-        "scores": {"overall": overall},
-        "roles": list(roles),
-        **{key: {} for key in ("contributions", "counts", "hourly", "last_touch")},
-        **dict.fromkeys(("reference_time", "events", "updated_at"), 0),
-    }
-    return orjson.dumps(state)
-
-
-def test_a_record_the_view_cannot_read_is_refused_and_changes_nothing() -> None:
-    view = ScoreView()
-    view.apply(b"c-1", published("c-1", 40))
-    for unreadable in (b"{oops", orjson.dumps({"constituent_id": "c-1", "sums": {}}), orjson.dumps([1])):
-        with pytest.raises(ValueError):
-            view.apply(b"c-1", unreadable)
-    assert view.get("c-1")["scores"]["overall"] == 40  # type: ignore[index]
-
-
-def test_records_are_kept_smaller_with_the_preset_dictionary_and_read_back_unchanged() -> None:
-    model = load_scoring_model(CommonSettings().scoring_config)
-    state = ConstituentState("c-00042")
-    for n, event_type in enumerate(("web.page_view", "donation.succeeded", "email.sent", "email.opened")):
-        event = {"event_id": f"e{n}", "type": event_type, "source": event_type.split(".")[0]}
-        apply_event(state, event, 1_795_000_000.0 + n * 60, model)
-    record = orjson.dumps(score_record(state, model, 1_795_000_300.0))
-    plain, preset = ScoreView(), ScoreView(preset_dictionary(model))
-    for view in (plain, preset):
-        view.apply(b"c-00042", record)
-        assert view.get("c-00042") == orjson.loads(record)
-    assert len(preset._records["c-00042"]) < 0.8 * len(plain._records["c-00042"])
-
-
-def test_the_score_view_keeps_the_latest_value_and_honours_tombstones() -> None:
-    view = ScoreView()
-    view.apply(b"c-1", published("c-1", 40))
-    view.apply(b"c-1", published("c-1", 45))
-    assert view.get("c-1")["scores"]["overall"] == 45  # type: ignore[index]
-    view.apply(b"c-1", None)
-    assert view.get("c-1") is None
-    assert view.ranked(ascending=True, role=None, max_score=None, limit=10) == []
-
-
-def test_constituents_are_ranked_by_score_with_role_and_ceiling_filters() -> None:
-    view = ScoreView()
-    for n, (score, roles) in enumerate([(70, ()), (20, ("donor",)), (45, ("donor", "volunteer")), (35, ())]):
-        view.apply(f"c-{n}".encode(), published(f"c-{n}", score, roles))
-    view.apply(b"c-0", published("c-0", 10))  # re-scored: must move in the index, not appear twice
-
-    def ids(**query: Any) -> list[str]:
-        options = {"ascending": True, "role": None, "max_score": None, "limit": 10, **query}
-        return [state["constituent_id"] for state in view.ranked(**options)]
-
-    assert ids() == ["c-0", "c-1", "c-3", "c-2"]
-    assert ids(ascending=False, limit=2) == ["c-2", "c-3"]
-    assert ids(role="donor") == ["c-1", "c-2"]
-    assert ids(max_score=35) == ["c-0", "c-1", "c-3"]
-    assert ids(role="nobody") == []
-
-
-def test_the_histogram_counts_each_score_once() -> None:
-    view = ScoreView()
-    for n, score in enumerate([0, 9.99, 10, 55, 100]):
-        view.apply(f"c-{n}".encode(), published(f"c-{n}", score))
-    edges = [float(e) for e in range(0, 101, 10)]
-    assert view.histogram(edges) == [2, 1, 0, 0, 0, 1, 0, 0, 0, 1]
 
 
 def test_alerts_are_listed_most_recently_updated_first_once_each() -> None:

@@ -1,0 +1,151 @@
+"""The API's view of every constituent's latest score record, folded from the `constituent-scores` topic.
+
+Pure: no I/O. Two things make a replica over millions of people start and answer quickly
+(docs/performance.md, "The API's view: zstd and one sort"):
+
+- each record is kept compressed with zstd and a preset dictionary of what score records share (a few
+  microseconds each way, about a quarter of the record);
+- the ranking indexes are built with one sort once the view has caught up with its topic, not by inserting
+  each record of the replay into a sorted list; from then on each record moves its person in them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from itertools import islice, pairwise
+from typing import Any
+
+import orjson
+import zstandard
+from sortedcontainers import SortedList
+
+from services.domain.readings import score_record
+from services.domain.scoring import ConstituentState, apply_event
+from services.domain.scoring_model import ScoringModel
+
+EVERYONE = ""  # the index of all constituents, beside one index per role
+REQUIRED_FIELDS = frozenset(
+    {
+        "constituent_id",
+        "scores",
+        "roles",
+        "reference_time",
+        "contributions",
+        "counts",
+        "hourly",
+        "last_touch",
+        "events",
+        "updated_at",
+    }
+)
+ZSTD_LEVEL = 3  # as fast as level 1 on score records, and a little smaller
+
+Index = tuple[float, str]  # (overall score, constituent id): ordered by score, ties by id
+Kept = tuple[bytes, float, tuple[str, ...]]  # a person's record (compressed), overall score, roles
+
+
+def preset_dictionary(model: ScoringModel) -> bytes:
+    """What score records have in common (field names, every event type and its source, dimensions), as
+    a record of someone who did one of everything: the compressor's preset dictionary for them."""
+    state = ConstituentState("constituent")
+    for n, event_type in enumerate(sorted(model.impacts)):
+        event = {"event_id": f"event-{n}", "type": event_type, "source": event_type.split(".")[0]}
+        apply_event(state, event, float(n), model)
+    return orjson.dumps(score_record(state, model, state.reference_time))
+
+
+class ScoreView:
+    """The latest published state of every constituent (the compacted topic, replayed), indexed by score.
+
+    The indexes order constituents by their overall score as of their latest event, per role too, so the
+    at-risk list and the distribution are read from them, never by scanning everyone. They are built on
+    first need — by ``build_index`` once the replay has caught up, or by the first query before that —
+    and kept up to date record by record afterwards. Each state is kept as its record, compressed, not as
+    parsed objects: about a twentieth of the memory, which is what lets one replica hold millions of
+    people.
+    """
+
+    def __init__(self, preset: bytes = b"") -> None:
+        dictionary = (
+            zstandard.ZstdCompressionDict(preset, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            if preset
+            else None
+        )
+        self._packer = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=dictionary, write_dict_id=False)
+        self._unpacker = zstandard.ZstdDecompressor(dict_data=dictionary)
+        self._people: dict[str, Kept] = {}
+        self._by_score: dict[str, SortedList] | None = None  # None until built (build_index)
+        self._role_sets: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct set of roles
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one record of the compacted topic; raise ValueError for one this version cannot read."""
+        if key is None:
+            raise ValueError("a score record without a key")
+        state = None if value is None else orjson.loads(value)
+        if state is not None and not (
+            isinstance(state, dict) and state.keys() >= REQUIRED_FIELDS and "overall" in state["scores"]
+        ):
+            raise ValueError(f"not a score record of this version: {sorted(state)[:8]}…")
+        constituent_id = key.decode()
+        previous = self._people.pop(constituent_id, None)
+        by_score = self._by_score
+        if previous is not None and by_score is not None:
+            _, score, roles = previous
+            for index in (EVERYONE, *roles):
+                by_score[index].discard((score, constituent_id))
+        if state is None or value is None:
+            return
+        score, roles = state["scores"]["overall"], tuple(state["roles"])
+        roles = self._role_sets.setdefault(roles, roles)
+        # a copy of exactly its size: zstandard returns its worst-case buffer shrunk in place, which kept
+        # each record's ~1 KB allocation (with the hole after it) for the view's life: 2× its memory
+        packed = bytes(memoryview(self._packer.compress(value)))
+        self._people[constituent_id] = (packed, score, roles)
+        if by_score is not None:
+            entry = (score, constituent_id)
+            for index in (EVERYONE, *roles):
+                if index not in by_score:
+                    by_score[index] = SortedList()
+                by_score[index].add(entry)
+
+    def build_index(self) -> dict[str, SortedList]:
+        """The ranking indexes, built with one sort per index from every person's score if not built yet."""
+        if self._by_score is None:
+            entries: defaultdict[str, list[Index]] = defaultdict(list)
+            everyone = entries[EVERYONE]
+            for constituent_id, (_, score, roles) in self._people.items():
+                everyone.append(entry := (score, constituent_id))  # one tuple, shared by every index
+                for role in roles:
+                    entries[role].append(entry)
+            self._by_score = {index: SortedList(listed) for index, listed in entries.items()}
+        return self._by_score
+
+    def get(self, constituent_id: str) -> dict[str, Any] | None:
+        kept = self._people.get(constituent_id)
+        return None if kept is None else orjson.loads(self._unpacker.decompress(kept[0]))
+
+    def ranked(
+        self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Constituents by score (lowest first when ``ascending``), optionally of one role and capped."""
+        index = self.build_index().get(role or EVERYONE, SortedList())
+        upper = None if max_score is None else (max_score, "\U0010ffff")
+        entries: Iterator[Index] = index.irange(maximum=upper, reverse=not ascending)
+        return [
+            orjson.loads(self._unpacker.decompress(self._people[c][0])) for _, c in islice(entries, limit)
+        ]
+
+    def histogram(self, edges: list[float]) -> list[int]:
+        """How many constituents score within each [edges[i], edges[i+1]) (the last bin includes its end)."""
+        index = self.build_index().get(EVERYONE, SortedList())
+        positions = [index.bisect_left((edge, "")) for edge in edges[:-1]] + [len(index)]
+        return [upper - lower for lower, upper in pairwise(positions)]
+
+    def kept_bytes(self, constituent_id: str) -> int:
+        """The size of one person's record as kept (compressed); 0 when there is none."""
+        kept = self._people.get(constituent_id)
+        return 0 if kept is None else len(kept[0])
+
+    def __len__(self) -> int:
+        return len(self._people)
