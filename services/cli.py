@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         "--ingest-seconds", type=float, default=15.0, help="seconds per ingest, end-to-end and API case (15)"
     )
     bench.add_argument(
-        "--api-constituents", type=int, default=100_000, help="scores the API benchmark serves (100,000)"
+        "--api-constituents", type=int, default=1_000_000, help="scores the API benchmark serves (1,000,000)"
     )
     soak = commands.add_parser("soak", help="a bounded steady load on the whole system (make soak)")
     soak.add_argument("--minutes", type=float, default=10.0, help="how long (10)")

@@ -23,6 +23,7 @@ from services.common.processes import free_port, rss_bytes, start_service, stop,
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, apply_event
+from services.domain.scoring_model import ScoringModel
 
 
 def ingest_load(settings: CommonSettings, batch: int, seconds: float, connections: int) -> Figures:
@@ -71,15 +72,34 @@ ONE_TOUCH_EACH = (
 
 
 def published_states(population: int, topic: str) -> Iterator[Record]:
-    """What the scorer would publish for ``population`` people with five touchpoints each."""
+    """What the scorer would publish for ``population`` people with one to five touchpoints each
+    (person ``n`` the first ``1 + n % 5`` of ``ONE_TOUCH_EACH``, a minute apart, ending an hour ago).
+    People with the same touchpoints differ only in their id and their events' ids, so each record is
+    one of five folded once, with those ids written in: a million in seconds, not minutes."""
     model = load_scoring_model(CommonSettings().scoring_config)
     now = time.time()
+    templates = [_published_state(TEMPLATE_ID, touches, now, model) for touches in range(len(ONE_TOUCH_EACH))]
     for n in range(population):
-        state = ConstituentState(f"{API_POPULATION_PREFIX}{n:07d}")
-        for step, event_type in enumerate(ONE_TOUCH_EACH[: 1 + n % len(ONE_TOUCH_EACH)]):
-            event = {"event_id": f"{n}-{step}", "type": event_type, "source": event_type.split(".")[0]}
-            apply_event(state, event, now - 3600 + step * 60, model)
-        yield Record(topic, state.constituent_id.encode(), orjson.dumps(score_record(state, model, now)))
+        constituent_id = f"{API_POPULATION_PREFIX}{n:07d}"
+        value = (
+            templates[n % len(ONE_TOUCH_EACH)]
+            .replace(b'"' + TEMPLATE_ID.encode() + b'"', f'"{constituent_id}"'.encode())
+            .replace(b'"' + TEMPLATE_ID.encode() + b"-", f'"{n}-'.encode())
+        )
+        yield Record(topic, constituent_id.encode(), value)
+
+
+TEMPLATE_ID = "person-to-be-named"
+
+
+def _published_state(person: str, touches: int, now: float, model: ScoringModel) -> bytes:
+    """The score record of ``person`` after the first ``touches + 1`` of ``ONE_TOUCH_EACH`` (event ids
+    ``<person>-<step>``)."""
+    state = ConstituentState(person)
+    for step, event_type in enumerate(ONE_TOUCH_EACH[: 1 + touches]):
+        event = {"event_id": f"{person}-{step}", "type": event_type, "source": event_type.split(".")[0]}
+        apply_event(state, event, now - 3600 + step * 60, model)
+    return orjson.dumps(score_record(state, model, now))
 
 
 def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.Popen[bytes], str, float]:
@@ -129,11 +149,14 @@ def wrk(
     result = subprocess.run(
         [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60, env=env
     )
-    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
-    def latency_ms(percent: str) -> float:
-        value, scale = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", result.stdout, re.M).groups()  # type: ignore[union-attr]
-        return round(float(value) * unit[scale], 2)
+    def latency_ms(percent: str) -> float | None:  # None: wrk printed no such line (no answer at all)
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)$", result.stdout, re.M)
+        if found is None:
+            print(f"wrk gave no {percent}th percentile for {url}:\n{result.stdout[-800:]}", flush=True)
+            return None
+        return round(float(found.group(1)) * unit[found.group(2)], 2)
 
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
     timeouts = re.search(r"Socket errors: .*timeout (\d+)", result.stdout)

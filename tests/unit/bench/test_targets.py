@@ -78,3 +78,25 @@ def test_a_rate_or_a_population_this_run_did_not_measure_is_said_so_never_met() 
     )
     assert said["API GET p99 ≤ 5 ms at 2,000 requests/s"] == "not met: 1.5× over"  # a gap is a gap
     assert said["API view ≤ 500 B resident per constituent"] == "met"
+
+
+def test_a_rate_beyond_what_the_scorer_ran_is_not_measured_and_says_the_scorers_rate() -> None:
+    path = {"p99_ms": 80.0}
+    e2e = {"5,000 events/s": {"accepted → score at the API": path, "donation.failed → alert on SSE": path}}
+    said = by_target({"scorer": scorer(memory=12_000, rocksdb=9_000, peer=60_000, pure=20_000), "e2e": e2e})
+    assert said["end to end p99 ≤ 250 ms at 20,000 events/s (score at the API, alert on SSE)"] == (
+        "not measured: one scorer worker ran 12,000 events/s in this run, below 20,000: latency would only "
+        "grow with the backlog"
+    )
+
+
+def test_a_paced_case_wrk_got_no_answer_from_is_not_measured() -> None:
+    api = {
+        "population": 1_000_000,
+        "loaded_ready_s": 12.0,
+        "rss_bytes_per_constituent": 600,
+        "requests": {"by id, paced at 2000/s": {"p99_ms": None}},
+    }
+    said = by_target({"api": api})
+    assert said["API GET p99 ≤ 5 ms at 2,000 requests/s"] == "not measured: wrk got no answer"
+    assert said["API ready ≤ 10 s over 1,000,000 constituents"] == "not met: 1.2× over"
