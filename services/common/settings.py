@@ -84,6 +84,12 @@ class CommonSettings(BaseSettings):
         ge=100,
         description="Allocations between young-generation garbage collections (CPython's default: 700)",
     )
+    heap_trim_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="How often the scorer hands the memory it freed back to the system (glibc's "
+        "malloc_trim; 0: never): its resident memory stays near what it holds",
+    )
     tracemalloc_every_s: float = Field(
         0.0,
         ge=0,

@@ -24,6 +24,7 @@ from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
 from services.common.group_offsets import KafkaOffsets
+from services.common.heap_trim import HeapTrim, malloc_trim
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
@@ -261,6 +262,17 @@ kafka = KafkaReachability(settings)
 async def collect_garbage_less_often() -> None:
     """Once the worker has started (so that what start-up allocated is frozen out of collections)."""
     tune_garbage_collection(settings.gc_young_threshold)
+
+
+heap_trim = HeapTrim(settings.heap_trim_interval_s, malloc_trim())
+
+
+@app.timer(interval=settings.heap_trim_interval_s or 60.0)
+async def trim_heap() -> None:
+    """Hand what the worker freed back to the system (services/common/heap_trim.py)."""
+    spent = heap_trim.spent_s
+    if heap_trim.maybe():
+        metrics.HEAP_TRIM_SECONDS.inc(heap_trim.spent_s - spent)
 
 
 @app.task

@@ -49,6 +49,10 @@ BATCH_SIZE = Histogram(
     "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
 )
 TABLE_KEYS = Gauge("mp_scorer_table_keys", "Constituents held in this worker's state table.")
+HEAP_TRIM_SECONDS = Counter(
+    "mp_scorer_heap_trim_seconds",
+    "Time spent handing freed memory back to the system (malloc_trim, MP_HEAP_TRIM_INTERVAL_S).",
+)
 INGEST_TO_SCORE = Histogram(
     "mp_scorer_ingest_to_score_seconds",
     "From the record's Kafka timestamp (written by ingest) to its score being published.",
