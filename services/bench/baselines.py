@@ -39,20 +39,20 @@ def as_requests(keyed: Iterator[tuple[bytes, bytes]]) -> Iterator[list[tuple[byt
     return iter(lambda: list(islice(keyed, REQUEST_EVENTS)), [])
 
 
-async def prefill(
-    settings: CommonSettings, topic: str, count: int, constituents: int, grouped: bool
-) -> Figures:
-    """Write ``count`` events to a new topic, one per record or ``grouped`` as ingest writes a request of
-    1000 (a JSON array per partition); the producer's rate is a figure of its own."""
-    keyed = events(count, constituents)
+def layout(topic: str, count: int, constituents: int, grouped: bool, partitions: int) -> list[list[Record]]:
+    """The benchmark's ``count`` events as records of ``topic``, request by request as ingest receives them
+    (``REQUEST_EVENTS`` each): one record per event, or ``grouped`` as ingest writes a request (a JSON
+    array per partition)."""
+    requests = as_requests(events(count, constituents))
     if grouped:
-        records = [
-            record
-            for request in as_requests(keyed)
-            for record in records_by_partition(topic, request, settings.topic_partitions)
-        ]
-    else:
-        records = [Record(topic, key, value) for key, value in keyed]
+        return [records_by_partition(topic, request, partitions) for request in requests]
+    return [[Record(topic, key, value) for key, value in request] for request in requests]
+
+
+async def prefill(settings: CommonSettings, topic: str, requests: list[list[Record]], count: int) -> Figures:
+    """Write the ``count`` events laid out in ``requests`` (``layout``) to a new topic; the producer's rate
+    is a figure of its own."""
+    records = [record for request in requests for record in request]
     figures = await produce(settings, topic, records, len(records), "prefill")
     return {**figures, "events": count, "events_per_s": round(count / figures["seconds"])}
 

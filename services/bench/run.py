@@ -116,7 +116,8 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
         count = events if grouped else min(events, ONE_PER_RECORD_EVENTS)
         label = "grouped as ingest writes" if grouped else f"one event per record, first {count:,}"
         topic = f"bench-touchpoints-{uuid.uuid4().hex[:6]}"
-        written = asyncio.run(baselines.prefill(settings, topic, count, constituents, grouped))
+        requests = baselines.layout(topic, count, constituents, grouped, settings.topic_partitions)
+        written = asyncio.run(baselines.prefill(settings, topic, requests, count))
         scorer[f"prefill, {label} (aiokafka producer)"] = written
         scorer[f"broker ceiling, {label} (kafka-consumer-perf-test)"] = baselines.broker_consume(
             settings, topic, written["records"], count
@@ -138,8 +139,9 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
             }
         if grouped:
             scorer[f"pure processing (no Kafka), {label}"] = scorer_cases.pure_processing(
-                events, constituents, settings.topic_partitions
+                requests, events, settings.topic_partitions
             )
+            del requests  # what the services read is on the topic now
             for store in ("memory://", "rocksdb://"):
                 scorer[f"scorer ({store}), {label}"] = scorer_cases.scorer_consume(
                     settings, topic, events, store

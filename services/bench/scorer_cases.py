@@ -13,12 +13,11 @@ import httpx
 import orjson
 from tqdm import tqdm
 
-from services.bench.baselines import as_requests
-from services.bench.data import events
+from services.bench.baselines import REQUEST_EVENTS
 from services.bench.measure import Figures, metric_total
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.gc_tuning import tune_garbage_collection
-from services.common.kafka import records_by_partition
+from services.common.kafka import Record
 from services.common.processes import free_port, rss_bytes, start_service, stop, wait_until_ready
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
@@ -27,11 +26,11 @@ from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 
 
-def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
-    """The scorer's processing alone, without Kafka or Faust: the same events grouped as ingest writes
-    them, folded request by request into a dict standing in for the table, states and score records
-    serialised as the scorer does, garbage collection tuned as in the scorer. Only that is timed, not
-    making the events: the ceiling of the scoring itself."""
+def pure_processing(requests: list[list[Record]], count: int, partitions: int) -> Figures:
+    """The scorer's processing alone, without Kafka or Faust: the ``count`` events the scorer reads,
+    grouped as ingest writes them (``baselines.layout``), folded request by request into a dict standing in
+    for the table, states and score records serialised as the scorer does, garbage collection tuned as in
+    the scorer. Only that is timed, not making the events: the ceiling of the scoring itself."""
     settings = CommonSettings()
     model = load_scoring_model(settings.scoring_config)
     processor = BatchProcessor(model, load_alert_rules(settings.alerts_config))
@@ -41,16 +40,14 @@ def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
         stored = table.get(constituent_id)
         return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
 
-    keyed = events(count, constituents)
     spent = 0.0
     before = gc.get_threshold()
     tune_garbage_collection(settings.gc_young_threshold)
     try:
         with tqdm(total=count, desc="pure processing", unit="ev", leave=False) as bar:
-            for request in as_requests(keyed):
-                grouped = records_by_partition("touchpoints", request, partitions)
+            for request in requests:
                 records = [
-                    Incoming(record.partition or 0, None, record.value) for record in grouped if record.value
+                    Incoming(record.partition or 0, None, record.value) for record in request if record.value
                 ]
                 started = time.perf_counter()
                 now = time.time()
@@ -59,7 +56,7 @@ def pure_processing(count: int, constituents: int, partitions: int) -> Figures:
                     table[constituent_id] = orjson.dumps(state.to_dict())
                     orjson.dumps(score_record(state, model, now))
                 spent += time.perf_counter() - started
-                bar.update(len(request))
+                bar.update(min(REQUEST_EVENTS, count - bar.n))
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
