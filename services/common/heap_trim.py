@@ -5,8 +5,8 @@ only from the top of the heap. The scorer frees most of what it allocates — ev
 new block of ~2 KB, every batch's records and results go — and the blocks it keeps are spread over the
 whole heap, so its resident memory grew to several times what it held: 8 KB per constituent against
 ~2 KB of live state in the pure processing over 300,000 events (docs/performance.md, "Memory given
-back"). ``malloc_trim(0)`` hands the free pages inside the heap back (``madvise``); ``HeapTrim`` calls it
-at most once per interval.
+back"). ``malloc_trim(0)`` hands the free pages inside the heap back (``madvise``); the scorer calls it
+once per ``MP_HEAP_TRIM_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -32,31 +32,21 @@ def malloc_trim() -> Callable[[], object] | None:
 
 
 class HeapTrim:
-    """``maybe()``: ``trim`` (``malloc_trim()``; None: nothing to call) if ``every_s`` passed since the last
-    trim (0: never); the seconds spent trimming so far in ``spent_s``."""
+    """Calls ``trim`` (``malloc_trim()``; None: nothing to call) and tells how long it took; how often is
+    the caller's (the scorer's timer, ``MP_HEAP_TRIM_INTERVAL_S``)."""
 
     def __init__(
-        self,
-        every_s: float,
-        trim: Callable[[], object] | None,
-        clock: Callable[[], float] = time.monotonic,
+        self, trim: Callable[[], object] | None, clock: Callable[[], float] = time.perf_counter
     ) -> None:
-        self._every_s = every_s
         self._trim = trim
         self._clock = clock
-        self._last = clock()
         self.trims = 0
-        self.spent_s = 0.0
 
-    def maybe(self) -> bool:
-        """Trim now if it is due; whether it did."""
-        if not self._every_s or self._trim is None:
-            return False
-        now = self._clock()
-        if now - self._last < self._every_s:
-            return False
+    def __call__(self) -> float:
+        """Trim now; the seconds it took (0.0 when there is nothing to call)."""
+        if self._trim is None:
+            return 0.0
+        started = self._clock()
         self._trim()
-        self._last = self._clock()
         self.trims += 1
-        self.spent_s += self._last - now
-        return True
+        return self._clock() - started

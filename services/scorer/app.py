@@ -264,15 +264,13 @@ async def collect_garbage_less_often() -> None:
     tune_garbage_collection(settings.gc_young_threshold)
 
 
-heap_trim = HeapTrim(settings.heap_trim_interval_s, malloc_trim())
+heap_trim = HeapTrim(malloc_trim())
+if settings.heap_trim_interval_s:
 
-
-@app.timer(interval=settings.heap_trim_interval_s or 60.0)
-async def trim_heap() -> None:
-    """Hand what the worker freed back to the system (services/common/heap_trim.py)."""
-    spent = heap_trim.spent_s
-    if heap_trim.maybe():
-        metrics.HEAP_TRIM_SECONDS.inc(heap_trim.spent_s - spent)
+    @app.timer(interval=settings.heap_trim_interval_s)
+    async def trim_heap() -> None:
+        """Hand what the worker freed back to the system (services/common/heap_trim.py)."""
+        metrics.HEAP_TRIM_SECONDS.inc(heap_trim())
 
 
 @app.task

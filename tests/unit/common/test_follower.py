@@ -30,14 +30,20 @@ class NeverStops:
         await asyncio.Event().wait()
 
 
+@pytest.fixture(autouse=True)
+def topics_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker here: the topics the follower would make sure of are taken as there."""
+
+    async def there(settings: CommonSettings) -> None:
+        return None
+
+    monkeypatch.setattr(follower, "ensure_topics", there)
+
+
 async def test_a_consumer_that_never_stops_is_left_behind_and_the_follower_reconnects(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def topics_exist(settings: CommonSettings) -> None:
-        return None
-
     monkeypatch.setattr(follower, "AIOKafkaConsumer", NeverStops)
-    monkeypatch.setattr(follower, "ensure_topics", topics_exist)
     monkeypatch.setattr(follower, "STOP_WAIT_S", 0.05)
     NeverStops.made = 0
     view = follower.TopicFollower(CommonSettings(), "api", {"scores": lambda record: None})
@@ -89,11 +95,7 @@ class TwoRecords:
 async def test_what_waits_for_the_replay_to_end_runs_once_after_every_record_and_before_ready(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def topics_exist(settings: CommonSettings) -> None:
-        return None
-
     monkeypatch.setattr(follower, "AIOKafkaConsumer", TwoRecords)
-    monkeypatch.setattr(follower, "ensure_topics", topics_exist)
     seen: list[str] = []
 
     def caught_up() -> None:

@@ -1,4 +1,4 @@
-"""Handing freed memory back: at most once per interval, never when asked never, and what it cost."""
+"""Handing freed memory back: each call trims once and says how long it took; nothing to call, nothing."""
 
 from services.common.heap_trim import HeapTrim, malloc_trim
 
@@ -11,33 +11,25 @@ class Clock:
         return self.now
 
 
-def test_the_heap_is_trimmed_at_most_once_per_interval_and_the_time_spent_is_summed() -> None:
+def test_each_call_trims_once_and_says_how_long_the_trim_took() -> None:
     clock, calls = Clock(), []
 
     def trim() -> None:
         calls.append(clock.now)
         clock.now += 0.25  # what a trim takes
 
-    heap = HeapTrim(1.0, trim, clock)
-    assert not heap.maybe()  # not due yet: the interval starts when the trimmer is made
-    clock.now = 101.0
-    assert heap.maybe()
-    clock.now = 101.9  # 0.65 s after the trim ended
-    assert not heap.maybe()
-    clock.now = 102.3
-    assert heap.maybe()
-    assert calls == [101.0, 102.3]
+    heap = HeapTrim(trim, clock)
+    assert heap() == 0.25
+    clock.now += 1.0
+    assert heap() == 0.25
+    assert calls == [100.0, 101.25]
     assert heap.trims == 2
-    assert heap.spent_s == 0.5
 
 
-def test_an_interval_of_zero_or_a_c_library_without_malloc_trim_never_trims() -> None:
-    clock, calls = Clock(), []
-    never = HeapTrim(0.0, lambda: calls.append(1), clock)
-    clock.now += 1_000
-    assert not never.maybe()
-    assert calls == []
-    assert not HeapTrim(1.0, None, clock).maybe()
+def test_a_c_library_without_malloc_trim_leaves_nothing_to_call() -> None:
+    heap = HeapTrim(None, Clock())
+    assert heap() == 0.0
+    assert heap.trims == 0
 
 
 def test_glibc_here_has_malloc_trim_and_it_can_be_called() -> None:
