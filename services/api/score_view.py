@@ -123,7 +123,7 @@ class ScoreView:
 
     def get(self, constituent_id: str) -> dict[str, Any] | None:
         kept = self._people.get(constituent_id)
-        return None if kept is None else orjson.loads(self._unpacker.decompress(kept[0]))
+        return None if kept is None else self._read(kept[0])
 
     def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
@@ -132,9 +132,11 @@ class ScoreView:
         index = self.build_index().get(role or EVERYONE, SortedList())
         upper = None if max_score is None else (max_score, "\U0010ffff")
         entries: Iterator[Index] = index.irange(maximum=upper, reverse=not ascending)
-        return [
-            orjson.loads(self._unpacker.decompress(self._people[c][0])) for _, c in islice(entries, limit)
-        ]
+        return [self._read(self._people[c][0]) for _, c in islice(entries, limit)]
+
+    def _read(self, packed: bytes) -> dict[str, Any]:
+        """A kept record, as the state it was published as."""
+        return orjson.loads(self._unpacker.decompress(packed))  # type: ignore[no-any-return]
 
     def histogram(self, edges: list[float]) -> list[int]:
         """How many constituents score within each [edges[i], edges[i+1]) (the last bin includes its end)."""
