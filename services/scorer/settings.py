@@ -90,6 +90,11 @@ class ScorerSettings(CommonSettings):
         description="Records fetched ahead of the agent per stream (Faust's stream_buffer_maxsize): memory "
         "held for records not yet scored, each up to a request's events as ingest groups them",
     )
+    scorer_faust_fast_paths: bool = Field(
+        True,
+        description="Hand a fetched record to Faust's conductor, and a changelog record to its recovery, "
+        "without a task per record when it needs no waiting (services/scorer/faust_fast_paths.py)",
+    )
     scorer_batch_within_s: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch: what a lone event waits before it is scored"
     )

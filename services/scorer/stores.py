@@ -45,6 +45,7 @@ from faust.types.tuples import Message
 from services.common.kafka import Record, Written, tls_context
 from services.common.settings import CommonSettings
 from services.domain.scoring import ConstituentState
+from services.scorer.faust_fast_paths import check_fast_paths
 from services.scorer.stalls import HeldCommits
 
 SUPPORTED_FAUST = ((0, 15, 3), (0, 16, 0))  # [from, to): as pinned in pyproject.toml
@@ -88,6 +89,7 @@ def check_faust_internals() -> None:
     new_offset = inspect.getsource(Consumer._new_offset)
     if "self._acked[tp]" not in new_offset or "self._committed_offset[tp]" not in new_offset:
         problems.append("faust's Consumer._new_offset no longer reads _acked and _committed_offset")
+    problems += check_fast_paths()
     if problems:
         raise FaustInternalsChanged(
             "the scorer's direct table access (services/scorer/stores.py) needs review: "
