@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"
     )
     bench.add_argument(
-        "--ingest-seconds", type=float, default=15.0, help="seconds per ingest, end-to-end and API case (15)"
+        "--ingest-seconds", type=float, default=10.0, help="seconds per ingest, end-to-end and API case (10)"
     )
     bench.add_argument(
         "--api-constituents", type=int, default=1_000_000, help="scores the API benchmark serves (1,000,000)"
