@@ -1,5 +1,6 @@
 """Every use of faust-streaming's internals in one place: the scorer's direct access to its table stores
-(and how Faust's own clients get the Kafka credentials).
+(and how Faust's own clients get the Kafka credentials). The one other, Faust's per-record waits cut short,
+is services/scorer/faust_fast_paths.py; ``check_faust_internals`` checks both.
 
 Faust's own table write sends each changelog record through its per-message producer path, which cost more
 than the scoring (docs/performance.md), so the scorer reads and writes the stores under its tables
@@ -92,8 +93,8 @@ def check_faust_internals() -> None:
     problems += check_fast_paths()
     if problems:
         raise FaustInternalsChanged(
-            "the scorer's direct table access (services/scorer/stores.py) needs review: "
-            + "; ".join(problems)
+            "the scorer's direct table access (services/scorer/stores.py) or its fast paths "
+            "(services/scorer/faust_fast_paths.py) need review: " + "; ".join(problems)
         )
 
 
