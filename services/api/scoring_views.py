@@ -49,7 +49,8 @@ class ScoringViews:
             settings,
             "api",
             {scores_topic: fold_score, reports_topic: lambda record: reports.apply(record.key, record.value)},
-            on_caught_up=scores.build_index,  # one sort after the replay, not one insertion per record
+            # the dictionary trained and the indexes built with one sort once, after the replay
+            on_caught_up=scores.caught_up,
         )
         return cls(model.fingerprint, model, scores, recovery, reports, follower)
 

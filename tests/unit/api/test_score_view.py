@@ -34,7 +34,7 @@ def test_a_record_the_view_cannot_read_is_refused_and_changes_nothing() -> None:
     assert view.get("c-1")["scores"]["overall"] == 40  # type: ignore[index]
 
 
-def test_records_are_kept_smaller_with_the_preset_dictionary_and_read_back_unchanged() -> None:
+def test_a_few_records_are_kept_smaller_with_the_preset_dictionary_and_read_back_unchanged() -> None:
     model = load_scoring_model(CommonSettings().scoring_config)
     state = ConstituentState("c-00042")
     for n, event_type in enumerate(("web.page_view", "donation.succeeded", "email.sent", "email.opened")):
@@ -44,6 +44,8 @@ def test_records_are_kept_smaller_with_the_preset_dictionary_and_read_back_uncha
     plain, preset = ScoreView(), ScoreView(preset_dictionary(model))
     for view in (plain, preset):
         view.apply(b"c-00042", record)
+        assert view.get("c-00042") == orjson.loads(record)  # kept as it came until the replay caught up
+        view.caught_up()  # too few records to train a dictionary on: the preset, or none
         assert view.get("c-00042") == orjson.loads(record)
     assert 0 < preset.kept_bytes("c-00042") < 0.8 * plain.kept_bytes("c-00042") < 0.8 * len(record)
 
@@ -148,3 +150,51 @@ def test_a_view_never_built_builds_its_indexes_for_its_first_query() -> None:
         for state in view.ranked(ascending=True, role="donor", max_score=None, limit=5)
     ] == ["c-2"]
     assert view.histogram([0.0, 50.0, 100.0]) == [1, 2]
+
+
+def folded_records(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """Score records of people who did a few random things: what the scorer publishes."""
+    model = load_scoring_model(CommonSettings().scoring_config)
+    rng, types = random.Random(seed), sorted(model.impacts)
+    records = []
+    for n in range(count):
+        state, at = ConstituentState(f"c-{n:05d}"), 1_795_000_000.0 + rng.random() * 86_400
+        for _ in range(rng.randint(1, 8)):
+            event_type, at = rng.choice(types), at + rng.random() * 3_600
+            event = {"event_id": f"{rng.getrandbits(64):016x}", "type": event_type, "source": "web"}
+            apply_event(state, event, at, model)
+        records.append((f"c-{n:05d}".encode(), orjson.dumps(score_record(state, model, at))))
+    return records
+
+
+def test_a_dictionary_is_trained_on_the_replays_first_records_and_every_record_reads_back_unchanged() -> None:
+    model = load_scoring_model(CommonSettings().scoring_config)
+    records = folded_records(1_200, seed=7)
+    view = ScoreView(preset_dictionary(model), train_after=1_000)
+    for n, (key, value) in enumerate(records):
+        view.apply(key, value)
+        if n < 999:  # kept as they came until there are enough to train on
+            assert view.dictionary == "not settled" and view.kept_bytes(key.decode()) == len(value)
+    assert view.dictionary == "trained"
+    # the first 1,000 compressed with the dictionary trained on them, and every one after
+    assert all(0 < view.kept_bytes(key.decode()) < len(value) / 3 for key, value in records)
+    assert all(view.get(key.decode()) == orjson.loads(value) for key, value in records)
+    view.caught_up()  # settled already: nothing is compressed twice
+    assert view.dictionary == "trained"
+    assert all(view.get(key.decode()) == orjson.loads(value) for key, value in records)
+
+
+def test_records_too_few_to_train_on_are_compressed_with_the_preset_when_the_replay_catches_up() -> None:
+    model = load_scoring_model(CommonSettings().scoring_config)
+    records = folded_records(50, seed=8)
+    view, bare = ScoreView(preset_dictionary(model)), ScoreView()
+    for key, value in records:
+        for each in (view, bare):
+            each.apply(key, value)
+        assert view.kept_bytes(key.decode()) == len(value)  # before catching up: as it came
+    view.caught_up()
+    bare.caught_up()
+    assert (view.dictionary, bare.dictionary) == ("preset", "none")
+    for each in (view, bare):
+        assert all(each.get(key.decode()) == orjson.loads(value) for key, value in records)
+    assert all(view.kept_bytes(key.decode()) < len(value) / 2 for key, value in records)
