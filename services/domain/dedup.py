@@ -1,18 +1,18 @@
-"""Which events a constituent has already been counted for: every event id within a time horizon. Pure.
+"""Which events a constituent has already been counted for: every event id it ever counted. Pure.
 
 A constituent remembers each event it counted as an 8-byte BLAKE2b hash of ``source:event_id``, written
 as 11 URL-safe base64 characters and kept per day of the event's own time (``occurred_at``): a map from
-day number (days since 1970, as text for JSON) to those tokens run together. A day leaves the map once it
-is more than the horizon (``dedup_horizon_days``, 7) older than the newest day remembered.
+day number (days since 1970, as text for JSON) to those tokens run together. Nothing is forgotten by age:
+a re-read of a year of history (a replay, a rebalance, a CRM import sent twice) counts nothing twice.
 
 What that means for callers (docs/scoring.md):
-- a repeat of an event whose day is still remembered changes nothing, however many events came between;
-- an event dated more than the horizon before the newest one already seen is counted but not remembered
-  (a repeat of it counts again) — a retry or a replay of something that old is the documented exception;
-- two different ids share a hash with probability about n² / 2⁶⁵ for n ids of one person in the horizon
-  (for 10,000: 3 in 10¹²); the later one would be dropped as a repeat;
-- the cost is 11 bytes per event in the horizon (plus a few per day), against 20–60 for the ids
-  themselves; under ``MP_SCORER_MAX_STATE_BYTES`` the oldest days are dropped first (state_bounds.py).
+- a repeat of an event remembered changes nothing, however old it is and however many events came between;
+- the one bound is the state's size: under ``MP_SCORER_MAX_STATE_BYTES`` the oldest days of ids are
+  dropped first (state_bounds.py), counted in ``mp_scorer_state_trimmed_total{kind="event_ids"}`` and
+  alerted on (``ScorerForgetsEventIds``): a repeat of a forgotten one would count again;
+- two different ids share a hash with probability about n² / 2⁶⁵ for n ids of one person (for 10,000:
+  3 in 10¹²); the later one would be dropped as a repeat;
+- the cost is 11 bytes per event (plus a few per day), against 20–60 for the ids themselves.
 """
 
 from __future__ import annotations
@@ -46,25 +46,15 @@ def _holds(tokens: str, wanted: str) -> bool:
     return False
 
 
-def first_time(ids: SeenIds, key: str, event_time: float, horizon_days: float) -> bool:
+def first_time(ids: SeenIds, key: str, event_time: float) -> bool:
     """Whether ``key`` is new (a repeat with another ``occurred_at`` is a repeat too); if so remember it
-    under its event's day, and forget the days beyond the horizon."""
+    under its event's day."""
     wanted = token(key)
     for tokens in ids.values():
         if wanted in tokens and _holds(tokens, wanted):
             return False
     day = str(day_of(event_time))
-    bucket = ids.get(day)
-    if bucket is not None:  # the common case: a day already remembered, nothing to forget
-        ids[day] = bucket + wanted
-        return True
-    newest, number = max(map(int, ids), default=-1), int(day)
-    oldest_kept = max(newest, number) - horizon_days
-    if number >= oldest_kept:
-        ids[day] = wanted
-    if number > newest:
-        for stale in [d for d in ids if int(d) < oldest_kept]:
-            del ids[stale]
+    ids[day] = ids.get(day, "") + wanted
     return True
 
 

@@ -51,7 +51,7 @@ class ConstituentState:
     reference_time: float = 0.0
     # event type -> [content, operations, principles] impact sums, decayed to reference_time
     contributions: dict[str, list[float]] = field(default_factory=dict)
-    # every event id counted within the dedup horizon, per day of event time (services/domain/dedup.py)
+    # every event id counted, per day of event time (services/domain/dedup.py)
     seen_event_ids: dict[str, str] = field(default_factory=dict)
     # lifetime counts and hourly buckets (hour index as text, for JSON) of "source|type"
     counts: dict[str, int] = field(default_factory=dict)
@@ -189,7 +189,7 @@ def apply_event(
     a caller names, the per-person maps stay as small as the model."""
     event_type, source = event["type"], event["source"]
     key = dedup_key(source, event["event_id"])
-    if not dedup.first_time(state.seen_event_ids, key, event_time, model.dedup_horizon_days):
+    if not dedup.first_time(state.seen_event_ids, key, event_time):
         return Outcome.DUPLICATE
     counted_source = source if source in model.sources else OTHER
     counted_type = event_type if event_type in model.impacts else OTHER

@@ -68,6 +68,8 @@ class ScoringModel(StrictModel):
     baseline: float = Field(gt=0, lt=100)
     half_life_hours: float = Field(gt=0)
     saturation: float = Field(gt=0)
+    # no longer used: every event id is remembered, within MP_SCORER_MAX_STATE_BYTES (domain/dedup.py); still
+    # accepted, so that models written before (in the versions topic, in what-if files) still load
     dedup_horizon_days: float = Field(7.0, gt=0, le=366)
     timeline_length: int = Field(20, ge=0, le=200)
     max_future_seconds: float = Field(ge=0)

@@ -10,7 +10,7 @@ START = 1_790_000_000.0
 HOUR = 3600.0
 
 
-def busy(model: ScoringModel, hours: int = 700) -> ConstituentState:
+def busy(model: ScoringModel, hours: int) -> ConstituentState:
     """Someone with an event of every type in each of ``hours`` hours of the last 30 days."""
     state = ConstituentState(constituent_id="c-1")
     types = sorted(model.impacts)
@@ -22,7 +22,7 @@ def busy(model: ScoringModel, hours: int = 700) -> ConstituentState:
 
 
 def test_a_state_over_the_limit_loses_its_oldest_hourly_buckets_first(model: ScoringModel) -> None:
-    state = busy(model)
+    state = busy(model, hours=150)  # 3,000 event ids (33 KB) and 150 hours of buckets
     assert size_of(state) > 64 * 1024
     lifetime, newest = dict(state.counts), max(state.hourly, key=int)
     removed = trim(state, 64 * 1024)

@@ -93,7 +93,7 @@ def test_an_event_filed_under_another_constituents_key_is_dead_lettered() -> Non
 
 def test_a_duplicate_in_the_batch_or_in_the_table_is_dropped() -> None:
     stored = ConstituentState(constituent_id="c-1", events=1)
-    dedup.first_time(stored.seen_event_ids, dedup_key("web", "e0"), 0.0, 7)
+    dedup.first_time(stored.seen_event_ids, dedup_key("web", "e0"), 0.0)
     batch = [record("e0", "web.page_view"), record("e1", "web.page_view"), record("e1", "web.page_view")]
     result = process_batch(batch, lambda *_: stored)
     assert result.changed["c-1"].events == 2
