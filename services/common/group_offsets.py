@@ -1,5 +1,5 @@
 """Where consumer groups are, as Kafka holds their committed offsets, and where partitions begin and end:
-the scorer's stall watch, a candidate model version's promotion and ``rescore --apply``'s progress."""
+the scorer's watchdog, a candidate model version's promotion and ``rescore --apply``'s progress."""
 
 from __future__ import annotations
 
@@ -49,18 +49,6 @@ class KafkaOffsets:
         async with self._asking(f"no committed offsets for {group}", timeout_s) as (admin, _):
             offsets = await admin.list_consumer_group_offsets(group, partitions=_partitions(partitions))
         return {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-
-    async def reading_starts(
-        self, group: str, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0
-    ) -> dict[str, int]:
-        """ "topic:partition" -> where ``group`` reads it from: its committed offset, or the partition's first
-        retained offset where it has none (or its commit was since deleted by retention)."""
-        wanted = _partitions(partitions)
-        async with self._asking(f"no reading starts for {group}", timeout_s) as (admin, consumer):
-            offsets = await admin.list_consumer_group_offsets(group, partitions=wanted)
-            starts = await consumer.beginning_offsets(wanted)
-        committed = {_name(tp): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-        return {_name(tp): max(start, committed.get(_name(tp), start)) for tp, start in starts.items()}
 
     async def ends(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 5.0) -> dict[str, int]:
         """ "topic:partition" -> the broker's end offset."""

@@ -20,37 +20,36 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services import faust_fixes
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
-from services.common.group_offsets import KafkaOffsets
 from services.common.heap_trim import HeapTrim, malloc_trim
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
-from services.scorer import faust_fast_paths, metrics
+from services.scorer import metrics
 from services.scorer.deadlines import DeadlineIndex
 from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
-from services.scorer.reading_starts import ReadingStarts
 from services.scorer.records import Incoming, parts_of
 from services.scorer.settings import TABLES, ScorerSettings
-from services.scorer.stalls import Activity, Holes
 from services.scorer.stores import (
     BatchStores,
-    batches_acknowledged_when_done,
     check_faust_internals,
     faust_credentials,
-    fetch_again_from,
     note_persisted_offsets,
 )
+from services.scorer.watchdog import Activity, OffsetCheck
 
 log = logging.getLogger(__name__)
-check_faust_internals()
 settings = ScorerSettings()
-if settings.scorer_faust_fast_paths:  # Faust's per-record waits cut where a record needs none
-    faust_fast_paths.install()
+# faust-streaming's defects fixed where they are, before the worker starts (services/faust_fixes)
+faust_fixes.install(
+    faust_fixes.FIXES + ((faust_fixes.FAST_PATHS,) if settings.scorer_faust_fast_paths else ())
+)
+check_faust_internals()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
 processor = BatchProcessor(model, rules)
@@ -149,25 +148,20 @@ async def _publish(records: list[Record]) -> None:
 
 @app.agent(scorer_inputs)
 async def score(stream: Any) -> None:
-    """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters."""
-    # a batch left midway (the worker stopped while publishing it) stays unacknowledged: read again
+    """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters.
+    A batch is acknowledged when the agent asks for the next one, never if it stops midway (defect D)."""
     size, within = settings.scorer_batch_size, settings.scorer_batch_within_s
-    async for batch in batches_acknowledged_when_done(stream, size, within):
+    async for batch in stream.take_events(size, within=within):
         activity.started()
         await erasures.ready.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
         records, due, erase = [], [], []
-        offsets: dict[str, int] = {}
-        skipped: list[tuple[str, int, int, int]] = []
-        generation = app.consumer_generation_id
-        starts = await reading_starts.of(batch, generation)
+        offsets_seen: dict[str, int] = {}
         for event in batch:
             message = event.message
-            offsets[tp := f"{message.topic}:{message.partition}"] = message.offset
+            offsets_seen[f"{message.topic}:{message.partition}"] = message.offset
             if message.topic in gapless:  # erasures are compacted: their offsets may have gaps
-                hole = holes.observe(generation, tp, message.offset, starts.get(tp))
-                if hole is not None:
-                    skipped.append((message.topic, message.partition, *hole))
+                check_offset(message)
             if message.topic == settings.ticks_topic:
                 due.append((message.partition, event.key.decode()))
                 deadline_index.processed(event.key)
@@ -202,18 +196,24 @@ async def score(stream: Any) -> None:
             metrics.count_batch(result, len(part) + (len(due) if first else 0), now)
             metrics.count_bounds(out.trimmed, out.refused)
         metrics.observe_published(batch, settings.topic_touchpoints, app.consumer.highwater)
-        activity.finished(offsets)
-        for topic, partition, start, end in skipped:
-            log.warning(
-                "records skipped between fetch and agent: fetching the partition again from the first one "
-                "(a faust-streaming fault, docs/reliability.md)",
-                extra={"topic": topic, "partition": partition, "from_offset": start, "to_offset": end},
-            )
-            metrics.REFETCHES.labels("skipped").inc()
-            # what was processed past the hole comes again (the hole itself was never processed)
-            processed = activity.processed.get(f"{topic}:{partition}", end)
-            metrics.REPEATED_BY_REFETCH.labels("skipped").inc(max(0, processed - end))
-            await fetch_again_from(app, topic, partition, start)
+        activity.finished(offsets_seen)
+
+
+def check_offset(message: Any) -> None:
+    """Count (and log) a record of a gapless topic that came after a jump or a second time (watchdog.py)."""
+    start = faust_fixes.reading_start(app.consumer, message.topic, message.partition)
+    jump = offsets.observe(
+        message.generation_id, f"{message.topic}:{message.partition}", message.offset, start
+    )
+    if jump:
+        where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+        if jump > 0:
+            log.error("records skipped between fetch and agent", extra={**where, "skipped": jump})
+            metrics.OFFSET_GAPS.labels(message.topic).inc()
+            metrics.OFFSETS_SKIPPED.labels(message.topic).inc(jump)
+        else:
+            log.warning("a record reached the agent a second time", extra=where)
+            metrics.OFFSETS_REPEATED.labels(message.topic).inc()
 
 
 def erasure_of(value: bytes | None) -> dict[str, Any] | None:
@@ -287,10 +287,8 @@ async def watch_kafka() -> None:
 
 
 activity = Activity()
-holes = Holes()
+offsets = OffsetCheck()
 gapless = {settings.topic_touchpoints, settings.ticks_topic}  # a record at every offset
-kafka_offsets = KafkaOffsets(settings)  # its own clients: committed offsets, partition bounds
-reading_starts = ReadingStarts(app, kafka_offsets, settings.scorer_app_id, gapless, holes)
 
 
 @app.page("/readyz")
@@ -309,4 +307,4 @@ async def metrics_page(web: Any, request: Any) -> Any:
 
 
 # The other agents and timers, registered on ``app`` by importing their modules (after everything above).
-from services.scorer import report_agent, stall_agents, systemic_agents, version_agents  # noqa: E402, F401
+from services.scorer import report_agent, systemic_agents, version_agents, watchdog_agent  # noqa: E402, F401

@@ -84,16 +84,27 @@ TIME_TO_RECOVER = Histogram(
     "Event time from a recurring gift's first failed instalment to the payment that recovered it.",
     buckets=(3600, 6 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 21 * 86400, 42 * 86400),
 )
-REPEATED_BY_REFETCH = Counter(
-    "mp_scorer_records_repeated_by_refetch_total",
-    "Records already processed that a refetch brings again (dropped as repeats): what a refetch costs.",
-    ["reason"],
+OFFSET_GAPS = Counter(
+    "mp_scorer_offset_gaps_total",
+    "Jumps in the offsets a worker processed of a partition with a record at every offset: records that "
+    "never reached the agent (its commit holds there until a restart reads them; scorer/watchdog.py).",
+    ["topic"],
 )
-REFETCHES = Counter(
-    "mp_scorer_refetches_total",
-    "Times the worker fetched records again that its agent never received: all it had fetched (stalled) "
-    "or a run of one partition (skipped), or from a commit withheld (held); services/scorer/stalls.py.",
-    ["reason"],
+OFFSETS_SKIPPED = Counter(
+    "mp_scorer_offsets_skipped_total",
+    "Records jumped over in those gaps (mp_scorer_offset_gaps_total).",
+    ["topic"],
+)
+OFFSETS_REPEATED = Counter(
+    "mp_scorer_offsets_repeated_total",
+    "Records that reached the agent a second time within one consumer generation (dropped as repeats by "
+    "their event ids; a sign of a consumer fault).",
+    ["topic"],
+)
+STALLED = Gauge(
+    "mp_scorer_stalled",
+    "1 while records wait on the broker and the worker consumes nothing (it restarts itself after "
+    "MP_SCORER_STALL_AFTER_S).",
 )
 
 

@@ -92,8 +92,8 @@ class ScorerSettings(CommonSettings):
     )
     scorer_faust_fast_paths: bool = Field(
         True,
-        description="Hand a fetched record to Faust's conductor, and a changelog record to its recovery, "
-        "without a task per record when it needs no waiting (services/scorer/faust_fast_paths.py)",
+        description="Faust's recovery takes each changelog record without a task and a timer, and stops at "
+        "the first partition with records left when it asks whether it is done (services/faust_fixes)",
     )
     scorer_batch_within_s: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch: what a lone event waits before it is scored"
@@ -112,5 +112,6 @@ class ScorerSettings(CommonSettings):
     scorer_stall_after_s: float = Field(
         30.0,
         ge=0,
-        description="Records fetched but not scored, and no batch for this long: fetch them again (0: off)",
+        description="Records waiting on the broker, nothing consumed, no batch in progress for this long: "
+        "the worker exits with code 75 for a fresh one (0: off)",
     )

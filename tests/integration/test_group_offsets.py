@@ -1,6 +1,6 @@
-"""Where a consumer group's reading of a partition starts, as Kafka holds it — and the aiokafka behaviour
-that makes the scorer read it itself: a seek back to the committed offsets leaves a partition the group never
-committed where it is (services/scorer/stores.py ``fetch_again_from_committed``)."""
+"""Defect C on the real broker: aiokafka's seek back to the committed offsets leaves a partition the group
+never committed where it is (aiokafka#1003; fixed for the scorer in services/faust_fixes/uncommitted_starts.py
+and shown with and without the fix in tests/unit/faust_fixes/test_uncommitted_starts.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-from services.common.group_offsets import KafkaOffsets
-from services.common.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +37,6 @@ async def read_everything(consumer: AIOKafkaConsumer, tp: TopicPartition) -> Non
         await consumer.getmany(tp, timeout_ms=1000)
 
 
-async def test_a_group_reads_a_partition_from_its_commit_or_else_from_the_first_retained_record(
-    bootstrap: str,
-) -> None:
-    topic = await topic_with_five_records_per_partition(bootstrap)
-    group = f"test-group-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, 0)])
-        await consumer.commit({TopicPartition(topic, 0): 3})  # partition 1: never committed
-    finally:
-        await consumer.stop()
-    offsets = KafkaOffsets(CommonSettings(kafka_bootstrap=bootstrap))
-    try:
-        starts = await offsets.reading_starts(group, [(topic, 0), (topic, 1)])
-    finally:
-        await offsets.close()
-    assert starts == {f"{topic}:0": 3, f"{topic}:1": 0}
-
-
 async def test_a_seek_to_the_committed_offsets_leaves_a_partition_never_committed_where_it_is(
     bootstrap: str,
 ) -> None:
@@ -78,7 +55,7 @@ async def test_a_seek_to_the_committed_offsets_leaves_a_partition_never_committe
         await consumer.seek_to_committed()
         # the committed partition goes back; the other does not (aiokafka: ``if offset and offset > 0``) …
         assert (await consumer.position(committed), await consumer.position(never)) == (2, 5)
-        consumer.seek(never, 0)  # … so the scorer sends it back to where the group's reading starts
+        consumer.seek(never, 0)  # … so the fixed perform_seek sends it to where the group's reading starts
         assert await consumer.position(never) == 0
     finally:
         await consumer.stop()
