@@ -10,6 +10,8 @@ unified diffs a maintainer can apply: docs/upstream/):
 - D ``cancelled_batches``: a batch the agent never finished is acknowledged when its generator is closed;
 - F (in ``seek_epochs``, ``uncommitted_starts``): acknowledgements from before a seek outlive it, those of
   records Faust's pure-Python stream skipped as of an older generation included;
+- G ``fetch_snapshots``: a fetch under way when the last active partition is paused returns (and loses)
+  every partition's records;
 - and ``fast_paths``, not a defect: the per-record hand-over and recovery reads without a task per record.
 
 Every fix has a test that drives Faust's own code with it and without it (tests/unit/faust_fixes/): the
@@ -30,7 +32,14 @@ from faust.streams import Stream
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 
-from services.faust_fixes import cancelled_batches, fast_paths, head_commits, seek_epochs, uncommitted_starts
+from services.faust_fixes import (
+    cancelled_batches,
+    fast_paths,
+    fetch_snapshots,
+    head_commits,
+    seek_epochs,
+    uncommitted_starts,
+)
 
 PINNED = "0.15.3"  # the release the copies were made from, as pinned in pyproject.toml
 
@@ -77,6 +86,11 @@ FIXES = (
         "uncommitted_starts",
         "C: partitions never committed, or committed at 0, are not sought (aiokafka#1003)",
         (Replacement(Consumer, "perform_seek", uncommitted_starts.perform_seek),),
+    ),
+    Fix(
+        "fetch_snapshots",
+        "G: a fetch under way when the last active partition is paused returns every partition's records",
+        (Replacement(Consumer, "_wait_next_records", fetch_snapshots.wait_next_records),),
     ),
     Fix(
         "cancelled_batches",
@@ -133,6 +147,9 @@ def installed(fixes: tuple[Fix, ...] = (*FIXES, FAST_PATHS)) -> Iterator[None]:
         yield
     finally:
         restore()
+
+
+declare_gapless = head_commits.declare_gapless
 
 
 def reading_start(consumer: Any, topic: str, partition: int) -> int | None:

@@ -10,8 +10,11 @@ rather than the next one due (PR #33 changed that).
 
 The fix (docs/upstream/faust-streaming/B-head-commits.diff): no commit while the record at the committed
 offset is not acknowledged; a gap may start at the committed offset (the fetch loop, ``seek_epochs``, now
-records a gap as exactly the offsets a fetch jumped over). Copied from faust-streaming 0.15.3 (BSD-3-Clause);
-each change is marked ``(B)``.
+records a gap as exactly the offsets a fetch jumped over). And, for an application that knows some topics
+have a record at every offset (no compaction, no transactions: the scorer's touchpoints and ticks), no gap
+at all on those (``declare_gapless``): a jump there is records Faust dropped on their way, never offsets
+missing from the topic, so the commit waits for them instead of passing them — a restart reads them.
+Copied from faust-streaming 0.15.3 (BSD-3-Clause); each change is marked ``(B)``.
 """
 
 from __future__ import annotations
@@ -52,8 +55,18 @@ def new_offset(self: Any, tp: TP) -> int | None:
     return None
 
 
+def declare_gapless(consumer: Any, topics: set[str]) -> None:
+    """``topics`` have a record at every offset: a jump in what is fetched of them is never a gap."""
+    consumer._gapless_topics = frozenset(topics)
+
+
 async def add_gap(self: Any, tp: TP, offset_from: int, offset_to: int) -> None:
     """Offsets ``offset_from``..``offset_to`` are not in the topic: a commit may go past them."""
+    if tp.topic in getattr(self, "_gapless_topics", ()):  # (B) a record at every offset: no gap there
+        self.log.warning(
+            "Not a gap: %r offsets %r-%r were fetched and never handed over", tp, offset_from, offset_to
+        )
+        return
     committed = self._committed_offset[tp]
     gap_for_tp = self._gap[tp]
     if committed is not None:

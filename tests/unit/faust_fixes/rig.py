@@ -34,12 +34,19 @@ class Broker:
     in_transit_during_seek: int | None = None
     sought: asyncio.Event = field(default_factory=asyncio.Event)
     fetches: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # new data for aiokafka's buffer
     first: dict[TP, int] = field(default_factory=dict)  # the first retained offset (retention)
     missing: set[int] = field(default_factory=set)  # offsets not in the log (compaction, transaction markers)
 
     def __post_init__(self) -> None:
         for tp in self.ends:  # a new assignment starts at the committed offset (aiokafka resets to it)
             self.positions.setdefault(tp, self.committed.get(tp) or self.first.get(tp, 0))
+        self.arrived.set()
+
+    def move(self, tp: TP, offset: int) -> None:
+        """A seek: aiokafka fetches from there, and the data it gets wakes a fetch that waits."""
+        self.positions[tp] = offset
+        self.arrived.set()
 
 
 class Worker:
@@ -78,20 +85,34 @@ class Worker:
         return None
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> dict[TP, list[Any]]:  # noqa: ASYNC109
-        """Records from each active partition's position; they reach Faust a moment later (the hop from
+        """aiokafka's ``fetched_records(partitions)``: what it has prefetched (of every assigned partition,
+        from its position) for the partitions of the set given, looked at whenever new data arrives —
+        with an empty set, for every partition. The records reach Faust a moment later (the hop from
         aiokafka's thread), when a seek may already have moved the position."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (records := self._take(active_partitions)):
+            try:
+                await asyncio.wait_for(self.broker.arrived.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return {}
+            self.broker.arrived.clear()
+        self.broker.fetches += 1
+        if self.broker.fetches == self.broker.in_transit_during_seek:
+            await self.broker.sought.wait()
+        await asyncio.sleep(self.broker.hop_s)
+        return records
+
+    def _take(self, partitions: set[TP] | None) -> dict[TP, list[Any]]:
         records: dict[TP, list[Any]] = {}
-        for tp in sorted(active_partitions or ()):
+        for tp in sorted(self.broker.ends):
+            if partitions and tp not in partitions:  # aiokafka's filter: an empty set is none
+                continue
             start = self.broker.positions[tp]
             end = min(start + self.broker.fetch_size, self.broker.ends[tp])
             if start < end:
                 records[tp] = [_record(tp, o) for o in range(start, end) if o not in self.broker.missing]
                 self.broker.positions[tp] = end
-        if records:
-            self.broker.fetches += 1
-            if self.broker.fetches == self.broker.in_transit_during_seek:
-                await self.broker.sought.wait()
-        await asyncio.sleep(self.broker.hop_s if records else 0.005)
         return records
 
     async def _seek_to_committed(self) -> dict[TP, int | None]:
@@ -102,15 +123,16 @@ class Worker:
             offset = self.broker.committed.get(tp)
             answer[tp] = offset
             if offset and offset > 0:
-                self.broker.positions[tp] = offset
+                self.broker.move(tp, offset)
         self.broker.sought.set()
         return answer
 
     async def _seek(self, tp: TP, offset: int) -> None:
-        self.broker.positions[tp] = offset
+        self.broker.move(tp, offset)
 
     async def _seek_wait(self, partitions: dict[TP, int]) -> None:
-        self.broker.positions.update(partitions)
+        for tp, offset in partitions.items():
+            self.broker.move(tp, offset)
 
     async def _earliest(self, *tps: TP) -> dict[TP, int]:
         return {tp: self.broker.first.get(tp, 0) for tp in tps}
