@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup native ops-tools browser run test test-unit test-integration test-faults test-cluster chaos test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup native ops-tools browser run test test-unit test-integration test-faults test-cluster stress chaos test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -71,6 +71,19 @@ test-faults: setup
 # kills, restarts or cuts off brokers under steady load
 test-cluster: setup
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q -m cluster
+
+# The fault tests over and over, not part of `make test`: a worker SIGKILLed before it committed (both
+# stores), workers joining and leaving, every replica of every service restarted in turn on a cluster — each
+# STRESS_RUNS (20) times; every run counted by event id, the totals in test-artifacts/stress/
+# (docs/reliability.md, "Stress"). About 5 minutes a round on two cores.
+STRESS_RUNS ?= 20
+STRESS_TESTS ?= tests/integration/test_scoring_e2e.py::test_a_scorer_killed_mid_stream_loses_and_doubles_nothing \
+	tests/integration/test_scale_out.py \
+	tests/integration/test_cluster.py::test_a_rolling_restart_of_two_replicas_of_every_service_fails_no_request_and_misses_no_alert
+stress: setup
+	@since=$$(date +%s); status=0; \
+	deploy/kafka/with-broker.sh $(BIN)/pytest -q -p no:cacheprovider --repeat $(STRESS_RUNS) $(STRESS_TESTS) || status=$$?; \
+	$(BIN)/python -m tests.fixtures.stress $$since; exit $$status
 
 # A long soak on a three-broker cluster with two replicas of every service and a seeded random fault
 # every few minutes; stops by itself (CHAOS_MINUTES, CHAOS_SEED, CHAOS_RATE; docs/reliability.md)
