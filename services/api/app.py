@@ -18,6 +18,7 @@ from services.api.routes import alert_groups, alerts, constituents, dead_letters
 from services.api.routes.system import CONSOLE_DIR
 from services.api.settings import ApiSettings
 from services.common.http import add_common_routes
+from services.common.request_gate import RequestGate
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -39,6 +40,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         description="Constituent experience scores and alerts, served from views of Kafka topics.",
         lifespan=lifespan,
     )
+    # a known key before any body is read, and bodies bounded while reading (inside the common middleware)
+    app.add_middleware(RequestGate, keys=context.keys, max_body_bytes=context.settings.api_max_body_bytes)
     add_common_routes(app, "api")
     for resource in (system, constituents, erasure, alert_groups, alerts, dead_letters, reports):
         app.include_router(resource.router(context))

@@ -32,6 +32,12 @@ class ApiSettings(CommonSettings):
         "(0: never escalate)",
     )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
+    api_max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request body (an operator's note, an erasure's reason): 413 beyond, read only "
+        "after a known key was shown (401 before)",
+    )
     api_write_timeout_s: float = Field(
         5.0, gt=0, description="How long an alert action waits for Kafka to acknowledge it (503 after)"
     )

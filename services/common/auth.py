@@ -23,6 +23,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Literal
 
@@ -130,6 +131,12 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # name → (tokens, last refill)
         self._max_names = max_names
 
+    def waiting(self, name: str, rate: float, now: float) -> float | None:
+        """None when one more would be allowed now; else how many seconds until it would be (not charged)."""
+        tokens, last = self._buckets.get(name, (2 * rate, now))
+        tokens = min(2 * rate, tokens + (now - last) * rate)
+        return None if tokens >= 1 else (1 - tokens) / rate
+
     def retry_after(self, name: str, rate: float, now: float, cost: float = 1.0) -> float | None:
         """None when allowed (and charged); else how many seconds until it would be."""
         capacity = 2 * rate
@@ -147,6 +154,28 @@ class RateLimiter:
 def too_many(what: str, wait: float) -> HTTPException:
     seconds = "60" if wait == float("inf") else str(max(1, round(wait)))
     return HTTPException(429, f"rate limit exceeded: {what}", headers={"Retry-After": seconds})
+
+
+def client_address(request: Request, trusted: list[IPv4Network | IPv6Network]) -> str:
+    """Who is calling, for per-client limits: the peer's address — or, when the peer is a trusted proxy,
+    the nearest address in ``X-Forwarded-For`` that is not one (a client cannot pose as another by sending
+    the header itself: only what trusted proxies appended is believed)."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(forwarded):
+        if not _within(hop, trusted):
+            return hop
+    return peer
+
+
+def _within(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def presented_key(request: Request, allow_query: bool = False) -> str | None:
@@ -170,6 +199,10 @@ class Keyring:
         self._by_digest = {key.sha256: key for key in (config.all_keys() if config else ())}
         self._requests = RateLimiter()
         self._events = RateLimiter()
+
+    def knows(self, presented: str | None) -> bool:
+        """Whether ``presented`` is one of the configured keys (whatever it may do)."""
+        return presented is not None and digest(presented) in self._by_digest
 
     def check(self, request: Request, scope: Scope, allow_query: bool = False) -> Key | None:
         if not self.enabled:

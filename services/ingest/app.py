@@ -18,6 +18,7 @@ from services.common.auth import Keyring, load_auth
 from services.common.config_files import ConfigError
 from services.common.http import add_common_routes
 from services.common.kafka import ensure_topics_when_reachable
+from services.common.request_gate import RequestGate
 from services.domain.dead_letters import ReasonCode
 from services.domain.events import SCHEMA_PATH
 from services.domain.identity import PRIORITY, IdentifierKind, IdentityKeys, IdentityMap
@@ -96,6 +97,14 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         version="1",
         description="Touchpoint events in (schemas/touchpoint.v1.json) and providers' webhooks, to Kafka.",
         lifespan=lifespan,
+    )
+    # /v1/identify: a known key before its body is read, the body bounded (events and webhooks check their
+    # callers and bodies themselves, and keep what they refuse)
+    app.add_middleware(
+        RequestGate,
+        keys=keys,
+        max_body_bytes=settings.ingest_max_identify_bytes,
+        exempt=lambda path: path != "/v1/identify",
     )
     add_common_routes(app, "ingest")
     if settings.beacon_origin_list:

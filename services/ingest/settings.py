@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from services.common.settings import CommonSettings
 
@@ -18,6 +19,11 @@ class IngestSettings(CommonSettings):
     ingest_port: int = Field(8081, description="Port ingest listens on")
     ingest_max_events: int = Field(1000, ge=1, description="Most events one request may carry (413 beyond)")
     ingest_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body (413 beyond)")
+    ingest_max_identify_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest POST /v1/identify body: 413 beyond, read only after a known key was shown",
+    )
     ingest_produce_timeout_s: float = Field(
         10.0, gt=0, description="How long to wait for Kafka's ack (503 after)"
     )
@@ -62,6 +68,31 @@ class IngestSettings(CommonSettings):
     webhook_events_per_second: float = Field(
         5000.0, gt=0, description="Events per second through one provider's webhook, bursts of twice that"
     )
+    webhook_unverified_rate_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="Webhook posts per second from one client address before their signature is checked, "
+        "bursts of twice that: unsigned junk spends its sender's budget, never the provider's",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses or networks (CIDR) of the proxies in front of ingest, comma-separated: only "
+        "from these is X-Forwarded-For believed, for the per-client rate limits",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for word in _words(value):
+            try:
+                ip_network(word, strict=False)
+            except ValueError as error:
+                raise ValueError(f"MP_TRUSTED_PROXIES: {word!r} is not an address or network") from error
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(word, strict=False) for word in _words(self.trusted_proxies)]
 
     @property
     def stripe_secrets(self) -> list[str]:

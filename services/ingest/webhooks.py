@@ -2,8 +2,11 @@
 
 Each source is verified its own way (Stripe and SendGrid signatures, SNS certificates and topics, the
 beacon's origin and user hash); a source whose verifier is not configured answers 503 and lets nothing
-through. Each source is rate-limited (posts and events), a post carries at most MP_INGEST_MAX_EVENTS
-events, and the beacon is also limited per client address. See docs/sources.md and docs/security.md.
+through. A post that fails verification is charged to its sender (per client address; behind
+MP_TRUSTED_PROXIES, the address they forwarded), and a sender over that budget is refused before anything is
+read; a verified post is charged to the provider's own budget (posts and events) — so unsigned junk cannot
+spend what real deliveries need. Beacons (anonymous by design) are charged per client address, always. A
+post carries at most MP_INGEST_MAX_EVENTS events. See docs/sources.md and docs/security.md.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.common.auth import RateLimiter, too_many
+from services.common.auth import RateLimiter, client_address, too_many
 from services.common.config_files import ConfigError
 from services.ingest.adapters import Mapped, Unusable, Unverified, beacon, sendgrid, ses, sns, stripe
 from services.ingest.pipeline import IngestPipeline, Refused
@@ -126,27 +129,35 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
     )
     beacon_secret = settings.beacon_secret.get_secret_value().encode()
     origins = frozenset(settings.beacon_origin_list)
-    posts, events, visitors = RateLimiter(), RateLimiter(), RateLimiter()
+    posts, events, senders = RateLimiter(), RateLimiter(), RateLimiter()
+    trusted = settings.trusted_proxy_networks
 
     async def handle(request: Request, source: str, read: Reader) -> Any:
-        """Refuse what is not configured or over its rate; read the body, verify and map it with
-        ``read``, accept what it yields; refuse with a dead letter (401 unverifiable, 400 unusable,
-        413 too many events) otherwise."""
+        """Refuse what is not configured or over its sender's rate; read the body, verify and map it with
+        ``read``; charge the provider's rates; accept what it yields; refuse with a dead letter (401
+        unverifiable, 400 unusable, 413 too many events) otherwise."""
         if source in unconfigured:
             detail = f"the {source} webhook is not configured: {unconfigured[source]}"
             return JSONResponse({"detail": detail}, status_code=503)
-        wait = posts.retry_after(source, settings.webhook_rate_per_second, time.monotonic())
-        if wait is not None:
-            raise too_many(f"{settings.webhook_rate_per_second:g} posts/s to the {source} webhook", wait)
-        if source == "web":
-            _check_beacon_caller(request)
-        body = await pipeline.read_body(request, source)
+        sender = f"{source} {client_address(request, trusted)}"
+        _check_sender(sender, source)
         try:
-            reading = await read(body, request)
-        except Unverified as error:
-            raise Refused(source, "signature", 401, str(error), body) from error
-        except (Unusable, orjson.JSONDecodeError) as error:
-            raise Refused(source, "unparseable", 400, str(error), body) from error
+            if source == "web":
+                _check_beacon_origin(request)
+            body = await pipeline.read_body(request, source)
+            try:
+                reading = await read(body, request)
+            except Unverified as error:
+                raise Refused(source, "signature", 401, str(error), body) from error
+            except (Unusable, orjson.JSONDecodeError) as error:
+                raise Refused(source, "unparseable", 400, str(error), body) from error
+        except Refused:
+            if source != "web":  # unverified: its sender pays (a beacon sender already has)
+                senders.retry_after(sender, settings.webhook_unverified_rate_per_second, time.monotonic())
+            raise
+        wait = posts.retry_after(source, settings.webhook_rate_per_second, time.monotonic())
+        if wait is not None:  # verified: the provider's own budget
+            raise too_many(f"{settings.webhook_rate_per_second:g} posts/s to the {source} webhook", wait)
         if reading.answer is not None:
             return reading.answer
         if len(reading.mapped) > settings.ingest_max_events:
@@ -163,13 +174,22 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
             reading.on_accepted()
         return JSONResponse({"accepted": len(outcome.accepted), "dead_lettered": len(outcome.dead)})
 
-    def _check_beacon_caller(request: Request) -> None:
-        """Per client address first (before reading anything), then the page's origin."""
-        address = request.client.host if request.client else "unknown"
-        rate = settings.beacon_rate_per_second
-        wait = visitors.retry_after(address, rate, time.monotonic())
+    def _check_sender(sender: str, source: str) -> None:
+        """Before anything is read: a beacon sender is charged at the beacon's rate; any other sender is
+        refused while it is over the budget of posts that failed verification."""
+        now = time.monotonic()
+        if source == "web":
+            rate = settings.beacon_rate_per_second
+            wait = senders.retry_after(sender, rate, now)
+            what = f"{rate:g} beacons/s from one address"
+        else:
+            rate = settings.webhook_unverified_rate_per_second
+            wait = senders.waiting(sender, rate, now)
+            what = f"{rate:g} unverified posts/s to the {source} webhook from one address"
         if wait is not None:
-            raise too_many(f"{rate:g} beacons/s from one address", wait)
+            raise too_many(what, wait)
+
+    def _check_beacon_origin(request: Request) -> None:
         origin = request.headers.get("origin")
         if origin not in origins:
             shown = "no Origin header" if origin is None else f"origin {origin[:100]!r}"

@@ -308,3 +308,35 @@ def test_a_webhook_post_of_more_than_1000_events_is_refused_whole(hardened: dict
     with NothingReachesKafka(system):
         answer = httpx.post(f"{system.ingest_url}/v1/webhooks/sendgrid", content=payload, headers=headers)
         assert answer.status_code == 413 and "at most 1000" in answer.json()["detail"]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_a_body_is_read_only_after_a_known_key_and_never_beyond_the_limit(hardened: dict[str, Any]) -> None:
+    """Issue 34: a 600 MB body with no key drove the API past 1 GB and was answered 422, not 401."""
+    system: System = hardened["system"]
+    api = system.services["api"].process.pid
+    before = rss_bytes(api)
+
+    def two_hundred_megabytes() -> Iterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 1_000_000
+
+    ack = f"{system.api_url}/v1/alerts/a-1/ack"
+    for url in (ack, f"{system.ingest_url}/v1/identify"):
+        try:
+            answer = httpx.post(url, content=two_hundred_megabytes(), timeout=60)
+            assert answer.status_code == 401, answer.text
+        except httpx.TransportError:
+            pass  # the service answered and closed while the rest was still on its way
+        assert httpx.post(url, content=b"x" * 10).status_code == 401
+    assert rss_bytes(api) - before < 50 * 1024 * 1024  # it never held the body
+    too_large = httpx.post(ack, content=b"x" * 100_000, headers=bearer("operator"))
+    assert too_large.status_code == 413 and "at most 65536" in too_large.json()["detail"]
+    identify = f"{system.ingest_url}/v1/identify"
+    assert httpx.post(identify, content=b"x" * 100_000, headers=bearer("crm")).status_code == 413
