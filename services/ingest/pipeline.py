@@ -150,6 +150,8 @@ class IngestPipeline:
                 if self.links.suppressed(candidate["constituent_id"]):  # erased and suppressed: dropped
                     EVENTS_SUPPRESSED.labels(source).inc()
                     continue
+                # RFC 3339 allows a lower-case "t" and "z"; everything downstream reads the upper-case form
+                candidate["occurred_at"] = candidate["occurred_at"].upper()
                 outcome.accepted.append(candidate)
             else:
                 reason = problem or "event: not a JSON object"

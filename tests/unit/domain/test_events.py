@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.domain.events import metric_labels, validation_error
+from services.domain.events import metric_labels, occurred_at_epoch, validation_error
 
 VALID = {
     "event_id": "pay_3PqX-failed",
@@ -34,6 +34,35 @@ def test_the_documented_example_is_valid() -> None:
 
 def test_offsets_other_than_utc_are_valid() -> None:
     assert validation_error(with_(occurred_at="2026-11-25T15:03:00.123+01:00")) is None
+
+
+def test_a_lower_case_t_and_z_are_valid_as_rfc_3339_allows_and_read_as_upper_case() -> None:
+    """Issue 34: jsonschema accepted them, the fast path refused them, and the answer was only "event: not
+    a valid touchpoint"; now both accept, and the event time reads the same."""
+    lower = with_(occurred_at="2026-11-25t14:03:00z")
+    assert validation_error(lower) is None
+    assert occurred_at_epoch(lower) == occurred_at_epoch(VALID)
+
+
+@pytest.mark.parametrize(
+    ("source", "event_type", "owner"),
+    [
+        ("web", "donation.failed", "donation"),
+        ("donation", "web.page_view", "web"),
+        ("email", "event.attended", "events"),
+        ("crm", "email.bounced", "email"),
+    ],
+)
+def test_each_source_owns_its_types(source: str, event_type: str, owner: str) -> None:
+    """Issue 34: a key allowed only web could post donation.failed for anyone (a critical alert)."""
+    error = validation_error(with_(source=source, type=event_type))
+    assert error == f"source: {event_type} comes only from source {owner!r}"
+    assert validation_error(with_(source=owner, type=event_type)) is None
+
+
+def test_types_of_other_families_are_free_for_any_source() -> None:
+    assert validation_error(with_(source="crm", type="crm.synced")) is None
+    assert validation_error(with_(source="web", type="webinar.joined")) is None  # not the web family
 
 
 @pytest.mark.parametrize("field", ["event_id", "source", "type", "occurred_at", "constituent_id"])
@@ -88,11 +117,17 @@ field_values = st.one_of(
     st.sampled_from(
         [
             "2026-11-25T14:03:00Z",
+            "2026-11-25t14:03:00z",
+            "2026-11-25T14:03:00z",
             "2026-11-25T14:03:00",
             "2026-13-25T14:03:00Z",
             "donation.failed",
+            "web.page_view",
+            "event.attended",
             "Donation",
             "web",
+            "events",
+            "email",
             "",
             "x" * 129,
         ]
