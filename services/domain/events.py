@@ -51,8 +51,29 @@ def _rfc3339(value: str) -> bool:
 
 
 def _describe(error: ValidationError) -> str:
+    """The field and the rule it broke — never the value: a refused event's reason is shown to its sender
+    and kept with its dead letter, and the value may be an email address or a name (docs/privacy.md)."""
     where = ".".join(str(part) for part in error.absolute_path) or "event"
-    return f"{where}: {error.message}"
+    rule, expected = error.validator, error.validator_value
+    if rule == "required":
+        return f"{where}: {error.message}"  # the schema's own field name
+    described = {
+        "additionalProperties": "only the fields of schemas/touchpoint.v1.json are allowed",
+        "type": f"must be {_a(expected)}",
+        "maxLength": f"longer than {expected} characters",
+        "minLength": "empty" if expected == 1 else f"shorter than {expected} characters",
+        "pattern": f"does not match {expected}",
+        "format": "not an RFC 3339 date-time with an offset"
+        if expected == "date-time"
+        else f"not a valid {expected}",
+    }
+    return f"{where}: {described.get(str(rule), f'breaks the schema ({rule})')}"
+
+
+def _a(expected: object) -> str:
+    kinds = expected if isinstance(expected, list) else [expected]
+    names = {"object": "a JSON object", "string": "a string", "array": "an array", "integer": "an integer"}
+    return " or ".join(names.get(str(kind), str(kind)) for kind in kinds)
 
 
 def validation_error(candidate: object) -> str | None:

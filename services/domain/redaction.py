@@ -6,11 +6,14 @@ donor's address, name, phone or card. So, in a payload that is JSON, its shape a
 
 - every value under a personal field (names, postal addresses, phone numbers, card and bank details, IP
   addresses) becomes ``[redacted]``;
-- every string with a space in it is free text (a note, a description, a full name) and becomes
-  ``[redacted]``: a name in it could not be told from the words around it;
-- every email address becomes its identity key (``email:<HMAC>``, the keyed hash identity resolution uses,
-  so the person can still be told apart), or ``[redacted]`` where no key is at hand;
-- long digit runs that look like phone, card or account numbers become ``[redacted]``.
+- and, whatever its key, by what it looks like — under ``id`` and ``…_id`` too, and in object keys:
+  every string with a space in it is free text (a note, a description, a full name) and becomes
+  ``[redacted]`` (a name in it could not be told from the words around it); every email address, in any
+  script (``josé@exämple.org``, ``用户@例子.广告``), becomes its identity key (``email:<HMAC>``, the keyed
+  hash identity resolution uses, so the person can still be told apart), or ``[redacted]`` where no key is
+  at hand; a phone number (nine digits or more with a ``+`` or separators) or a card number (13–19 digits
+  passing the Luhn check) becomes ``[redacted]``; other long digit runs do too, except as a whole ``…_id``
+  value (identifiers, not phone numbers).
 
 A payload that is not JSON, and input whose signature did not verify, are not kept at all: only their
 SHA-256 and size (see ``dead_letters.dead_letter``). See docs/privacy.md.
@@ -25,9 +28,12 @@ from typing import Any
 import orjson
 
 REDACTED = "[redacted]"
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# an address in any script: a local part of anything but spaces and the few characters RFC 5322 reserves,
+# and a domain of labels of letters, digits and dashes ending in a label of letters
+EMAIL = re.compile(r"[^\s@<>()\[\],;:\"'`]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 # nine or more digits, maybe grouped by spaces, dots, dashes or brackets: phone, card and account numbers
 DIGIT_RUN = re.compile(r"(?<![\w.])\+?\d(?:[\s().-]*\d){8,}(?![\w])")
+PHONE_LIKE = re.compile(r"^\+|\d[\s().-]+\d")  # a leading + or digits grouped by separators
 PERSONAL_FIELDS = frozenset(
     {
         # names
@@ -56,22 +62,52 @@ def redact_text(text: str, email_key: EmailKey | None = None) -> str:
 
 
 def redact_value(value: Any, email_key: EmailKey | None = None, key: str = "") -> Any:
-    """A JSON value with personal fields redacted and emails keyed, whatever its depth. Under a field named
-    like an id (``id``, ``…_id``) digit runs are kept: they are identifiers, not phone numbers."""
+    """A JSON value with personal fields redacted and the rest redacted by what it looks like, whatever its
+    depth, its keys included."""
     if isinstance(value, dict):
-        return {
-            name: (REDACTED if _personal(name, item) else redact_value(item, email_key, str(name)))
-            for name, item in value.items()
-        }
+        redacted: dict[str, Any] = {}
+        for name, item in value.items():
+            shown = _redact_key(str(name), email_key, redacted)
+            redacted[shown] = REDACTED if _personal(name, item) else redact_value(item, email_key, str(name))
+        return redacted
     if isinstance(value, list):
         return [redact_value(item, email_key, key) for item in value]
     if isinstance(value, str):
-        if key.lower() == "id" or key.lower().endswith("_id"):
-            return EMAIL.sub(lambda match: email_key(match.group()) if email_key else REDACTED, value)
         if any(character.isspace() for character in value.strip()):
             return REDACTED  # free text
+        if (key.lower() == "id" or key.lower().endswith("_id")) and _identifier(value):
+            return value  # an identifier: its digits are not a phone number
         return redact_text(value, email_key)
     return value
+
+
+def _identifier(value: str) -> bool:
+    """Whether a value under an id field looks like an identifier: no email, phone or card number in it."""
+    if EMAIL.search(value):
+        return False
+    digits = re.sub(r"\D", "", value)
+    if len(digits) >= 9 and PHONE_LIKE.search(value):
+        return False
+    return not (value.isdigit() and 13 <= len(value) <= 19 and _luhn(value))
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, character in enumerate(reversed(digits)):
+        digit = int(character) * (2 if position % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+def _redact_key(name: str, email_key: EmailKey | None, taken: dict[str, Any]) -> str:
+    """An object key redacted by what it looks like (``[redacted]``, ``[redacted] 2``… when several are)."""
+    shown = REDACTED if any(c.isspace() for c in name.strip()) else redact_text(name, email_key)
+    if shown == name or shown not in taken:
+        return shown
+    number = 2
+    while f"{shown} {number}" in taken:
+        number += 1
+    return f"{shown} {number}"
 
 
 def _personal(key: Any, value: Any) -> bool:

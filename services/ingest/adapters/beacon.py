@@ -51,8 +51,8 @@ def _occurred_at(beacon: dict[str, Any], now: float) -> str:
         return iso(now)
     try:
         parsed = datetime.fromisoformat(occurred_at)
-    except ValueError as error:
-        raise Unusable(f"occurred_at: {error}") from error
+    except ValueError as error:  # the reason names the field, never echoes the value (docs/privacy.md)
+        raise Unusable("occurred_at: not an ISO 8601 date-time") from error
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     age = now - parsed.timestamp()
     if age > MAX_AGE_SECONDS or -age > MAX_AHEAD_SECONDS:

@@ -56,8 +56,12 @@ def map_event(event: Any) -> list[Mapped]:
     """The touchpoints one Stripe event means; [] for event types Mission Pulse does not track."""
     try:
         return _map(event)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise Unusable(f"not a usable Stripe event: {type(error).__name__} {error}") from error
+    except KeyError as error:  # a field of Stripe's, never the sender's value (docs/privacy.md)
+        raise Unusable(f"not a usable Stripe event: no {str(error)[:64]} field") from error
+    except (TypeError, AttributeError) as error:
+        raise Unusable(
+            f"not a usable Stripe event: a field of the wrong kind ({type(error).__name__})"
+        ) from error
 
 
 def _map(event: dict[str, Any]) -> list[Mapped]:

@@ -111,3 +111,44 @@ def test_a_callers_dead_letters_are_kept_up_to_its_budget_then_one_sample_then_o
     assert verdicts == ["keep", "keep", "keep", "sample", "drop", "drop"]
     assert budget.admit("stripe", "stripe", minute) == "keep"  # another caller has a budget of its own
     assert budget.admit("sendgrid", "sendgrid", minute + 60) == "keep"  # a new minute, a new budget
+
+
+def test_under_id_fields_a_phone_a_card_free_text_or_an_address_is_redacted_and_identifiers_stay() -> None:
+    """Issue 34: values under ``…_id`` were kept as they were, whatever they held."""
+    metadata = {
+        "contact_id": "+1 (555) 123-4567",
+        "card_id": "4111111111111111",  # a card number (Luhn) posing as an id
+        "note_id": "call Ada after six",
+        "donor_id": "ada@example.org",
+        "constituent_id": "c-123456789",
+        "customer_id": "cus_9s6XKzkNRiz8i3",
+        "account_id": "123456789012",
+    }
+    redacted = orjson.loads(redact_payload(orjson.dumps(metadata), key) or b"")
+    assert redacted == {
+        "contact_id": REDACTED,
+        "card_id": REDACTED,
+        "note_id": REDACTED,
+        "donor_id": "email:hash-of-ada@example.org",
+        "constituent_id": "c-123456789",
+        "customer_id": "cus_9s6XKzkNRiz8i3",
+        "account_id": "123456789012",  # digits alone, not a card: an identifier
+    }
+
+
+def test_object_keys_are_redacted_by_what_they_look_like() -> None:
+    payload = {"ada@example.org": {"opens": 3}, "Grace Hopper": 1, "Ada Lovelace": 2, "+44 20 7946 0958": 3}
+    redacted = orjson.loads(redact_payload(orjson.dumps(payload), key) or b"")
+    assert redacted == {
+        "email:hash-of-ada@example.org": {"opens": 3},
+        REDACTED: 1,
+        f"{REDACTED} 2": 2,
+        f"{REDACTED} 3": 3,
+    }
+
+
+def test_addresses_in_any_script_are_found() -> None:
+    for address in ("josé.garcía@exämple.org", "用户@例子.广告", "δοκιμή@παράδειγμα.δοκιμή"):
+        redacted = orjson.loads(redact_payload(orjson.dumps({"to": address, "cc": [address]}), key) or b"")
+        assert redacted == {"to": key(address), "cc": [key(address)]}
+        assert redact_text(f"mail {address} today") == f"mail {REDACTED} today"
