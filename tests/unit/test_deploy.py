@@ -143,9 +143,25 @@ def test_compose_starts_nothing_without_keys_and_publishes_on_loopback_by_defaul
         assert env["MP_ENVIRONMENT"] == "production" and env["MP_AUTH_CONFIG"], name
         assert any(volume.endswith(f":{env['MP_AUTH_CONFIG']}:ro") for volume in services[name]["volumes"])
     assert set(services["ingest"]["environment"]) >= VERIFIERS
+    published = {}
     for name, service in services.items():
         for mapping in service.get("ports", []):
-            assert mapping.startswith("${MP_PUBLISH_ADDRESS:-127.0.0.1}:"), f"{name} publishes {mapping}"
+            published[name] = mapping.split("}:", 1)[0] + "}"
+    # the product's authenticated ports with MP_PUBLISH_ADDRESS; the operations tools (Prometheus and
+    # Alertmanager have no authentication) only with a setting of their own; both loopback by default
+    assert published == {
+        "ingest": "${MP_PUBLISH_ADDRESS:-127.0.0.1}",
+        "api": "${MP_PUBLISH_ADDRESS:-127.0.0.1}",
+        "prometheus": "${MP_OPS_PUBLISH_ADDRESS:-127.0.0.1}",
+        "alertmanager": "${MP_OPS_PUBLISH_ADDRESS:-127.0.0.1}",
+        "grafana": "${MP_OPS_PUBLISH_ADDRESS:-127.0.0.1}",
+    }
+
+
+def test_grafana_never_starts_with_a_default_password() -> None:
+    grafana = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${MP_GRAFANA_ADMIN_PASSWORD:?")
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "${MP_GRAFANA_ANONYMOUS_VIEWERS:-false}"
 
 
 def test_the_manifests_require_keys_and_wire_every_verifier() -> None:
