@@ -36,8 +36,17 @@ def _serve(service: str) -> None:
         api_settings = ApiSettings()
         configure_logging("api", api_settings.log_level)
         app, host, port = create_api(api_settings), api_settings.api_host, api_settings.api_port
-    tune_garbage_collection(CommonSettings().gc_young_threshold)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    common = CommonSettings()
+    tune_garbage_collection(common.gc_young_threshold)
+    # an open alert stream never ends by itself: without a bound, a SIGTERM waited for every client to go
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=round(common.shutdown_grace_s),
+    )
 
 
 def _scorer() -> None:

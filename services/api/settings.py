@@ -32,6 +32,9 @@ class ApiSettings(CommonSettings):
         "(0: never escalate)",
     )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
+    api_max_streams_per_key: int = Field(
+        10, ge=1, description="Live alert streams one key may hold open at once (429 beyond)"
+    )
     api_max_body_bytes: int = Field(
         64 * 1024,
         ge=1024,

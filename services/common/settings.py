@@ -79,6 +79,12 @@ class CommonSettings(BaseSettings):
     )
     auth_config: Path | None = Field(None, description="API keys and their scopes (TOML of SHA-256 digests)")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+    shutdown_grace_s: float = Field(
+        5.0,
+        gt=0,
+        description="On SIGTERM, how long open requests (a live alert stream stays open for good) may "
+        "finish before ingest and the API close them and stop",
+    )
     gc_young_threshold: int = Field(
         10_000,
         ge=100,

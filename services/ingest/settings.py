@@ -74,6 +74,11 @@ class IngestSettings(CommonSettings):
         description="Webhook posts per second from one client address before their signature is checked, "
         "bursts of twice that: unsigned junk spends its sender's budget, never the provider's",
     )
+    sns_allow_sha1: bool = Field(
+        True,
+        description="Accept SNS SignatureVersion 1 (SHA1withRSA, AWS's default for a topic); set false once "
+        "the SES topics sign with SignatureVersion 2 (SHA256)",
+    )
     trusted_proxies: str = Field(
         "",
         description="Addresses or networks (CIDR) of the proxies in front of ingest, comma-separated: only "

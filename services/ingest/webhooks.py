@@ -209,7 +209,9 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
     async def read_ses(body: bytes, request: Request) -> Reading:
         message = orjson.loads(body)
         now = time.time()
-        sent = await sns.verify(message, certificates, settings.ses_topic_arn_list, now)
+        sent = await sns.verify(
+            message, certificates, settings.ses_topic_arn_list, now, settings.sns_allow_sha1
+        )
         message_id = str(message.get("MessageId"))
         if replays.seen(message_id, now):
             return Reading(answer=JSONResponse({"accepted": 0, "dead_lettered": 0, "replayed": True}))

@@ -340,3 +340,23 @@ def test_a_body_is_read_only_after_a_known_key_and_never_beyond_the_limit(harden
     assert too_large.status_code == 413 and "at most 65536" in too_large.json()["detail"]
     identify = f"{system.ingest_url}/v1/identify"
     assert httpx.post(identify, content=b"x" * 100_000, headers=bearer("crm")).status_code == 413
+
+
+def test_a_key_holds_a_bounded_number_of_alert_streams(hardened: dict[str, Any]) -> None:
+    """Issue 34: no cap on SSE streams per key (each holds a queue and a task for as long as it stays)."""
+    system: System = hardened["system"]
+    url = f"{system.api_url}/v1/alerts/stream"
+    with httpx.Client(timeout=10) as client:
+        opened = []
+        try:
+            for _ in range(10):  # MP_API_MAX_STREAMS_PER_KEY
+                stream = client.stream("GET", url, headers=bearer("reader"))
+                response = stream.__enter__()
+                opened.append(stream)
+                assert response.status_code == 200
+            refused = client.get(url, headers=bearer("reader"))
+            assert refused.status_code == 429 and "at most 10 alert streams" in refused.json()["detail"]
+            assert client.get(url.replace("/stream", ""), headers=bearer("reader")).status_code == 200
+        finally:
+            for stream in opened:
+                stream.__exit__(None, None, None)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from services.api.context import ApiContext
 from services.api.presentation import iso, sse_frame
+from services.api.streams import StreamSlots
 from services.api.views import AlertFilter
 from services.common.kafka import KafkaUnavailable, Record
 from services.domain.alerts.actions import Action, ActionRefused, act
@@ -112,9 +113,10 @@ def router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         return {"alerts": alerts.newest(limit, wanted), "last_event_id": alerts.applied_offset}
 
+    slots = StreamSlots(settings.api_max_streams_per_key)
+
     @routes.get(
         "/v1/alerts/stream",
-        dependencies=[Depends(context.require_read_or_query_token)],
         summary="Live alert updates (server-sent events) with the same filters; resume with Last-Event-ID",
         description="Each update is one `event: alert` with `id:` (its position in the alerts topic) and one "
         "`data:` line of JSON; a `: keep-alive` comment comes every 15 s. A client reconnecting with "
@@ -122,9 +124,15 @@ def router(context: ApiContext) -> APIRouter:
         response_class=StreamingResponse,
     )
     async def stream_alerts(
+        request: Request,
         wanted: Annotated[AlertFilter, Depends(alert_filter)],
         last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
-    ) -> StreamingResponse:
+    ) -> Any:
+        key = context.keys.check(request, "read", allow_query=True)
+        holder = key.name if key else "development"
+        if not slots.take(holder):
+            detail = f"at most {slots.per_key} alert streams open at once for {holder!r}"
+            return JSONResponse({"detail": detail}, 429, headers={"Retry-After": "5"})
         queue = alerts.subscribe()
         missed = alerts.updates_after(last_event_id, wanted) if last_event_id is not None else []
 
@@ -145,6 +153,7 @@ def router(context: ApiContext) -> APIRouter:
                         yield sse_frame(offset, alert)
             finally:
                 alerts.unsubscribe(queue)
+                slots.give_back(holder)
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

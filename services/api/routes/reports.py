@@ -29,6 +29,7 @@ RANGE_REFUSED: dict[int | str, dict[str, Any]] = {
     }
 }
 DEFAULT_SPAN = {"hour": timedelta(hours=48), "day": timedelta(days=30)}
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
 
 
@@ -37,8 +38,13 @@ def _range(
 ) -> tuple[float, float] | JSONResponse:
     end = end or datetime.now(UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    start = start or end - DEFAULT_SPAN[granularity]
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    try:
+        start = start or end - DEFAULT_SPAN[granularity]
+    except OverflowError:  # to=0001-01-01: no default span before it (a 500 before, issue 34)
+        start = None
+    start = start if start is None or start.tzinfo else start.replace(tzinfo=UTC)
+    if start is None or not (start >= EARLIEST and end <= LATEST):
+        return JSONResponse({"detail": "from and to must be between 1970 and 9999"}, 400)
     if start >= end:
         return JSONResponse(
             {"detail": f"from ({start.isoformat()}) must be before to ({end.isoformat()})"}, 400

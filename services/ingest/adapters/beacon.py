@@ -40,8 +40,8 @@ def user_hash(secret: bytes, user_id: str) -> str:
 def verified_user(beacon: dict[str, Any], secret: bytes) -> str | None:
     """The beacon's user_id when its user_hash proves it; None otherwise."""
     user_id, given = text(beacon.get("user_id")), text(beacon.get("user_hash"))
-    if user_id is None or given is None:
-        return None
+    if user_id is None or given is None or not given.isascii():  # a hex digest is ASCII (and compare_digest
+        return None  # refuses to compare other text: a 500 before, issue 34)
     return user_id if hmac.compare_digest(given.lower(), user_hash(secret, user_id)) else None
 
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from services.ingest.adapters import Unusable, Unverified
+from services.ingest.adapters import Unverified
 
 REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
 SNS_HOST = re.compile(rf"^sns\.{REGION}\.amazonaws\.com(?:\.cn)?$")
@@ -103,6 +103,9 @@ def _load(data: bytes) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(data)]
 
 
+MAX_CERTIFICATES = 64
+
+
 @dataclass
 class CertificateCache:
     """SNS signing certificates by URL, verified once and kept while valid; failures kept briefly.
@@ -119,8 +122,12 @@ class CertificateCache:
 
     async def get(self, url: Any) -> x509.Certificate:
         url = check_sns_url(url)
-        if not urlsplit(url).path.endswith(".pem"):
-            raise Unverified(f"SigningCertURL is not a .pem certificate: {url[:200]!r}")
+        parts = urlsplit(url)
+        if not parts.path.endswith(".pem"):
+            raise Unverified("SigningCertURL is not a .pem certificate")
+        # one entry per certificate, whatever query or fragment a sender adds (issue 34: a #fragment per
+        # message grew the cache without end); the certificate is fetched from exactly this URL
+        url = f"https://{parts.hostname}{parts.path}"
         if url in self._verified:
             return self._verified[url]
         failed = self._failed.get(url)
@@ -134,6 +141,8 @@ class CertificateCache:
                 self._failed.pop(next(iter(self._failed)))
             raise
         self._verified[url] = certificate
+        while len(self._verified) > MAX_CERTIFICATES:  # SNS rotates a handful a year: the oldest go
+            self._verified.pop(next(iter(self._verified)))
         return certificate
 
     async def _download(self, url: str, what: str) -> list[x509.Certificate]:
@@ -200,20 +209,26 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
     return "".join(f"{name}\n{message[name]}\n" for name in fields if name in message).encode()
 
 
-async def verify(message: Any, certificates: CertificateCache, topics: frozenset[str], now: float) -> float:
-    """Unusable or Unverified unless ``message`` is a signed SNS message of an allowed topic, in time;
-    its send time when it is. The topic is checked first: nothing is fetched for another one."""
+async def verify(
+    message: Any, certificates: CertificateCache, topics: frozenset[str], now: float, allow_sha1: bool = True
+) -> float:
+    """Unverified unless ``message`` is a signed SNS message of an allowed topic, in time; its send time
+    when it is. The topic is checked first: nothing is fetched for another one. Anything refused here was
+    never verified, so it is kept only as its hash (docs/privacy.md). ``allow_sha1``: SignatureVersion 1
+    (SHA1withRSA, a topic's default at AWS) is accepted; 2 (SHA256) always."""
     if (
         not isinstance(message, dict)
         or not isinstance(message.get("Type"), str)
         or message["Type"] not in SIGNED_FIELDS
     ):
-        raise Unusable("not an SNS message (Type must be Notification or (Un)SubscriptionConfirmation)")
+        raise Unverified("not an SNS message (Type must be Notification or (Un)SubscriptionConfirmation)")
     check_topic(message, topics)
     # SignatureVersion 1 is SHA1withRSA by AWS's definition; senders choose 2 (SHA256) for new topics
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(str(message.get("SignatureVersion")))  # noqa: S303
     if algorithm is None:
         raise Unverified("SignatureVersion must be 1 or 2")
+    if isinstance(algorithm, hashes.SHA1) and not allow_sha1:
+        raise Unverified("SignatureVersion 1 (SHA1) is refused here (MP_SNS_ALLOW_SHA1=false): use 2")
     try:
         sent = datetime.fromisoformat(message["Timestamp"]).timestamp()
         signature = base64.b64decode(message["Signature"], validate=True)

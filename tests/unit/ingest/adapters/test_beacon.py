@@ -46,6 +46,7 @@ def test_a_beacon_with_a_valid_user_hash_becomes_a_web_touchpoint_of_its_user() 
         {"user_id": "u-1", "user_hash": "00" * 32},
         {"user_id": "u-1", "user_hash": beacon.user_hash(b"another site's secret", "u-1")},
         {"user_id": "u-1", "user_hash": beacon.user_hash(SECRET, "u-2")},
+        {"user_id": "u-1", "user_hash": "é" * 64},  # not ASCII: a 500 before (issue 34)
     ],
 )
 def test_without_a_valid_user_hash_the_event_counts_for_the_anonymous_id_only(claim: dict[str, str]) -> None:

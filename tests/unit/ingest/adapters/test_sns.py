@@ -118,6 +118,17 @@ def test_signing_certificates_are_fetched_once() -> None:
     assert seen == [CERT_URL]
 
 
+def test_a_query_or_fragment_on_the_certificate_url_neither_fetches_again_nor_grows_the_cache() -> None:
+    """Issue 34: the cache was keyed by the whole URL and never evicted: a sender adding a new #fragment
+    (not covered by the signature) to each message grew ingest's memory without end."""
+    key, certificate = sns_signer()
+    seen: list[str] = []
+    cache = pinned(certificate, seen)
+    for n in range(200):
+        verify(sns_message(key, ses_event("Open"), SigningCertURL=f"{CERT_URL}?n={n}#{n}"), cache)
+    assert seen == [CERT_URL] and len(cache._verified) == 1
+
+
 def chained(chain: dict[str, Any], seen: list[str], serve_issuer: bool = True) -> sns.CertificateCache:
     async def fetch(url: str) -> bytes:
         seen.append(url)
@@ -189,3 +200,25 @@ def test_a_message_is_remembered_for_its_validity_window() -> None:
     replays.remember("m-1", sent_at=now)
     assert replays.seen("m-1", now + 60)
     assert not replays.seen("m-1", now + sns.MAX_AGE_SECONDS + 1)  # by then its timestamp is refused anyway
+
+
+def test_a_body_of_the_wrong_type_is_unverified_and_kept_only_as_its_hash() -> None:
+    """Issue 34: a body that was no SNS message at all was refused as "unparseable", which keeps a
+    redacted copy — of something nobody verified came from AWS."""
+    key, certificate = sns_signer()
+    for kind in ("Hello", None, 7):
+        with pytest.raises(Unverified, match="not an SNS message"):
+            verify({**sns_message(key, ses_event("Open")), "Type": kind}, pinned(certificate))
+
+
+def test_sha1_signatures_can_be_refused() -> None:
+    key, certificate = sns_signer()
+    version_1, version_2 = (
+        sns_message(key, ses_event("Open")),
+        sns_message(key, ses_event("Open"), version="2"),
+    )
+    refusing = asyncio.run(sns.verify(version_2, pinned(certificate), TOPICS, time.time(), allow_sha1=False))
+    assert refusing > 0
+    with pytest.raises(Unverified, match="SignatureVersion 1"):
+        asyncio.run(sns.verify(version_1, pinned(certificate), TOPICS, time.time(), allow_sha1=False))
+    verify(version_1, pinned(certificate))  # accepted by default: a topic's default at AWS
