@@ -170,3 +170,19 @@ def test_the_manifests_require_keys_and_wire_every_verifier() -> None:
     assert configmap["data"]["MP_AUTH_CONFIG"]
     ingest = next(container for name, container in k8s_containers() if name == "ingest")
     assert {item["name"] for item in ingest["env"]} >= VERIFIERS
+
+
+def test_one_kafka_version_everywhere() -> None:
+    """Compose's broker image, the local broker's jars and the bench's Kafka Streams are one release."""
+    import re
+
+    from services.bench.peers import KAFKA_STREAMS_VERSION
+
+    pom = (DEPLOY / "kafka/pom.xml").read_text()
+    local = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    streams = re.search(
+        r"<kafka.version>([^<]+)</kafka.version>", (DEPLOY / "bench/kstreams/pom.xml").read_text()
+    )
+    image = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["kafka"]["image"]
+    assert local and streams
+    assert {local.group(1), streams.group(1), KAFKA_STREAMS_VERSION, image.split(":")[1]} == {local.group(1)}
