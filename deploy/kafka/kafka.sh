@@ -61,7 +61,7 @@ fetch() {
 
 java_run() {
   # shellcheck disable=SC2086  # heap options are several words
-  exec java $heap_opts -Dlog4j.configuration="file:$here/log4j.properties" -Dkafka.logs.dir="$data_dir" \
+  exec ${detach:-} java $heap_opts -Dlog4j.configuration="file:$here/log4j.properties" -Dkafka.logs.dir="$data_dir" \
     -cp "$libs_dir/*" "$@"
 }
 
@@ -142,7 +142,9 @@ PROPS
     (java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties" "${scram[@]}") >/dev/null
   fi
   log "starting on 127.0.0.1:$port (data in $data_dir) ..."
-  (java_run kafka.Kafka "$data_dir/server.properties") >"$data_dir/console.log" 2>&1 &
+  # a session of its own: a Ctrl-C at the terminal (SIGINT to the whole foreground group) must not stop the
+  # broker under the services still using it; `stop` does, once they are gone (make run's trap)
+  (detach=setsid java_run kafka.Kafka "$data_dir/server.properties") >"$data_dir/console.log" 2>&1 &
   echo $! >"$pid_file"
 }
 

@@ -252,6 +252,12 @@ async def tick_due_handoffs() -> None:
         metrics.HANDOFFS_PENDING.labels(rule.name).set(deadline_index.pending[rule.name])
 
 
+@app.on_before_shutdown.connect
+async def stop_publisher(sender: Any, **_: Any) -> None:
+    """Close the scorer's own producer as the worker stops (its last records are already acknowledged)."""
+    await publisher.stop()
+
+
 @app.page("/healthz")
 async def healthz(web: Any, request: Any) -> Any:
     return web.json({"status": "ok", "service": "scorer"})
