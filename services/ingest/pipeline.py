@@ -64,6 +64,12 @@ DEAD_LETTERS_OVER_BUDGET = Counter(
     "Dead letters not written: their caller (key or provider) spent its budget for the minute; by source.",
     ["source"],
 )
+DEAD_LETTERS_UNWRITTEN = Counter(
+    "mp_ingest_dead_letters_unwritten_total",
+    "Dead letters not written because Kafka did not acknowledge them (the caller was answered its 4xx: "
+    "nothing it sent was accepted); by source.",
+    ["source"],
+)
 
 
 class Refused(Exception):
@@ -191,6 +197,8 @@ class IngestPipeline:
             if outcome.accepted:
                 raise
             log.warning("dead letters not written", extra={"count": len(outcome.dead), "error": str(error)})
+            for letter in outcome.dead:
+                DEAD_LETTERS_UNWRITTEN.labels(letter["source"]).inc()
             return
         PRODUCE_DURATION.observe(time.perf_counter() - started)
         for letter in outcome.dead:

@@ -39,3 +39,24 @@ def test_an_event_of_a_type_its_source_does_not_own_is_refused_with_the_reason()
     ingest.check_events([event(source="web"), event(event_id="e-2")], "api", outcome)
     assert outcome.rejected == [(0, "source: donation.failed comes only from source 'donation'")]
     assert [e["event_id"] for e in outcome.accepted] == ["e-2"]
+
+
+async def test_dead_letters_kafka_did_not_take_are_counted_not_dropped_in_silence() -> None:
+    """docs/reliability.md said nothing refused is dropped silently; with Kafka away the letters of a
+    request with nothing accepted were only logged (issue 34)."""
+    from prometheus_client import REGISTRY
+
+    from services.common.kafka import KafkaUnavailable
+
+    ingest = pipeline()
+
+    async def away(records: object) -> None:
+        raise KafkaUnavailable("no broker")
+
+    ingest.producer.send_all = away  # type: ignore[method-assign, assignment]
+    outcome = ingest.new_outcome("test")
+    ingest.check_events([event(source="web"), event(source="web", event_id="e-2")], "api", outcome)
+    before = REGISTRY.get_sample_value("mp_ingest_dead_letters_unwritten_total", {"source": "api"}) or 0.0
+    await ingest.commit(outcome)  # the caller is answered its refusals all the same
+    after = REGISTRY.get_sample_value("mp_ingest_dead_letters_unwritten_total", {"source": "api"})
+    assert after == before + 2
