@@ -114,13 +114,16 @@ def _replay_dead_letters(args: argparse.Namespace) -> None:
 
 def _erase(args: argparse.Namespace) -> None:
     """Ask the API to erase a constituent; print its receipt."""
+    from urllib.parse import quote
+
     import httpx
 
     key = ClientSettings().erase_secret()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"reason": args.reason, "suppress": args.suppress}
     try:
-        url = f"{args.api_url}/v1/constituents/{args.constituent_id}/erase"
+        # an id may hold any character, "/" included: one path segment, encoded (issue 34)
+        url = f"{args.api_url}/v1/constituents/{quote(args.constituent_id, safe='')}/erase"
         answer = httpx.post(url, json=body, headers=headers, timeout=30)
     except httpx.HTTPError as error:
         raise SystemExit(f"could not reach the API at {args.api_url}: {error}") from None

@@ -67,6 +67,10 @@ class ApiContext:
                 settings.topic_dead_letters: lambda record: dead_letters.apply(
                     orjson.loads(record.value), len(record.value)
                 ),
+                # an erasure reaches every replica's views, whoever took it (docs/privacy.md)
+                settings.topic_erasures: lambda record: _forget(
+                    orjson.loads(record.value), alerts, dead_letters
+                ),
             },
         )
         keys = Keyring(load_auth(settings.auth_config, "api", settings.development))
@@ -149,3 +153,12 @@ class ApiContext:
 
     async def require_dead_letters(self, request: Request) -> None:
         self.keys.check(request, "dead_letters")
+
+
+def _forget(erasure: Any, alerts: AlertView, dead_letters: DeadLetterView) -> None:
+    """One record of the erasures topic: the person leaves this replica's alert and dead-letter views."""
+    person = erasure.get("constituent_id") if isinstance(erasure, dict) else None
+    if not isinstance(person, str):
+        raise ValueError("not an erasure record")  # the follower counts and skips it
+    alerts.forget(person)
+    dead_letters.forget(person)

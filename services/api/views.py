@@ -10,8 +10,11 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+import orjson
+
 from services.domain.alerts.actions import merge
 from services.domain.alerts.model import Alert
+from services.domain.erasure import erased_alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class AlertView:
         self._subscribers: set[asyncio.Queue[tuple[int, Alert]]] = set()
         self._open_by_kind: Counter[str] = Counter()
         self.applied_offset = -1  # of the newest record folded in
+        self._erased: set[str] = set()  # constituents erased (the erasures topic): never served again
+        self._erased_alerts: set[str] = set()  # alert ids of theirs, for records that do not name them
 
     async def wait_applied(self, offset: int, timeout_s: float) -> bool:
         """Wait until the record at ``offset`` was folded in (this replica's own writes read back)."""
@@ -75,6 +80,9 @@ class AlertView:
         alert_id = record["alert_id"]
         previous = self._current.pop(alert_id, None)
         alert = merge(previous, record)
+        if alert.get("constituent_id") in self._erased or alert_id in self._erased_alerts:
+            alert = erased_alert(alert)  # the erasure came first (another topic: no order between them)
+            self._erased_alerts.add(alert_id)
         self._count(previous, -1)
         self._current[alert_id] = alert
         self._count(alert, +1)
@@ -92,6 +100,19 @@ class AlertView:
                 self._subscribers.discard(queue)  # a client this slow reconnects with Last-Event-ID
             else:
                 queue.put_nowait((offset, alert))
+
+    def forget(self, constituent_id: str) -> None:
+        """A constituent's erasure: every alert and update of theirs this replica holds, whatever its age
+        and however it first arrived, is served without them from now on — so is any that arrives later."""
+        self._erased.add(constituent_id)
+        for alert_id, alert in self._current.items():
+            if alert.get("constituent_id") == constituent_id:
+                self._erased_alerts.add(alert_id)
+                self._current[alert_id] = erased_alert(alert)
+        self._updates = deque(
+            ((o, erased_alert(a) if a["alert_id"] in self._erased_alerts else a) for o, a in self._updates),
+            maxlen=self._kept,
+        )
 
     def _count(self, alert: Alert | None, change: int) -> None:
         if alert is not None and alert["status"] == "open":
@@ -141,16 +162,28 @@ class DeadLetterView:
         self._recent: deque[tuple[int, dict[str, Any]]] = deque()  # (record bytes, letter)
         self._kept, self._max_bytes, self._bytes = kept, max_bytes, 0
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._erased: set[str] = set()
 
     def apply(self, letter: dict[str, Any], size: int = 0) -> None:
-        """Fold in one dead letter; ``size``: its record's bytes (what it costs to keep)."""
+        """Fold in one dead letter; ``size``: its record's bytes (what it costs to keep). One that names an
+        erased constituent is counted, not kept."""
         key = (str(letter["source"]), str(letter["reason_code"]))
+        if any(_names(letter, person) for person in self._erased):
+            self._counts[key] += 1
+            return
         self._recent.append((size, letter))
         self._bytes += size
         while len(self._recent) > self._kept or (self._bytes > self._max_bytes and len(self._recent) > 1):
             evicted, _ = self._recent.popleft()
             self._bytes -= evicted
         self._counts[key] += 1
+
+    def forget(self, constituent_id: str) -> None:
+        """A constituent's erasure: the letters that name them go (their counts stay), and any that come."""
+        self._erased.add(constituent_id)
+        kept = deque(entry for entry in self._recent if not _names(entry[1], constituent_id))
+        self._bytes = sum(size for size, _ in kept)
+        self._recent = kept
 
     @property
     def kept_bytes(self) -> int:
@@ -172,3 +205,10 @@ class DeadLetterView:
             {"source": source, "reason_code": reason_code, "count": count}
             for (source, reason_code), count in self._counts.most_common()
         ]
+
+
+def _names(letter: dict[str, Any], constituent_id: str) -> bool:
+    """Whether a dead letter names ``constituent_id`` anywhere (its payload is JSON text; ids are kept in
+    it, so the id appears as a JSON string)."""
+    quoted = orjson.dumps(constituent_id).decode()
+    return quoted in str(letter.get("payload", "")) or letter.get("constituent_id") == constituent_id

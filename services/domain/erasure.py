@@ -31,15 +31,19 @@ class Erasure(TypedDict):
 
 
 def erased_alert(alert: Alert) -> Alert:
-    """The alert as it stays after its person's erasure: its id, kind, status and times, no person."""
-    return {
+    """The alert as it stays after its person's erasure: its id, kind, status and times, no person — nor
+    the operators' notes, which may name them."""
+    erased: Alert = {
         **alert,
         "constituent_id": None,
         "evidence": [],
-        "title": f"{alert['kind']} (details erased)",
+        "title": f"{alert.get('kind', 'alert')} (details erased)",
         "detail": "The constituent's details were erased at their request.",
         "erased": True,
     }
+    if "actions" in erased:
+        erased["actions"] = [{**entry, "note": None} for entry in erased["actions"]]
+    return erased
 
 
 @dataclass

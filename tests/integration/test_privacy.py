@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -17,6 +18,7 @@ from services.common.processes import free_port
 from tests.fixtures.ledger import Ledger, check, topic_values, wait_quiescent
 from tests.fixtures.system import System, launch, start_service, wait_for
 from tests.fixtures.touchpoints import touchpoint
+from tests.fixtures.waiting import wait_for_counts
 
 pytestmark = pytest.mark.integration
 BUDGET = 20
@@ -162,3 +164,29 @@ def test_a_suppressed_persons_later_events_are_dropped_and_counted(bounded: Syst
         "rejected": [],
     }
     assert wait_quiescent(bounded, [person]) == {person: 0}
+
+
+def test_an_id_with_a_slash_is_erased_through_the_cli_and_its_letters_leave_the_dlq(bounded: System) -> None:
+    """Issue 34: the CLI did not URL-encode ids (one holding "/" could not be erased), and the erased
+    person's dead letters stayed in the API's view."""
+    person = f"crm/{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=bounded.ingest_url) as client:
+        assert client.post("/v1/events", json=touchpoint(person, "web.page_view")).status_code == 202
+        bad = {**touchpoint(person, "web.page_view"), "occurred_at": "not a time"}
+        assert client.post("/v1/events", json=bad).status_code == 422  # a dead letter naming them
+    api = bounded.api_url
+    wait_for_counts(bounded, {person: 1})
+    letters = lambda: httpx.get(f"{api}/v1/dlq", params={"limit": 1000}).text  # noqa: E731
+    deadline = time.monotonic() + 30
+    while person not in letters() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert person in letters()
+    done = bounded.command("erase", person, "--reason", "the donor asked", "--api-url", api)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        gone = httpx.get(f"{api}/v1/constituents/{quote(person, safe='')}").status_code == 404
+        if gone and person not in letters():
+            break
+        time.sleep(0.3)
+    assert gone and person not in letters()

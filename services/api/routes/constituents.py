@@ -16,7 +16,7 @@ def router(context: ApiContext) -> APIRouter:
     routes = APIRouter(tags=["scores"], dependencies=[Depends(context.require_read)])
 
     @routes.get(
-        "/v1/constituents/{constituent_id}",
+        "/v1/constituents/{constituent_id:path}",
         summary="A constituent's experience score now: dimensions, rolling counts, roles, explanation",
         responses={404: {"description": "Never scored"}},
     )

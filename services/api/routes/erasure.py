@@ -30,7 +30,7 @@ def router(context: ApiContext) -> APIRouter:
     settings = context.settings
 
     @routes.post(
-        "/v1/constituents/{constituent_id}/erase",
+        "/v1/constituents/{constituent_id:path}/erase",
         summary="Erase a constituent on request (erase scope): state, scores, alert details, identity links",
         description="Recorded on the erasures topic with the key's name and the reason; every service "
         "removes the person (docs/privacy.md). Answers with a receipt of what was removed where. "

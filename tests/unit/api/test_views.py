@@ -104,3 +104,78 @@ def test_the_dead_letter_view_is_bounded_by_bytes_and_its_counts_stay_exact() ->
         str(n) for n in range(49, 39, -1)
     ]
     assert view.counts() == [{"source": "api", "reason_code": "schema", "count": 50}]
+
+
+def served(view: AlertView) -> str:
+    """Everything the view would serve, as text: the list and the resumable updates."""
+    import orjson
+
+    return orjson.dumps([view.newest(100), view.updates_after(-1)]).decode()
+
+
+def full(alert_id: str, person: str) -> dict[str, object]:
+    return alert(
+        alert_id,
+        constituent_id=person,
+        title=f"Failed donation of {person}",
+        evidence=[f"{person}-e1"],
+        actions=[
+            {
+                "action": "acknowledge",
+                "by": "ops",
+                "at": "2026-11-25T10:05:00+00:00",
+                "note": f"called {person}",
+            }
+        ],
+    )
+
+
+def test_an_erasure_removes_the_person_from_every_alert_and_update_this_replica_holds() -> None:
+    """Issue 34: erasure scrubbed the newest 10,000 alerts that the replica taking it held, by person."""
+    view = AlertView(kept=100)
+    for n in range(30):
+        view.apply(n, full(f"a{n}", "ada-lovelace" if n % 3 == 0 else f"other-{n}"))
+    view.forget("ada-lovelace")
+    text = served(view)
+    assert "ada-lovelace" not in text and "other-1" in text
+    assert sum(1 for a in view.newest(100) if a.get("erased")) == 10
+
+
+def test_an_erasure_read_before_the_alerts_still_scrubs_them_as_they_arrive() -> None:
+    """A new replica reads the erasures and the alerts topics at once, in no order between them."""
+    view = AlertView(kept=100)
+    view.forget("ada-lovelace")
+    view.apply(0, full("a0", "ada-lovelace"))
+    view.apply(
+        1, {"alert_id": "a0", "status": "open", "acknowledged_by": "ops", "kind": "transaction.failed"}
+    )
+    assert "ada-lovelace" not in served(view)
+
+
+def test_an_alert_first_seen_as_an_acknowledgement_is_scrubbed_when_its_full_record_names_the_person() -> (
+    None
+):
+    view = AlertView(kept=100)
+    view.apply(
+        0, {"alert_id": "a0", "status": "open", "kind": "transaction.failed", "acknowledged_by": "ops"}
+    )
+    view.apply(1, full("a0", "ada-lovelace"))
+    view.forget("ada-lovelace")
+    view.apply(
+        2, {"alert_id": "a0", "status": "resolved", "kind": "transaction.failed", "resolved_by": "ops"}
+    )
+    assert "ada-lovelace" not in served(view)
+
+
+def test_an_erasure_drops_the_persons_dead_letters_now_and_later_and_keeps_the_counts() -> None:
+    from services.api.views import DeadLetterView
+
+    letters = DeadLetterView(kept=100)
+    named = {"source": "api", "reason_code": "schema", "payload": '{"constituent_id":"ada-lovelace"}'}
+    other = {"source": "api", "reason_code": "schema", "payload": '{"constituent_id":"ada-lovelace-2"}'}
+    letters.apply(named, 40)
+    letters.apply(other, 40)
+    letters.forget("ada-lovelace")
+    letters.apply(named, 40)
+    assert letters.newest(10, None, None) == [other] and letters.kept_bytes == 40
+    assert letters.total() == 3
