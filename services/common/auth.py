@@ -224,6 +224,18 @@ class Keyring:
             raise too_many(f"{key.rate_per_second:g} requests/s for {key.name!r}", wait)
         return key
 
+    def who(self, request: Request) -> Key | None:
+        """The key a request presents, whatever it may do (None: no keys configured); 401 unless known."""
+        if not self.enabled:
+            return None
+        key = self._by_digest.get(digest(presented_key(request) or ""))
+        if key is None:
+            raise HTTPException(401, "a known key is required", headers={"WWW-Authenticate": "Bearer"})
+        wait = self._requests.retry_after(key.name, key.rate_per_second, time.monotonic())
+        if wait is not None:
+            raise too_many(f"{key.rate_per_second:g} requests/s for {key.name!r}", wait)
+        return key
+
     def charge_events(self, key: Key | None, events: int) -> None:
         """Count a request's events against its key's events/s; 429 when over (nothing is accepted)."""
         if key is None or events == 0:

@@ -42,6 +42,7 @@ def browser() -> Iterator[Browser]:
 def open_console(browser: Browser, system: System, key: str) -> Page:
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(f"{system.api_url}/console/#key={key}")
+    page.locator("#linked-key-use").click(timeout=15_000)  # the operator saw whose key it is, and agreed
     expect(page.locator("#connection")).to_have_text("Live", timeout=15_000)
     assert "key=" not in page.url, "the key must leave the address bar"
     return page
@@ -248,5 +249,32 @@ def test_every_text_is_readable_and_every_control_named(
         expect(page.get_by_label(name, exact=True)).to_be_visible()
     for button in page.get_by_role("button").all():
         assert (button.text_content() or "").strip(), "a button without a name"
+    page.reload()  # a fresh page (the key already accepted in this tab): no dialog took the focus
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15_000)
     page.keyboard.press("Tab")  # the first stop is the skip link
     expect(page.get_by_role("link", name="Skip to the alert feed")).to_be_focused()
+
+
+def test_a_key_in_a_link_is_shown_by_name_and_used_only_once_accepted_and_the_page_breaks_no_policy(
+    browser: Browser, secured: System, keys: Keys
+) -> None:
+    """Issue 34: the console took a #key= link from anyone (a planted key acts in its owner's name) without
+    saying whose it was, and every load logged a CSP violation (a data: icon)."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{secured.api_url}/console/#key={keys.read}")
+    dialog = page.locator("#linked-key")
+    expect(dialog).to_be_visible(timeout=15_000)
+    expect(page.locator("#linked-key-who")).to_have_text("dashboard (read)")
+    assert "key=" not in page.url
+    expect(page.locator("#connection")).not_to_have_text("Live", timeout=3_000)  # not used unasked
+    page.locator("#linked-key-ignore").click()
+    assert page.evaluate("sessionStorage.getItem('mission-pulse.key')") is None
+    page.goto(f"{secured.api_url}/console/?again#key={keys.read}")  # a new load, not a fragment change
+    page.locator("#linked-key-use").click(timeout=15_000)
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15_000)
+    expect(page.locator("#sign-in-open")).to_have_text("Key: dashboard")
+    page.screenshot(path=str(ARTIFACTS / "linked-key.png"))
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    page.close()

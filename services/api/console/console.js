@@ -19,6 +19,7 @@ const state = {
   lastEventId: null,
   reconnects: 0,
   restarting: false, // the stream was stopped on purpose (a new key): not a lost connection
+  offering: false, // a key from a link is being shown to the operator: no sign-in dialog over it
   floor: 30,
   constituent: null,
   groups: [], // GET /v1/alerts/groups, for the grouped view
@@ -80,17 +81,54 @@ function askForKey(message) {
   $("sign-in-error").textContent = message || "";
   $("token").value = state.key;
   $("operator").value = state.operator;
-  if (!$("sign-in").open) $("sign-in").showModal();
+  if (!$("sign-in").open && !$("linked-key").open && !state.offering) $("sign-in").showModal();
+}
+
+async function showWhoIsSignedIn() {
+  if (!state.key) { $("sign-in-open").textContent = "Key & name"; return; }
+  const response = await fetch("/v1/whoami", { headers: authHeaders() });
+  $("sign-in-open").textContent = response.ok ? `Key: ${(await response.json()).name}` : "Key & name";
+}
+
+async function offerLinkedKey(linked) {
+  // A key in a link is used only once the operator saw whose it is and said so: anyone can send a link,
+  // and a planted key would act (and be recorded) in someone else's name.
+  state.offering = true;
+  const response = await fetch("/v1/whoami", { headers: { Authorization: `Bearer ${linked}` } });
+  if (!response.ok) {
+    state.offering = false;
+    askForKey("The key in that link is not one this API knows: it was not used.");
+    return;
+  }
+  if ($("sign-in").open) $("sign-in").close();
+  const who = await response.json();
+  $("linked-key-who").textContent = `${who.name} (${who.scopes.join(", ")})`;
+  $("linked-key-use").onclick = () => {
+    state.key = linked;
+    state.offering = false;
+    sessionStorage.setItem(KEY_STORE, state.key);
+    $("linked-key").close();
+    showWhoIsSignedIn();
+    restartStream();
+    refreshSide();
+  };
+  $("linked-key-ignore").onclick = () => {
+    state.offering = false;
+    $("linked-key").close();
+    if (!state.key) askForKey("");
+  };
+  $("linked-key").showModal();
 }
 
 function setUpSignIn() {
   // make run prints the console's address with the key in the fragment, which browsers never send
   const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.get("key")) {
-    state.key = fragment.get("key");
-    sessionStorage.setItem(KEY_STORE, state.key);
+  const linked = fragment.get("key");
+  if (linked) {
     history.replaceState(null, "", location.pathname + location.search);
+    if (linked !== state.key) offerLinkedKey(linked);
   }
+  showWhoIsSignedIn();
   $("sign-in-open").addEventListener("click", () => askForKey());
   $("sign-in-cancel").addEventListener("click", () => $("sign-in").close());
   $("sign-in-form").addEventListener("submit", () => {
@@ -98,6 +136,7 @@ function setUpSignIn() {
     state.operator = $("operator").value.trim();
     sessionStorage.setItem(KEY_STORE, state.key);
     localStorage.setItem(NAME_STORE, state.operator);
+    showWhoIsSignedIn();
     restartStream();
     refreshSide();
   });
@@ -198,7 +237,11 @@ async function followStream() {
 }
 
 function waitForKey() {
-  return new Promise((resolve) => $("sign-in").addEventListener("close", resolve, { once: true }));
+  // a key comes from the sign-in dialog, or from a link the operator accepted
+  return new Promise((resolve) => {
+    $("sign-in").addEventListener("close", resolve, { once: true });
+    $("linked-key").addEventListener("close", resolve, { once: true });
+  });
 }
 
 let renderPending = false;

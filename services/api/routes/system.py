@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.api.context import ApiContext
@@ -44,6 +44,19 @@ def router(context: ApiContext) -> APIRouter:
             "model_version": context.versions.active.version,  # the version whose scores are served
             "model_version_building": building.version if (building := context.versions.building) else None,
         }
+
+    @routes.get(
+        "/v1/whoami",
+        summary="The key this request presents: its name and scopes (any known key)",
+        description="What the console shows before it uses a key given in a link, so that nobody can "
+        "plant a key of theirs on an operator unseen.",
+        responses={401: {"description": "No key, or an unknown one"}},
+    )
+    async def whoami(request: Request) -> dict[str, Any]:
+        key = context.keys.who(request)
+        if key is None:
+            return {"name": "development (no keys)", "scopes": ["read", "operate", "dead_letters", "erase"]}
+        return {"name": key.name, "scopes": sorted(key.scopes)}
 
     @routes.get("/console", include_in_schema=False)
     async def console_page() -> RedirectResponse:
