@@ -88,7 +88,7 @@ stress: setup
 # A long soak on a three-broker cluster with two replicas of every service and a seeded random fault
 # every few minutes; stops by itself (CHAOS_MINUTES, CHAOS_SEED, CHAOS_RATE; docs/reliability.md)
 chaos: setup
-	@$(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
+	@MP_CHAOS=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
 
 test-rules: ops-tools
 	@promtool check config deploy/prometheus/prometheus.yml >/dev/null

@@ -112,7 +112,6 @@ scorer_inputs = app.topic(
     key_type=bytes,
     value_type=bytes,
 )
-ticks_topic = app.topic(settings.ticks_topic, key_type=bytes, value_type=bytes)
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
 report_deltas_topic = app.topic(settings.report_deltas_topic, key_type=bytes, value_type=bytes)
@@ -246,8 +245,9 @@ async def tick_due_handoffs() -> None:
     assigned = app.consumer.assignment()
     active = frozenset(tp.partition for tp in assigned if tp.topic == settings.topic_touchpoints)
     deadline_index.follow(app.consumer_generation_id, active, lambda: list(deadlines.items()))
-    for key, partition in deadline_index.due(time.time(), processor.watermarks.watermark):
-        await ticks_topic.send(key=key, value=b"{}", partition=partition)
+    due = deadline_index.due(time.time(), processor.watermarks.watermark)
+    # through the scorer's own idempotent acks=all producer, as everything it writes (not Faust's)
+    await _publish([Record(settings.ticks_topic, key, b"{}", partition) for key, partition in due])
     for rule in rules.handoffs:
         metrics.HANDOFFS_PENDING.labels(rule.name).set(deadline_index.pending[rule.name])
 

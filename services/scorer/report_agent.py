@@ -54,5 +54,5 @@ async def forget_old_windows() -> None:
     """Windows older than KEPT_DAYS go: the worker holding one deletes it from the table and tombstones
     it on the report topic (through the stream, so that the table keeps one writer)."""
     oldest = time.time() - KEPT_DAYS * 86400
-    for key in [key for key in list(report_windows.data.keys()) if window_bounds(key.decode())[1] < oldest]:
-        await report_deltas_topic.send(key=key, value=EXPIRE)
+    old = [key for key in list(report_windows.data.keys()) if window_bounds(key.decode())[1] < oldest]
+    await _publish([Record(settings.report_deltas_topic, key, EXPIRE) for key in old])

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from services.common.kafka import Record
 from services.scorer import metrics
 from services.scorer.app import (
     _publish,
@@ -58,7 +59,9 @@ async def advance_quiet_spikes() -> None:
             continue
         if now - spike_counts_arrived.get(key, float("-inf")) >= rules.time.idle_seconds:
             advance_to = now - rules.time.allowed_lateness_seconds
-            await spike_counts_topic.send(key=key, value=orjson.dumps({"advance_to": advance_to}))
+            await _publish(
+                [Record(settings.spike_counts_topic, key, orjson.dumps({"advance_to": advance_to}))]
+            )
 
 
 worker_started = time.time()
@@ -70,8 +73,13 @@ async def check_sources() -> None:
     move its refusal window on) through the topic, so that the worker holding it decides."""
     now = time.time()
     check = {"check": True, "since": worker_started, "advance_to": now - rules.time.allowed_lateness_seconds}
-    for key in rules.watched_sources:
-        await spike_counts_topic.send(key=SOURCE_PREFIX + key.encode(), value=orjson.dumps(check))
+    value = orjson.dumps(check)
+    await _publish(
+        [
+            Record(settings.spike_counts_topic, SOURCE_PREFIX + key.encode(), value)
+            for key in rules.watched_sources
+        ]
+    )
 
 
 @app.agent(dead_letters_topic)
@@ -84,6 +92,14 @@ async def count_refusals(stream: Any) -> None:
                 letters.append(orjson.loads(value))
             except orjson.JSONDecodeError:
                 continue
-        for (source, code), buckets in systemic.refusal_counts(letters).items():
-            refused = orjson.dumps({"refused": buckets, "code": code})
-            await spike_counts_topic.send(key=SOURCE_PREFIX + source.encode(), value=refused)
+        counts = systemic.refusal_counts(letters).items()
+        await _publish(
+            [
+                Record(
+                    settings.spike_counts_topic,
+                    SOURCE_PREFIX + source.encode(),
+                    orjson.dumps({"refused": buckets, "code": code}),
+                )
+                for (source, code), buckets in counts
+            ]
+        )

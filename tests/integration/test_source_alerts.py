@@ -50,6 +50,8 @@ def watched(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         MP_ALERTS_CONFIG=str(shortened_rules(tmp)),
         MP_SCORER_SOURCE_CHECK_INTERVAL_S="1",
         MP_STRIPE_WEBHOOK_SECRETS="whsec_current",
+        # the burst below comes from one address: more than a sender's default budget of unverified posts
+        MP_WEBHOOK_UNVERIFIED_RATE_PER_SECOND="50",
         **isolated_topics("source-alerts"),
     ) as system:
         yield system
