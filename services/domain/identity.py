@@ -65,6 +65,18 @@ class IdentityMap:
                 return self.links[key]
         return self.keys.derived_constituent(keys[0])
 
+    def touched(
+        self, identifiers: Mapping[IdentifierKind, str], constituent_id: str | None = None
+    ) -> set[str]:
+        """The constituents ``link`` would touch: its target, and every one an identifier is linked to now."""
+        target = constituent_id or self.resolve(identifiers)
+        owners = {
+            self.links[key]
+            for kind in PRIORITY[1:]
+            if identifiers.get(kind) and (key := self.keys.key(kind, identifiers[kind])) in self.links
+        }
+        return owners | ({target} if target else set())
+
     def link(
         self, identifiers: Mapping[IdentifierKind, str], constituent_id: str | None = None
     ) -> tuple[str, dict[str, str], dict[str, str]]:

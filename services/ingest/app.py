@@ -200,7 +200,13 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
         description="Later events naming any of them land on that constituent. Without `constituent_id`, "
         "the identifiers join whichever constituent the first of them already resolves to. "
         "See docs/identity.md for the merge rules.",
-        responses={422: {"description": "No identifier given"}, 503: {"description": "Kafka unavailable"}},
+        responses={
+            409: {
+                "description": "The identifiers would move to or from an erased and suppressed constituent"
+            },
+            422: {"description": "No identifier given"},
+            503: {"description": "Kafka unavailable"},
+        },
     )
     async def identify(request: Identify, http: Request) -> Any:
         keys.check(http, "identify")
@@ -210,6 +216,12 @@ def create_app(settings: IngestSettings | None = None, fetch_certificate: Fetch 
             return JSONResponse(
                 {"detail": "name at least one of email, stripe_customer, web_user"}, status_code=422
             )
+        # linking identifiers to a person erased and suppressed would silence whoever they belong to, and
+        # moving theirs away would let their events count again: neither, whatever the key (issue 34)
+        touched = pipeline.identities.touched(identifiers, request.constituent_id)
+        if any(pipeline.links.suppressed(person) for person in touched):
+            detail = "an erased and suppressed constituent's identifiers cannot be linked or moved"
+            return JSONResponse({"detail": detail}, status_code=409)
         target, writes, moved = pipeline.identities.link(identifiers, request.constituent_id)
         await pipeline.write_links(writes)
         moves = [{"identifier": key.split(":")[0], "from": old} for key, old in moved.items()]

@@ -164,6 +164,10 @@ def test_a_suppressed_persons_later_events_are_dropped_and_counted(bounded: Syst
         "rejected": [],
     }
     assert wait_quiescent(bounded, [person]) == {person: 0}
+    # nobody can link someone's identifiers to them (silencing that someone), nor move theirs away
+    identify = f"{bounded.ingest_url}/v1/identify"
+    towards = httpx.post(identify, json={"constituent_id": person, "email": "someone.else@example.org"})
+    assert towards.status_code == 409 and "suppressed" in towards.json()["detail"]
 
 
 def test_an_id_with_a_slash_is_erased_through_the_cli_and_its_letters_leave_the_dlq(bounded: System) -> None:

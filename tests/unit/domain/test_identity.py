@@ -51,3 +51,16 @@ def test_relinking_moves_an_identifier_forward_and_reports_where_from() -> None:
     assert identities.resolve({"stripe_customer": "cus_1"}) == "c-new"
     _, writes, _ = identities.link({"stripe_customer": "cus_1"}, "c-new")
     assert writes == {}  # already so: nothing to write
+
+
+def test_what_a_link_would_touch_is_its_target_and_every_current_owner() -> None:
+    """What ingest checks against suppressed people before it links (issue 34)."""
+    identities = IdentityMap(KEYS)
+    identities.link({"email": "ada@example.org"}, "c-ada")
+    identities.link({"stripe_customer": "cus_1"}, "c-bob")
+    assert identities.touched({"email": "ada@example.org", "stripe_customer": "cus_1"}, "c-new") == {
+        "c-new",
+        "c-ada",
+        "c-bob",
+    }
+    assert identities.touched({"email": "ada@example.org"}) == {"c-ada"}
