@@ -214,6 +214,10 @@ def test_keys_do_only_what_their_scopes_say(hardened: dict[str, Any]) -> None:
         dlq = httpx.get(f"{system.api_url}/v1/dlq", headers=bearer("reader"))
         assert dlq.status_code == 403 and "dead_letters" in dlq.json()["detail"]
         assert httpx.get(f"{system.api_url}/v1/dlq", headers=bearer("operator")).status_code == 200
+        for name in ("reader", "operator", "crm"):  # nobody without the erase scope erases anyone
+            erase = f"{system.api_url}/v1/constituents/c-1/erase"
+            refused = httpx.post(erase, json={"reason": "asked"}, headers=bearer(name))
+            assert refused.status_code == 403 and "'erase' scope" in refused.json()["detail"], name
         events = f"{system.ingest_url}/v1/events"
         assert (
             httpx.post(events, json=touchpoint("c-1", "web.page_view"), headers=bearer("reader")).status_code
