@@ -59,6 +59,12 @@ class IngestSettings(CommonSettings):
     beacon_secret: SecretStr = Field(
         SecretStr(""), description="HMAC key of the beacon's user_hash (shared with the site); unset: 503"
     )
+    beacon_sites: SecretStr = Field(
+        SecretStr(""),
+        description="Several sites, each with a secret of its own: origin=secret pairs, comma-separated "
+        "(instead of MP_BEACON_ORIGINS and MP_BEACON_SECRET); a site's user and visitor ids and event ids "
+        "are its own (site:id), so user 42 of one site is not user 42 of another",
+    )
     beacon_rate_per_second: float = Field(
         5.0, gt=0, description="Beacon posts per second from one client address, bursts of twice that"
     )
@@ -85,6 +91,15 @@ class IngestSettings(CommonSettings):
         "from these is X-Forwarded-For believed, for the per-client rate limits",
     )
 
+    @field_validator("beacon_sites")
+    @classmethod
+    def _sites(cls, value: SecretStr) -> SecretStr:
+        for pair in _words(value.get_secret_value()):
+            origin, _, secret = pair.partition("=")
+            if not origin.startswith(("https://", "http://")) or not secret:
+                raise ValueError("MP_BEACON_SITES: each entry is origin=secret (https://www.org.example=...)")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -105,7 +120,18 @@ class IngestSettings(CommonSettings):
 
     @property
     def beacon_origin_list(self) -> list[str]:
-        return _words(self.beacon_origins)
+        return list(self.beacon_site_secrets) if self.beacon_site_secrets else _words(self.beacon_origins)
+
+    @property
+    def beacon_site_secrets(self) -> dict[str, bytes]:
+        """origin -> its own secret, from MP_BEACON_SITES ({} when the single-site settings are used)."""
+        sites = {}
+        for pair in _words(self.beacon_sites.get_secret_value()):
+            origin, _, secret = pair.partition("=")
+            if not origin or not secret:
+                raise ValueError("MP_BEACON_SITES: each entry is origin=secret")
+            sites[origin] = secret.encode()
+        return sites
 
     @property
     def ses_topic_arn_list(self) -> frozenset[str]:

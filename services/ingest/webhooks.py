@@ -87,7 +87,9 @@ def not_configured(settings: IngestSettings) -> dict[str, str]:
         if settings.sendgrid_verification_key or unsigned
         else "MP_SENDGRID_VERIFICATION_KEY is not set",
         "ses": "" if settings.ses_topic_arn_list else "MP_SES_TOPIC_ARNS is not set",
-        "web": ", ".join(
+        "web": ""
+        if settings.beacon_site_secrets
+        else ", ".join(
             f"{name} is not set"
             for name, value in (
                 ("MP_BEACON_ORIGINS", settings.beacon_origin_list),
@@ -128,6 +130,7 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
         else None
     )
     beacon_secret = settings.beacon_secret.get_secret_value().encode()
+    site_secrets = settings.beacon_site_secrets  # each site its own secret and ids (MP_BEACON_SITES)
     origins = frozenset(settings.beacon_origin_list)
     posts, events, senders = RateLimiter(), RateLimiter(), RateLimiter()
     trusted = settings.trusted_proxy_networks
@@ -230,6 +233,10 @@ def webhook_routes(pipeline: IngestPipeline, fetch: sns.Fetch | None = None) -> 
         return Reading(ses.map_notification(message), on_accepted=lambda: replays.remember(message_id, sent))
 
     async def read_beacon(body: bytes, request: Request) -> Reading:
+        origin = request.headers.get("origin", "")
+        if site_secrets:  # the origin was checked against them: its own secret, its own ids
+            site = urlsplit(origin).hostname or origin
+            return Reading([beacon.map_beacon(orjson.loads(body), time.time(), site_secrets[origin], site)])
         return Reading([beacon.map_beacon(orjson.loads(body), time.time(), beacon_secret)])
 
     summaries = {

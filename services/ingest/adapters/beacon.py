@@ -63,7 +63,10 @@ def _occurred_at(beacon: dict[str, Any], now: float) -> str:
     return parsed.isoformat()
 
 
-def map_beacon(beacon: Any, now: float, secret: bytes) -> Mapped:
+def map_beacon(beacon: Any, now: float, secret: bytes, site: str | None = None) -> Mapped:
+    """``site``: the site's own name (its host) when sites have secrets of their own (MP_BEACON_SITES):
+    its user ids, visitor ids and event ids are then its own (``site:id``)."""
+    scoped = (lambda value: f"{site}:{value}") if site else (lambda value: value)
     if not isinstance(beacon, dict):
         raise Unusable("a beacon is one JSON object")
     named = beacon.get("type")
@@ -75,14 +78,14 @@ def map_beacon(beacon: Any, now: float, secret: bytes) -> Mapped:
     who: dict[IdentifierKind, str] = {}
     user = verified_user(beacon, secret)
     if user is not None:
-        who["web_user"] = user
+        who["web_user"] = scoped(user)
     elif text(beacon.get("anonymous_id")):
-        who["web_visitor"] = beacon["anonymous_id"]
+        who["web_visitor"] = scoped(beacon["anonymous_id"])
     else:
         raise Unusable("a beacon needs anonymous_id, or user_id with a valid user_hash")
     attributes = {name: beacon[name] for name in ("url", "form", "error_code") if text(beacon.get(name))}
     body = {
-        "event_id": f"web:{text(beacon.get('event_id')) or uuid.uuid4().hex}",
+        "event_id": f"web:{scoped(text(beacon.get('event_id')) or uuid.uuid4().hex)}",
         "source": "web",
         "type": kind,
         "occurred_at": _occurred_at(beacon, now),

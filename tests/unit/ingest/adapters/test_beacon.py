@@ -80,3 +80,35 @@ def test_a_beacon_from_the_last_day_keeps_its_time() -> None:
         {"type": "page_view", "anonymous_id": "b", "occurred_at": at(-23 * 3600)}, now=NOW, secret=SECRET
     )
     assert mapped.event["occurred_at"] == at(-23 * 3600)
+
+
+def test_sites_with_secrets_of_their_own_have_ids_of_their_own() -> None:
+    """Issue 34: one secret for every site, and web:<user_id> without the site — user 42 of the shop was
+    user 42 of the main site, and a site that leaked its secret could speak for every other's users."""
+    shop, main = b"shop-secret", b"main-secret"
+    claim = {"type": "page_view", "user_id": "42", "anonymous_id": "b-1", "event_id": "e-1"}
+    on_shop = beacon.map_beacon(
+        {**claim, "user_hash": beacon.user_hash(shop, "42")}, NOW, shop, "shop.org.example"
+    )
+    assert on_shop.identifiers == {"web_user": "shop.org.example:42"}
+    assert on_shop.event["event_id"] == "web:shop.org.example:e-1"
+    # the shop's hash is no proof on the main site: there the event counts for the visitor only
+    on_main = beacon.map_beacon(
+        {**claim, "user_hash": beacon.user_hash(shop, "42")}, NOW, main, "www.org.example"
+    )
+    assert on_main.identifiers == {"web_visitor": "www.org.example:b-1"}
+
+
+def test_the_sites_setting_pairs_each_origin_with_its_secret() -> None:
+    from pydantic import ValidationError
+
+    from services.ingest.settings import IngestSettings
+
+    settings = IngestSettings(beacon_sites="https://shop.org.example=s1, https://www.org.example=s2")
+    assert settings.beacon_site_secrets == {
+        "https://shop.org.example": b"s1",
+        "https://www.org.example": b"s2",
+    }
+    assert settings.beacon_origin_list == ["https://shop.org.example", "https://www.org.example"]
+    with pytest.raises(ValidationError, match="origin=secret"):
+        IngestSettings(beacon_sites="shop.org.example")
