@@ -113,6 +113,8 @@ def run_everything(rate: float) -> None:
     _development_keys()
     # A demo cannot wait 15 minutes for a missing receipt: hand-off deadlines run 50 times faster.
     os.environ.setdefault("MP_SCORER_DEADLINE_SCALE", "0.02")
+    # the API's interactive docs on this development machine (off by default: docs/security.md)
+    os.environ.setdefault("MP_API_INTERACTIVE_DOCS", "true")
     children: list[subprocess.Popen[bytes]] = []
     try:
         for name in ("ingest", "scorer", "api"):

@@ -39,6 +39,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="1",
         description="Constituent experience scores and alerts, served from views of Kafka topics.",
         lifespan=lifespan,
+        # the console's origin serves nothing under a looser policy unless asked (issue 34)
+        docs_url="/docs" if context.settings.api_interactive_docs else None,
+        redoc_url="/redoc" if context.settings.api_interactive_docs else None,
     )
     # a known key before any body is read, and bodies bounded while reading (inside the common middleware)
     app.add_middleware(RequestGate, keys=context.keys, max_body_bytes=context.settings.api_max_body_bytes)

@@ -32,6 +32,12 @@ class ApiSettings(CommonSettings):
         "(0: never escalate)",
     )
     api_sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments")
+    api_interactive_docs: bool = Field(
+        False,
+        description="Serve the interactive OpenAPI pages (/docs, /redoc) beside the console: they load "
+        "scripts from a CDN and run inline ones, so the console's origin would serve a looser policy "
+        "(make run turns them on; /openapi.json is always served)",
+    )
     api_max_streams_per_key: int = Field(
         10, ge=1, description="Live alert streams one key may hold open at once (429 beyond)"
     )
