@@ -55,8 +55,15 @@ class Watcher(threading.Thread):
         self.api, self.people = system.api_url, people
         self.answers: list[tuple[str, int, Any]] = []  # (what, status, model version or population)
         self.stop = threading.Event()
+        self.died_of: BaseException | None = None  # a thread's death is silent: kept here, raised by the test
 
     def run(self) -> None:
+        try:
+            self.ask_until_stopped()
+        except BaseException as error:
+            self.died_of = error
+
+    def ask_until_stopped(self) -> None:
         with httpx.Client(base_url=self.api, timeout=5) as client:
             n = 0
             while not self.stop.is_set():
@@ -158,10 +165,12 @@ def test_apply_rebuilds_the_candidate_and_the_api_switches_only_once_it_is_whole
     finally:
         watcher.stop.set()
         watcher.join(10)
+        assert not watcher.is_alive(), "the watcher did not stop"
         pid_file = log_dir / f"scorer-v{new_version}.pid"
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
+    assert watcher.died_of is None, f"the watcher stopped asking during the switch: {watcher.died_of!r}"
     people_answers = [(status, version) for what, status, version in watcher.answers if what == "person"]
     populations = [count for what, count, _ in watcher.answers if what == "population"]
     assert all(status == 200 for status, _ in people_answers), "a known person was missing from an answer"
