@@ -21,7 +21,7 @@
 # get new leaders).
 # KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (SCRAM-SHA-512, TLS) on that port, as managed Kafka services
 # require, with the user KAFKA_SASL_USERNAME (mission-pulse) / KAFKA_SASL_PASSWORD (mission-pulse-secret);
-# its CA and server certificate are made with openssl in $KAFKA_DATA_DIR/tls (clients trust tls/ca.pem).
+# its CA and server certificate are made by tls.sh in $KAFKA_DATA_DIR/tls (clients trust tls/ca.pem).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,19 +73,9 @@ answers() {
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
-# A CA and a certificate for 127.0.0.1/localhost signed by it, as a PKCS12 keystore the broker reads.
+# A CA and a certificate for 127.0.0.1/localhost signed by it, made as the deployed brokers' are.
 make_tls() {
-  local tls="$data_dir/tls"
-  [[ -f "$tls/broker.p12" ]] && return 0
-  mkdir -p "$tls"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Mission Pulse test CA" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext.cnf"
-  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
-    -extfile "$tls/ext.cnf" -out "$tls/broker.pem" 2>/dev/null
-  openssl pkcs12 -export -in "$tls/broker.pem" -inkey "$tls/broker.key" -certfile "$tls/ca.pem" \
-    -passout pass:broker-keystore -out "$tls/broker.p12"
+  sh "$here/tls.sh" "$data_dir/tls" localhost,127.0.0.1
 }
 
 launch() {
@@ -132,8 +122,8 @@ sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.location=$data_dir/tls/broker.p12
 ssl.keystore.type=PKCS12
-ssl.keystore.password=broker-keystore
-ssl.key.password=broker-keystore
+ssl.keystore.password=$(cat "$data_dir/tls/password")
+ssl.key.password=$(cat "$data_dir/tls/password")
 PROPS
   fi
   if [[ ! -f "$data_dir/log/meta.properties" ]]; then

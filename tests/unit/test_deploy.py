@@ -56,10 +56,12 @@ def k8s_documents() -> list[dict[str, Any]]:
 
 
 def k8s_containers() -> list[tuple[str, dict[str, Any]]]:
-    """(service, container) for every Mission Pulse container in the manifests."""
+    """(service, container) for every Mission Pulse container in the manifests (not the brokers')."""
     found = []
     for doc in k8s_documents():
-        if doc["kind"] in ("Deployment", "StatefulSet"):
+        if doc["kind"] in ("Deployment", "StatefulSet") and doc["metadata"]["name"].startswith(
+            "mission-pulse-"
+        ):
             for container in doc["spec"]["template"]["spec"]["containers"]:
                 found.append((container["args"][0], container))
     return found
@@ -105,7 +107,6 @@ def test_compose_runs_each_service_with_known_settings_on_its_port() -> None:
     services = compose["services"]
     assert {"kafka", "ingest", "scorer-1", "scorer-2", "api", "prometheus", "grafana"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     for name in ("ingest", "scorer-1", "scorer-2", "api"):
         service = services[name]
         command = service["command"][0]
@@ -183,6 +184,69 @@ def test_one_kafka_version_everywhere() -> None:
     streams = re.search(
         r"<kafka.version>([^<]+)</kafka.version>", (DEPLOY / "bench/kstreams/pom.xml").read_text()
     )
-    image = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["kafka"]["image"]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    images = {compose["kafka"]["image"], compose["kafka-tls"]["image"], kafka_node()["image"]}
     assert local and streams
-    assert {local.group(1), streams.group(1), KAFKA_STREAMS_VERSION, image.split(":")[1]} == {local.group(1)}
+    versions = {local.group(1), streams.group(1), KAFKA_STREAMS_VERSION} | {i.split(":")[1] for i in images}
+    assert versions == {local.group(1)}
+
+
+def kafka_node() -> dict[str, Any]:
+    kafka = next(
+        doc for doc in k8s_documents() if doc["kind"] == "StatefulSet" and doc["metadata"]["name"] == "kafka"
+    )
+    container: dict[str, Any] = kafka["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_compose_runs_kafka_only_over_tls_with_passwords_and_the_services_trust_only_its_ca() -> None:
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    kafka = services["kafka"]
+    assert kafka["entrypoint"] == ["/bin/sh", "/opt/mission-pulse/broker.sh"]
+    assert "./kafka/broker.sh:/opt/mission-pulse/broker.sh:ro" in kafka["volumes"]
+    assert "PLAINTEXT" not in str(kafka) + (DEPLOY / "kafka/broker.sh").read_text().replace(
+        "no PLAINTEXT", ""
+    )
+    for secret in ("KAFKA_SASL_PASSWORD", "KAFKA_BROKER_PASSWORD"):  # no default: compose refuses to start
+        assert kafka["environment"][secret].startswith("${MP_KAFKA_"), secret
+        assert ":?" in kafka["environment"][secret], secret
+    made_for = services["kafka-tls"]["command"][0].split("/tls ", 1)[1].split(" ", 1)[0].split(",")
+    assert kafka["environment"]["KAFKA_ADVERTISED_HOST"] in made_for  # the certificate names the broker
+    for name in ("ingest", "scorer-1", "scorer-2", "api"):
+        env, volumes = services[name]["environment"], services[name]["volumes"]
+        assert env["MP_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["MP_KAFKA_PASSWORD"] == kafka["environment"]["KAFKA_SASL_PASSWORD"], name
+        assert env["MP_KAFKA_USERNAME"] == kafka["environment"]["KAFKA_SASL_USERNAME"], name
+        assert env["MP_KAFKA_BOOTSTRAP"] == f"{kafka['environment']['KAFKA_ADVERTISED_HOST']}:9092", name
+        assert f"kafka-ca:{Path(env['MP_KAFKA_CA_FILE']).parent}:ro" in volumes, name
+        assert services[name]["depends_on"]["kafka"] == {"condition": "service_healthy"}, name
+
+
+def test_the_manifests_run_kafka_only_over_tls_and_give_every_service_the_password_and_the_ca() -> None:
+    configmap = next(doc for doc in k8s_documents() if doc["kind"] == "ConfigMap")["data"]
+    assert configmap["MP_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    node = kafka_node()
+    assert node["command"] == ["/bin/sh", "/opt/mission-pulse/broker.sh"]
+    env = {item["name"]: item for item in node["env"]}
+    for secret in ("KAFKA_SASL_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_CLUSTER_ID"):
+        assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "mission-pulse-kafka", secret
+    voters = {
+        f"{entry.split('@')[1].split(':')[0]}"
+        for entry in env["KAFKA_CONTROLLER_QUORUM_VOTERS"]["value"].split(",")
+    }
+    bootstrap = {address.split(":")[0] for address in configmap["MP_KAFKA_BOOTSTRAP"].split(",")}
+    assert (
+        bootstrap == voters == {f"kafka-{i}.kafka" for i in range(3)}
+    )  # the names tls.sh is told (kafka.yaml)
+    assert all(
+        host in (DEPLOY / "k8s/kafka.yaml").read_text().split("tls.sh kafka-tls ", 1)[1].split()[0]
+        for host in voters
+    )
+    ca_dir = str(Path(configmap["MP_KAFKA_CA_FILE"]).parent)
+    for service, container in k8s_containers():
+        password = next(item for item in container["env"] if item["name"] == "MP_KAFKA_PASSWORD")
+        assert (
+            password["valueFrom"]["secretKeyRef"] == env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        )
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts["kafka-ca"] == ca_dir, service
