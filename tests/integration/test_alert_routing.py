@@ -82,8 +82,10 @@ def test_a_finance_alert_reaches_the_finance_receiver_only(routed: tuple[System,
     deadline = time.monotonic() + 30
     while not receivers.paths_of(alert["alert_id"]) and time.monotonic() < deadline:
         time.sleep(0.3)
-    time.sleep(2)  # a wrongly routed copy would go out in the same group_wait
     assert receivers.paths_of(alert["alert_id"]) == {"/finance"}
+    # Alertmanager routes an alert to every matching route the moment it takes it; its groups show
+    # where it went, before any wrongly routed copy could be sent (no waiting for one that never comes)
+    assert receivers_holding(system, alert["alert_id"]) == {"finance"}
     labels = next(
         a["labels"]
         for _, n in receivers.notifications
@@ -91,6 +93,17 @@ def test_a_finance_alert_reaches_the_finance_receiver_only(routed: tuple[System,
         if a["labels"]["alert_id"] == alert["alert_id"]
     )
     assert (labels["owner"], labels["rule"]) == ("finance", "failed-transaction")
+
+
+def receivers_holding(system: System, alert_id: str) -> set[str]:
+    """The receivers of Alertmanager's alert groups holding ``alert_id`` (its routing decision)."""
+    groups = httpx.get(f"{system.env['MP_API_ALERTMANAGER_URL']}/api/v2/alerts/groups").json()
+    return {
+        group["receiver"]["name"]
+        for group in groups
+        for alert in group["alerts"]
+        if alert["labels"].get("alert_id") == alert_id
+    }
 
 
 def test_an_alert_nobody_acknowledges_escalates_once_and_an_acknowledged_one_never(
@@ -102,10 +115,13 @@ def test_an_alert_nobody_acknowledges_escalates_once_and_an_acknowledged_one_nev
     assert httpx.post(f"{system.api_url}/v1/alerts/{handled['alert_id']}/ack").status_code == 200
     escalated = alert_of(system, ignored["constituent_id"], lambda a: a.get("escalated_unacknowledged"))
     assert escalated["severity"] == "critical"
-    time.sleep(ACK_WITHIN_S + 2)  # time for a second escalation, or one of the acknowledged alert
+    # the control: a gift failing now escalates ACK_WITHIN_S from now, so once it has, the escalation
+    # loop has had all the time a second escalation, or one of the acknowledged alert, would have needed
+    later = failed_gift(system)
+    alert_of(system, later["constituent_id"], lambda a: a.get("escalated_unacknowledged"))
     updates = alert_updates(system)
     escalations = [u for u in updates if u.get("updated_by") == "escalation"]
-    assert {u["alert_id"] for u in escalations} >= {ignored["alert_id"]}
+    assert {u["alert_id"] for u in escalations} >= {ignored["alert_id"], later["alert_id"]}
     assert handled["alert_id"] not in {u["alert_id"] for u in escalations}
     assert sum(u["alert_id"] == ignored["alert_id"] for u in escalations) == 1
     assert httpx.get(f"{system.api_url}/v1/alerts/{handled['alert_id']}").json()["severity"] == "warning"
