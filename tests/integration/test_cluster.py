@@ -51,15 +51,19 @@ def replicated(three_brokers: Cluster, tmp_path: Path) -> Iterator[tuple[Cluster
 
 
 def under_load(system: System, name: str, fault: Callable[[], object]) -> SteadyLoad:
-    """Steady load; after 5 s ``fault``; 10 s more; then everything must be counted exactly once."""
+    """Steady load with a failed gift every 30 requests (an alert each, before, during and after the fault);
+    after 5 s ``fault``; 10 s more; then every event must be counted, and every alert published, once."""
     people = [f"{name}-{n}-{uuid.uuid4().hex[:4]}" for n in range(30)]
-    with SteadyLoad(system, people, rate=40) as load:
+    donors = [f"{name}-donor-{n}-{uuid.uuid4().hex[:4]}" for n in range(12)]
+    with SteadyLoad(system, people, rate=40, alert_people=donors, alert_every=30) as load:
         time.sleep(5)
         fault()
         time.sleep(10)
+    assert len(load.alerted) >= 5, "too few failed gifts were sent to show alerts across the fault"
     report = check(
         system,
         load.ledger,
+        expected_alerts={donor: "transaction.failed" for donor in load.alerted},
         name=name,
         notes={
             "share_503": round(load.share_503(), 4),
@@ -69,6 +73,7 @@ def under_load(system: System, name: str, fault: Callable[[], object]) -> Steady
     )
     assert report.lost == 0 and report.doubled == 0, report
     assert report.accepted == report.sent  # every event the client sent was accepted in the end
+    assert report.alerts_seen == report.alerts_expected == len(load.alerted), report
     assert report.alerts_published_twice == 0
     return load
 
