@@ -13,7 +13,20 @@ from collections.abc import Iterator
 import pytest
 
 from services.common.auth import digest
+from tests.fixtures.log_privacy import leaks_in_logs
 from tests.fixtures.system import Keys, System, isolated_topics, launch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole run, every service log it wrote (every test's ingest, scorer and api, their replicas
+    and restarts) holds no email address, phone number, webhook secret or private key (docs/privacy.md);
+    a leak fails the run at the last test's teardown, naming the file and the line."""
+    yield
+    found = leaks_in_logs(tmp_path_factory.getbasetemp())
+    assert not found, "personal data or secrets in service logs:\n" + "\n".join(
+        f"{path}\n  " + "\n  ".join(lines[:5]) for path, lines in found.items()
+    )
 
 
 @pytest.fixture(scope="session")
