@@ -25,8 +25,10 @@ from tests.fixtures.waiting import post_each
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def system(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A system of each test's own: reports add up everyone on the topics, so a test sharing them with
+    another would count that test's people too (and pass or fail by the order the tests ran in)."""
     tmp = tmp_path_factory.mktemp("report")
     with launch(
         bootstrap, tmp / "system", MP_ALERTS_CONFIG=str(fast_rules(tmp)), **isolated_topics("report")
@@ -50,7 +52,8 @@ def as_csv(system: System, path: str, params: dict[str, str]) -> list[dict[str, 
     return list(csv.DictReader(io.StringIO(answer.text)))
 
 
-def test_the_experience_of_the_hour_its_drivers_and_failed_gifts_and_the_csv_agrees(system: System) -> None:
+def an_hour_with_a_failed_gift(system: System) -> dict[str, Any]:
+    """Three people, one of whom failed to give: the report of the hour, once it counts all three."""
     people = [f"rp-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     post_each(
         system,
@@ -62,11 +65,18 @@ def test_the_experience_of_the_hour_its_drivers_and_failed_gifts_and_the_csv_agr
             touchpoint(people[2], "web.form_submitted", form="volunteer_signup"),
         ],
     )
-    params = {"granularity": "hour"}
-    body = until(
-        system, "/v1/reports/experience", params, lambda b: b["rows"] and b["rows"][-1]["people"] >= 3
+    return until(  # type: ignore[no-any-return]
+        system,
+        "/v1/reports/experience",
+        {"granularity": "hour"},
+        lambda b: b["rows"] and b["rows"][-1]["people"] >= 3,
     )
+
+
+def test_the_experience_of_the_hour_its_drivers_and_failed_gifts_and_the_csv_agrees(system: System) -> None:
+    body, params = an_hour_with_a_failed_gift(system), {"granularity": "hour"}
     row = body["rows"][-1]
+    assert row["people"] == 3
     assert row["mean"]["operations"] < 50 and sum(row["histogram"]) == row["people"]
     summary = body["summary"]
     assert summary["drivers"]["negative"][0]["type"] == "donation.failed"
@@ -84,7 +94,8 @@ def test_the_experience_of_the_hour_its_drivers_and_failed_gifts_and_the_csv_agr
     assert "volunteer" in {r["role"] for r in by_role["rows"]}
 
 
-def test_the_hand_off_matrix_counts_kept_and_broken_hand_offs_and_the_csv_agrees(system: System) -> None:
+def a_kept_and_a_broken_hand_off(system: System) -> dict[str, Any]:
+    """A gift receipted in time and one never receipted: the hand-off matrix once it shows both."""
     kept, broken = f"rk-{uuid.uuid4().hex[:6]}", f"rb-{uuid.uuid4().hex[:6]}"
     gift = touchpoint(kept, "donation.succeeded", amount=20)
     gift["correlation_id"] = "pay-kept"
@@ -98,7 +109,11 @@ def test_the_hand_off_matrix_counts_kept_and_broken_hand_offs_and_the_csv_agrees
         rows = [r for r in body["matrix"] if r["rule"] == "donation-receipt"]
         return bool(rows) and rows[0]["in_time"] >= 1 and rows[0]["broken"] >= 1
 
-    body = until(system, "/v1/reports/handoffs", {}, settled)  # the 3 s deadline passes, then a tick
+    return until(system, "/v1/reports/handoffs", {}, settled)  # type: ignore[no-any-return]
+
+
+def test_the_hand_off_matrix_counts_kept_and_broken_hand_offs_and_the_csv_agrees(system: System) -> None:
+    body = a_kept_and_a_broken_hand_off(system)  # the 3 s deadline passes, then a tick
     [row] = [r for r in body["matrix"] if r["rule"] == "donation-receipt"]
     assert (row["from"], row["to"], row["triggered"]) == ("fundraising", "marketing", 2)
     assert row["p50_s"] == 60.0  # the receipt came within the first bucket
@@ -126,10 +141,12 @@ def test_the_weekly_digest_reads_the_report_from_the_api(
 ) -> None:
     from services.cli import main
 
+    an_hour_with_a_failed_gift(system)
+    a_kept_and_a_broken_hand_off(system)
     main(["report", "--week", "--api-url", system.api_url])
     text = capsys.readouterr().out
     assert text.startswith("# Mission Experience — the week of ")
-    assert "Failed gifts: 1 " in text and "card_declined" in text  # the first test's failed gift
+    assert "Failed gifts: 1 " in text and "card_declined" in text
     assert "| donation-receipt | fundraising → marketing | 2 | 50% |" in text
     with pytest.raises(SystemExit, match="could not reach the API"):
         main(["report", "--week", "--api-url", "http://127.0.0.1:9"])
