@@ -23,7 +23,7 @@ import pytest
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.processes import free_port
 from services.common.settings import REPO_ROOT, CommonSettings
-from tests.fixtures.system import isolated_topics, launch
+from tests.fixtures.system import isolated_topics, launch, sasl_ssl
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import wait_for_counts
 
@@ -94,12 +94,7 @@ def deployed_broker(tmp: Path) -> Iterator[str]:
 
 def test_every_service_works_through_the_deployed_broker_and_only_over_sasl_ssl(tmp_path: Path) -> None:
     with deployed_broker(tmp_path) as bootstrap:
-        kafka = {
-            "MP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "MP_KAFKA_USERNAME": USER,
-            "MP_KAFKA_PASSWORD": PASSWORD,
-            "MP_KAFKA_CA_FILE": str(tmp_path / "tls" / "ca.pem"),
-        }
+        kafka = sasl_ssl(USER, PASSWORD, tmp_path / "tls" / "ca.pem")
         with launch(bootstrap, tmp_path / "system", **kafka, **isolated_topics("deployed")) as system:
             person = f"deployed-{uuid.uuid4().hex[:8]}"
             for event_type in ("web.page_view", "donation.failed"):

@@ -14,7 +14,7 @@ import pytest
 from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.processes import free_port
 from services.common.settings import CommonSettings
-from tests.fixtures.system import isolated_topics, launch, own_broker
+from tests.fixtures.system import isolated_topics, launch, own_broker, sasl_ssl
 from tests.fixtures.touchpoints import touchpoint
 from tests.fixtures.waiting import wait_for_counts
 
@@ -31,13 +31,7 @@ def test_every_service_works_through_a_sasl_ssl_listener_and_nothing_connects_wi
         broker, KAFKA_SASL_SSL_PORT=str(sasl_port), KAFKA_SASL_USERNAME=USER, KAFKA_SASL_PASSWORD=PASSWORD
     ):
         secured = f"127.0.0.1:{sasl_port}"  # the only address the services are given
-        kafka = {
-            "MP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "MP_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-            "MP_KAFKA_USERNAME": USER,
-            "MP_KAFKA_PASSWORD": PASSWORD,
-            "MP_KAFKA_CA_FILE": str(broker / "tls" / "ca.pem"),
-        }
+        kafka = sasl_ssl(USER, PASSWORD, broker / "tls" / "ca.pem")
         with launch(secured, tmp_path / "system", **kafka, **isolated_topics("sasl")) as system:
             person = f"sasl-{uuid.uuid4().hex[:8]}"
             with httpx.Client() as client:
