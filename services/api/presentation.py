@@ -44,6 +44,7 @@ def constituent_now(
     }
     if not detail:
         return {**summary, "score_at_last_event": published["scores"]["overall"]}
+    lifetime = lifetime_counts(state)
     return {
         **summary,
         "as_of": iso(now),
@@ -52,8 +53,8 @@ def constituent_now(
         "updated_at": iso(published["updated_at"]),
         "events": state.events,
         "last_touch": {source: iso(at) for source, at in state.last_touch.items()},
-        "counts": {"lifetime": lifetime_counts(state), **rolling_counts(state, model, now)},
-        "explain": explain(state, model, now),
+        "counts": {"lifetime": lifetime, **rolling_counts(state, model, now)},
+        "explain": explain(state, model, now, lifetime=lifetime["by_type"]),
         "timeline": [
             {
                 "occurred_at": iso(at),

@@ -15,7 +15,7 @@ from services.domain.scoring import (
     scores_at,
     scores_from_totals,
 )
-from services.domain.scoring_model import DIMENSIONS, SECONDS_PER_HOUR, WINDOWS_HOURS, ScoringModel
+from services.domain.scoring_model import SECONDS_PER_HOUR, WINDOWS_HOURS, ScoringModel
 
 HISTORY_HALF_LIVES = 20  # how far back score_history rebuilds (growth by at most 2**20)
 # what the scorer keeps for itself: not published to constituent-scores
@@ -43,55 +43,97 @@ def score_history(state: ConstituentState, model: ScoringModel) -> list[tuple[fl
     """
     oldest = state.reference_time - HISTORY_HALF_LIVES * model.half_life_hours * SECONDS_PER_HOUR
     totals = [sum(sums[i] for sums in state.contributions.values()) for i in range(3)]
+    timeline = state.timeline
+    # each touchpoint's decayed impact, worked out once (not once per older point: a GET's largest cost)
+    decayed: list[tuple[float, tuple[float, float, float]] | None] = []
+    for touch in timeline:
+        impact = model.impacts.get(touch[2])
+        weight = decay(model, state.reference_time - float(touch[0])) if impact is not None else 0.0
+        decayed.append(None if impact is None else (weight, impact.as_tuple()))
     history: list[tuple[float, Scores]] = []
-    for position in range(len(state.timeline) - 1, -1, -1):
-        at = float(state.timeline[position][0])
+    for position in range(len(timeline) - 1, -1, -1):
+        at = float(timeline[position][0])
         if at < oldest:
             break
-        if position + 1 < len(state.timeline) and state.timeline[position + 1][0] == at:
+        if position + 1 < len(timeline) and timeline[position + 1][0] == at:
             continue  # several touchpoints at one instant: one point, after all of them
-        later = totals[:]
-        for newer in state.timeline[position + 1 :]:
-            impact = model.impacts.get(newer[2])
-            if impact is not None:
-                weight = decay(model, state.reference_time - float(newer[0]))
-                later = [
-                    total - weight * points for total, points in zip(later, impact.as_tuple(), strict=True)
-                ]
+        content, operations, principles = totals
+        for newer in decayed[position + 1 :]:  # subtracted in the same order as always: the same floats
+            if newer is not None:
+                weight, points = newer
+                content -= weight * points[0]
+                operations -= weight * points[1]
+                principles -= weight * points[2]
         growth = 1 / decay(model, max(0.0, state.reference_time - at))
-        history.append((at, scores_from_totals(model, [total * growth for total in later])))
+        history.append(
+            (at, scores_from_totals(model, [content * growth, operations * growth, principles * growth]))
+        )
     history.reverse()
     return history
 
 
-def explain(state: ConstituentState, model: ScoringModel, at: float, top: int = 5) -> list[dict[str, Any]]:
-    """The event types that move the score most right now, with their decayed points per dimension."""
+def explain(
+    state: ConstituentState,
+    model: ScoringModel,
+    at: float,
+    top: int = 5,
+    lifetime: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """The event types that move the score most right now, with their decayed points per dimension.
+    ``lifetime``: the events per type (``lifetime_counts(state)["by_type"]``), when the caller has it."""
     factor = decay(model, max(0.0, at - state.reference_time))
-    lifetime = lifetime_counts(state)["by_type"]
+    by_type = lifetime_counts(state)["by_type"] if lifetime is None else lifetime
+    weights = model.weights
+    content_weight, operations_weight, principles_weight = (
+        weights.content,
+        weights.operations,
+        weights.principles,
+    )
     rows = []
     for event_type, sums in state.contributions.items():
-        points = {d: round(value * factor, 3) for d, value in zip(DIMENSIONS, sums, strict=True)}
-        weighted = sum(getattr(model.weights, d) * points[d] for d in DIMENSIONS)
-        row = {"type": event_type, "events": lifetime.get(event_type, 0), "points": points}
-        rows.append({**row, "weighted_points": round(weighted, 3)})
-    rows.sort(key=lambda row: abs(row["weighted_points"]), reverse=True)
+        content = round(sums[0] * factor, 3)
+        operations = round(sums[1] * factor, 3)
+        principles = round(sums[2] * factor, 3)
+        weighted = content_weight * content + operations_weight * operations + principles_weight * principles
+        rows.append(
+            {
+                "type": event_type,
+                "events": by_type.get(event_type, 0),
+                "points": {"content": content, "operations": operations, "principles": principles},
+                "weighted_points": round(weighted, 3),
+            }
+        )
+    rows.sort(key=_weight_of, reverse=True)
     return [row for row in rows[:top] if row["weighted_points"] != 0]
+
+
+def _weight_of(row: dict[str, Any]) -> float:
+    return abs(row["weighted_points"])  # type: ignore[no-any-return]
 
 
 def rolling_counts(state: ConstituentState, model: ScoringModel, at: float) -> dict[str, dict[str, Any]]:
     """Counts by source and by type, and failures, over each window ending at ``at`` (event time)."""
     now_hour = int(at // SECONDS_PER_HOUR)
+    # each bucket's hour and each key's parts read once, not once per window
+    buckets = [(now_hour - int(hour), bucket) for hour, bucket in state.hourly.items()]
+    parts: dict[str, tuple[str, str]] = {}
+    for _, bucket in buckets:
+        for key in bucket:
+            if key not in parts:
+                source, event_type = key.split(KEY_SEPARATOR, 1)
+                parts[key] = (source, event_type)
     result: dict[str, dict[str, Any]] = {}
     for name, hours in WINDOWS_HOURS.items():
-        in_window = (
-            (key, count)
-            for hour, bucket in state.hourly.items()
-            if now_hour - hours < int(hour) <= now_hour
-            for key, count in bucket.items()
-        )
-        counts = _by_source_and_type(in_window)
-        failures = sum(n for event_type, n in counts["by_type"].items() if event_type in model.failure_types)
-        result[name] = {**counts, "failures": failures}
+        by_source: dict[str, int] = {}
+        by_type: dict[str, int] = {}
+        for age, bucket in buckets:
+            if 0 <= age < hours:
+                for key, count in bucket.items():
+                    source, event_type = parts[key]
+                    by_source[source] = by_source.get(source, 0) + count
+                    by_type[event_type] = by_type.get(event_type, 0) + count
+        failures = sum(n for event_type, n in by_type.items() if event_type in model.failure_types)
+        result[name] = {"by_source": by_source, "by_type": by_type, "failures": failures}
     return result
 
 
