@@ -17,6 +17,7 @@ from services.api.report_view import ReportView
 from services.api.score_view import ScoreView, preset_dictionary
 from services.api.settings import ApiSettings
 from services.common.follower import TopicFollower
+from services.common.gc_tuning import freeze_survivors
 from services.domain.scoring_model import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion
 
@@ -41,6 +42,10 @@ class ScoringViews:
     ) -> ScoringViews:
         scores, recovery, reports = ScoreView(preset_dictionary(model)), RecoveryView(), ReportView()
 
+        def caught_up() -> None:
+            scores.caught_up()  # the dictionary trained and the indexes built with one sort, once
+            freeze_survivors()  # what the replay left kept out of the garbage collector's full collections
+
         def fold_score(record: Any) -> None:
             scores.apply(record.key, record.value)
             recovery.apply(record.key, record.value)
@@ -49,8 +54,7 @@ class ScoringViews:
             settings,
             "api",
             {scores_topic: fold_score, reports_topic: lambda record: reports.apply(record.key, record.value)},
-            # the dictionary trained and the indexes built with one sort once, after the replay
-            on_caught_up=scores.caught_up,
+            on_caught_up=caught_up,
         )
         return cls(model.fingerprint, model, scores, recovery, reports, follower)
 
