@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.middleware import Middleware
 from fastapi.staticfiles import StaticFiles
 
 from services.api.context import ApiContext
+from services.api.fast_reads import ROUTE as FAST_ROUTE
+from services.api.fast_reads import ConstituentReads
 from services.api.routes import alert_groups, alerts, constituents, dead_letters, erasure, reports, system
 from services.api.routes.system import CONSOLE_DIR
 from services.api.settings import ApiSettings
@@ -21,7 +24,9 @@ from services.common.http import add_common_routes
 from services.common.request_gate import RequestGate
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, fast_reads: bool = True) -> FastAPI:
+    """The API. ``fast_reads``: one person's score answered in plain ASGI (services/api/fast_reads.py);
+    off only for the test that holds it to the FastAPI route's answers."""
     context = ApiContext.build(settings or ApiSettings())
 
     @asynccontextmanager
@@ -43,10 +48,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         docs_url="/docs" if context.settings.api_interactive_docs else None,
         redoc_url="/redoc" if context.settings.api_interactive_docs else None,
     )
+    app.state.context = context
     # a known key before any body is read, and bodies bounded while reading (inside the common middleware)
     app.add_middleware(RequestGate, keys=context.keys, max_body_bytes=context.settings.api_max_body_bytes)
     add_common_routes(app, "api")
-    for resource in (system, constituents, erasure, alert_groups, alerts, dead_letters, reports):
-        app.include_router(resource.router(context))
+    routers = {
+        resource: resource.router(context)
+        for resource in (system, constituents, erasure, alert_groups, alerts, dead_letters, reports)
+    }
+    for router in routers.values():
+        app.include_router(router)
     app.mount("/console/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    if fast_reads:  # innermost of the middleware: after the security headers and the latency metric
+        route = next(r for r in routers[constituents].routes if getattr(r, "path", None) == FAST_ROUTE)
+        app.user_middleware.insert(len(app.user_middleware), Middleware(ConstituentReads, context, route))
     return app

@@ -6,9 +6,10 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from services.api.context import ApiContext
+from services.api.fast_reads import constituent_answer
 from services.api.presentation import HISTOGRAM_EDGES, constituent_now, json_response, score_summary
 
 
@@ -20,15 +21,10 @@ def router(context: ApiContext) -> APIRouter:
         summary="A constituent's experience score now: dimensions, rolling counts, roles, explanation",
         responses={404: {"description": "Never scored"}},
     )
-    async def get_constituent(constituent_id: str) -> Any:
-        views = context.versions.active  # one version per answer, whichever is live now
-        published = views.scores.get(constituent_id)
-        if published is None:
-            return JSONResponse(
-                {"detail": f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"},
-                status_code=404,
-            )
-        return json_response(constituent_now(published, views.model, time.time(), detail=True))
+    async def get_constituent(constituent_id: str) -> Response:
+        # answered by services/api/fast_reads.py before it gets here; this route describes it (OpenAPI)
+        status, body = constituent_answer(context, constituent_id)
+        return Response(body, status_code=status, media_type="application/json")
 
     @routes.get(
         "/v1/constituents",
