@@ -100,8 +100,11 @@ test-unit: setup
 	@$(BIN)/pytest -q tests/unit
 
 # Benchmarks on a throwaway broker; figures in bench/results/<timestamp>.{json,md}. BENCH_ARGS="--events 200000"
+# wrk (Debian) for ingest's closed loops; oha (crates.io, built once into .tools/) for the API's open-model
+# latency: each request measured from when it was due, so a service falling behind shows in its p99.
 bench: setup
 	@deploy/tools/apt-ensure.sh wrk wrk
+	@deploy/tools/cargo-ensure.sh oha 1.16.0
 	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse bench $(BENCH_ARGS)
 
 # Ten minutes of steady load on the whole system; memory, lag and errors in bench/results/soak-<timestamp>.md
@@ -121,4 +124,4 @@ kafka-stop:
 
 clean:
 	@test ! -x $(BIN)/python || $(BIN)/python services/native.py clean
-	rm -rf $(VENV) .kafka .scorer-data .bench-peers *.egg-info
+	rm -rf $(VENV) .kafka .scorer-data .bench-peers .tools *.egg-info
