@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
@@ -16,6 +17,9 @@ REQUEST_DURATION = Histogram(
 )
 
 
+MAX_TIMED_LABEL_SETS = 1000  # routes × methods × statuses: a handful each; a cap all the same
+
+
 class RequestTimer:
     """Latency per route template, as plain ASGI middleware: Starlette's ``@app.middleware("http")`` costs
     a task and a memory stream per request, a good part of a hot GET (docs/performance.md). Streams are left
@@ -24,6 +28,7 @@ class RequestTimer:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        self._timers: dict[tuple[str, str, int], Any] = {}  # a histogram child per label set, found once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,9 +48,13 @@ class RequestTimer:
         finally:
             route = str(getattr(scope.get("route"), "path", "unmatched"))  # set by the router on a match
             if not route.endswith("/stream"):
-                REQUEST_DURATION.labels(self.service, route, scope["method"], str(status)).observe(
-                    time.perf_counter() - started
-                )
+                labels = (route, scope["method"], status)
+                timer = self._timers.get(labels)
+                if timer is None:
+                    timer = REQUEST_DURATION.labels(self.service, route, scope["method"], str(status))
+                    if len(self._timers) < MAX_TIMED_LABEL_SETS:
+                        self._timers[labels] = timer
+                timer.observe(time.perf_counter() - started)
 
 
 # Every answer: no framing (clickjacking of the console's buttons), no MIME sniffing, no referrer, and
