@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup native ops-tools browser run test test-unit test-integration test-faults test-cluster stress chaos test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup native ops-tools redis browser run test test-unit test-integration test-faults test-cluster stress chaos test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -43,6 +43,10 @@ setup: $(BIN)/.installed .kafka/libs/.fetched native
 ops-tools:
 	@deploy/tools/apt-ensure.sh "promtool prometheus-alertmanager amtool" "prometheus prometheus-alertmanager"
 
+# Debian's Redis (7.0, BSD licence) for the serving tier's tests (services/serving/), started per test module
+redis:
+	@deploy/tools/apt-ensure.sh "redis-server redis-sentinel" "redis-server redis-sentinel"
+
 # Debian's chromium, which the console's browser tests drive through Playwright (no browser download).
 browser:
 	@deploy/tools/apt-ensure.sh chromium chromium
@@ -52,7 +56,7 @@ run: setup
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 
 # Three steps, each with its time limit: lint, unit tests (no broker), integration tests (a throwaway broker).
-test: setup test-rules browser
+test: setup test-rules browser redis
 	@echo "==> step 1/3: lint (at most $(LINT_TIMEOUT) s)"
 	@timeout $(LINT_TIMEOUT) $(MAKE) --no-print-directory lint
 	@echo "==> step 2/3: unit tests (at most $(UNIT_TIMEOUT) s)"
@@ -60,7 +64,7 @@ test: setup test-rules browser
 	@echo "==> step 3/3: integration tests on a throwaway Kafka broker (at most $(INTEGRATION_TIMEOUT) s)"
 	@timeout $(INTEGRATION_TIMEOUT) deploy/kafka/with-broker.sh $(BIN)/pytest -q tests/integration
 
-test-integration: setup browser
+test-integration: setup browser redis
 	@deploy/kafka/with-broker.sh $(BIN)/pytest -q tests/integration
 
 # Only the fault tests (also part of `make test`): killed workers, rebalancing, a broker outage

@@ -1,0 +1,173 @@
+"""Score records in Redis: the serving tier for deployments past one API replica's memory (issue 36).
+
+Kafka stays the source of truth; Redis holds what the API serves, written by a sink from the compacted
+`constituent-scores` topic and rebuilt by replaying it. Layout, per scoring model version (its own
+namespace, so a what-if build never shows) and per Kafka partition (a hash tag, so a Redis Cluster shards
+by partition and every key one record touches lies in one slot):
+
+    mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), score, offset
+    mp:<version>:{p<partition>}:rank           sorted set of everyone by overall score (ties by id)
+    mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
+
+Each record is written by one Lua script (``WRITE``), atomically, **guarded by its Kafka offset**: a record
+older than the one stored changes nothing, so a replay, a restarted sink or a second sink never writes an
+older value over a newer one. A tombstone (an erasure) deletes the person and leaves only a marker of its
+offset — no data — that expires after ``TOMBSTONE_TTL_S``, as Kafka forgets a tombstone after compaction's
+delete retention; until then an older record replayed cannot bring the person back. The distribution is
+counted from the sorted sets (``ZCOUNT``: one source of truth, nothing to drift).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from services.common.murmur2 import partition_for
+
+TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a compacted topic keeps a tombstone
+
+# KEYS: person, everyone's rank, one rank per role (the model's, in order)
+# ARGV: offset, constituent id, record ('' for a tombstone), score, tombstone ttl, then per role '1' or '0'
+WRITE = """
+local stored = redis.call('HGET', KEYS[1], 'offset')
+local offset = tonumber(ARGV[1])
+if stored and tonumber(stored) >= offset then return 0 end
+local id = ARGV[2]
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], id) end
+redis.call('DEL', KEYS[1])
+if ARGV[3] == '' then
+  redis.call('HSET', KEYS[1], 'offset', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+  return 1
+end
+redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'record', ARGV[3], 'score', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], id)
+for i = 3, #KEYS do
+  if ARGV[3 + i] == '1' then redis.call('ZADD', KEYS[i], ARGV[4], id) end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreWrite:
+    """One record of `constituent-scores` as the sink hands it on: where it was, and what it says."""
+
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes | None  # None: a tombstone (the person erased)
+
+
+class RedisScores:
+    """One model version's score records in Redis: written by the sink, read by stateless API replicas."""
+
+    def __init__(self, client: Redis, version: str, roles: Sequence[str], partitions: int) -> None:
+        self._client = client
+        self._prefix = f"mp:{version}"
+        self._roles = tuple(roles)
+        self._partitions = partitions
+        self._write = client.register_script(WRITE)
+
+    def keys_of(self, partition: int, constituent_id: str) -> list[str]:
+        """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
+        tag = f"{self._prefix}:{{p{partition}}}"
+        return [f"{tag}:person:{constituent_id}", f"{tag}:rank", *(f"{tag}:rank:{r}" for r in self._roles)]
+
+    async def write(self, records: Iterable[ScoreWrite]) -> int:
+        """Apply ``records`` (one script call each, pipelined); how many changed something (the rest were
+        older than what Redis holds). ValueError for a record that is not a score record."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            calls = 0
+            for record in records:
+                constituent_id = record.key.decode()
+                keys = self.keys_of(record.partition, constituent_id)
+                if record.value is None:
+                    args: list[Any] = [record.offset, constituent_id, "", 0, TOMBSTONE_TTL_S]
+                    args += ["0"] * len(self._roles)
+                else:
+                    score, roles = _score_and_roles(record.value)
+                    args = [record.offset, constituent_id, record.value, repr(score), TOMBSTONE_TTL_S]
+                    args += ["1" if role in roles else "0" for role in self._roles]
+                await self._write(keys=keys, args=args, client=pipe)
+                calls += 1
+            results = await pipe.execute() if calls else []
+        return sum(int(result) for result in results)
+
+    def partition_of(self, constituent_id: str) -> int:
+        """Where the scorer's records of this person go: Kafka's default partitioner over the id."""
+        return partition_for(constituent_id.encode(), self._partitions)
+
+    async def get(self, constituent_id: str) -> dict[str, Any] | None:
+        person = self.keys_of(self.partition_of(constituent_id), constituent_id)[0]
+        record = await self._client.hget(person, "record")
+        return None if record is None else orjson.loads(record)
+
+    async def ranked(
+        self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Constituents by score (lowest first when ``ascending``), of one role if given, at most
+        ``max_score``: the first ``limit`` of each partition's sorted set, merged."""
+        if role is not None and role not in self._roles:
+            return []
+        ceiling = "+inf" if max_score is None else repr(float(max_score))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                key = self._rank(partition, role)
+                if ascending:
+                    pipe.zrangebyscore(key, "-inf", ceiling, start=0, num=limit, withscores=True)
+                else:
+                    pipe.zrevrangebyscore(key, ceiling, "-inf", start=0, num=limit, withscores=True)
+            per_partition = await pipe.execute()
+        rows = (
+            [(score, member, partition) for member, score in listed]
+            for partition, listed in enumerate(per_partition)
+        )
+        merged = heapq.merge(*rows, reverse=not ascending)  # each partition's list is already in order
+        chosen = [next(merged, None) for _ in range(limit)]
+        found = [row for row in chosen if row is not None]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for _, member, partition in found:
+                pipe.hget(self.keys_of(partition, member.decode())[0], "record")
+            records = await pipe.execute() if found else []
+        return [orjson.loads(record) for record in records if record is not None]
+
+    async def histogram(self, edges: list[float]) -> list[int]:
+        """How many constituents score within each [edges[i], edges[i+1]) — the last bin everything from its
+        lower edge up, as the in-memory view counts."""
+        bins = list(pairwise(edges))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                key = self._rank(partition, None)
+                for n, (lower, upper) in enumerate(bins):
+                    top = "+inf" if n == len(bins) - 1 else f"({float(upper)!r}"
+                    pipe.zcount(key, repr(float(lower)), top)
+            counts = await pipe.execute()
+        return [sum(counts[n :: len(bins)]) for n in range(len(bins))]
+
+    async def population(self) -> int:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                pipe.zcard(self._rank(partition, None))
+            return sum(await pipe.execute())
+
+    def _rank(self, partition: int, role: str | None) -> str:
+        tag = f"{self._prefix}:{{p{partition}}}"
+        return f"{tag}:rank" if role is None else f"{tag}:rank:{role}"
+
+
+def _score_and_roles(value: bytes) -> tuple[float, set[str]]:
+    state = orjson.loads(value)
+    try:
+        score, roles = state["scores"]["overall"], state["roles"]
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not a score record: {error!r}") from None
+    if type(score) not in (int, float) or not isinstance(roles, list):
+        raise ValueError("not a score record: overall score or roles of the wrong type")
+    return float(score), set(roles)

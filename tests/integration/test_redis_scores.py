@@ -1,0 +1,151 @@
+"""Score records in a real Redis (services/serving/redis_scores.py): the serving tier answers as the
+in-memory view does, a record older than the one held never wins — however often a topic is replayed or
+by how many sinks — an erasure deletes the person and stays deleted, and every key one record touches
+lies in one Redis Cluster slot."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from services.api.score_view import ScoreView
+from services.common.murmur2 import partition_for
+from services.serving.redis_scores import RedisScores, ScoreWrite
+from tests.fixtures.redis_server import redis_server
+from tests.unit.api.test_score_view import ROLES, answers, published, replay
+
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    redis = Redis.from_url(redis_url)
+    yield redis
+    await redis.aclose()
+
+
+def scores(client: Redis, version: str) -> RedisScores:
+    return RedisScores(client, version, ROLES, PARTITIONS)
+
+
+def as_written(records: list[tuple[bytes, bytes | None]]) -> list[ScoreWrite]:
+    """The records as a compacted topic of PARTITIONS partitions holds them: each person's on the partition
+    Kafka's default partitioner gives, offsets counting up per partition."""
+    offsets = [0] * PARTITIONS
+    written = []
+    for key, value in records:
+        partition = partition_for(key, PARTITIONS)
+        written.append(ScoreWrite(partition, offsets[partition], key, value))
+        offsets[partition] += 1
+    return written
+
+
+async def redis_answers(store: RedisScores) -> list[Any]:
+    """What ``answers`` reads off an in-memory view, read off Redis."""
+    out: list[Any] = [await store.histogram([0.0, 20.0, 50.0, 100.0])]
+    for role in (None, *ROLES):
+        for ascending in (True, False):
+            for max_score in (None, 40.0):
+                ranked = await store.ranked(ascending=ascending, role=role, max_score=max_score, limit=1000)
+                out.append([(state["constituent_id"], state["scores"]["overall"]) for state in ranked])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_redis_answers_every_ranking_and_the_distribution_as_the_in_memory_view(
+    client: Redis, seed: int
+) -> None:
+    records = replay(seed, 400)  # re-scores, role changes, tombstones, ties ordered by id
+    view, store = ScoreView(), scores(client, f"v-diff-{seed}")
+    for key, value in records:
+        view.apply(key, value)
+    assert await store.write(as_written(records)) == len(records)  # each newer than the last
+    expected = answers(view)
+    assert any(expected[1:])  # people are ranked: not vacuous
+    assert await redis_answers(store) == expected
+    assert await store.population() == len(view)
+    for person in {key.decode() for key, _ in records}:
+        assert await store.get(person) == view.get(person)
+    limited = await store.ranked(ascending=True, role=None, max_score=None, limit=3)
+    assert [s["constituent_id"] for s in limited] == [
+        s["constituent_id"] for s in view.ranked(ascending=True, role=None, max_score=None, limit=3)
+    ]
+
+
+async def test_a_record_older_than_the_one_held_never_wins_however_often_it_is_replayed(
+    client: Redis,
+) -> None:
+    records = as_written(replay(11, 300))
+    store, reference = scores(client, "v-replay"), scores(client, "v-replay-reference")
+    await reference.write(records)
+    await store.write(records)
+    rng = random.Random(5)
+    for _ in range(3):  # replays from anywhere, a second sink behind the first, shuffled batches
+        start = rng.randrange(len(records))
+        again = records[start:] + records[: rng.randrange(len(records))]
+        rng.shuffle(again)
+        assert await store.write(again) == 0  # nothing newer: nothing changed
+    assert await redis_answers(store) == await redis_answers(reference)
+    newest = {record.key: record for record in records}  # offsets increase: the last one per person
+    for key, record in newest.items():
+        held = await store.get(key.decode())
+        assert (held is None) == (record.value is None)
+
+
+async def test_an_erased_person_is_gone_and_an_older_record_replayed_cannot_bring_them_back(
+    client: Redis,
+) -> None:
+    store = scores(client, "v-erasure")
+    person, partition = b"c-erased", partition_for(b"c-erased", PARTITIONS)
+    await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5, ("donor",)))])
+    assert await store.ranked(ascending=True, role="donor", max_score=None, limit=5)
+    assert await store.write([ScoreWrite(partition, 9, person, None)]) == 1  # the tombstone
+    assert await store.get("c-erased") is None
+    assert await store.population() == 0
+    assert await store.ranked(ascending=True, role="donor", max_score=None, limit=5) == []
+    held = await client.hgetall(store.keys_of(partition, "c-erased")[0])
+    assert held == {b"offset": b"9"}  # only the offset, no data ...
+    assert 0 < await client.ttl(store.keys_of(partition, "c-erased")[0]) <= 86_400  # ... and not for ever
+    assert await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5))]) == 0
+    assert await store.get("c-erased") is None  # a replay of the older record stays out
+    assert await store.write([ScoreWrite(partition, 10, person, published("c-erased", 60.0))]) == 1
+    assert (await store.get("c-erased"))["scores"]["overall"] == 60.0  # type: ignore[index]
+    assert await client.ttl(store.keys_of(partition, "c-erased")[0]) == -1  # scored again: kept
+
+
+async def test_model_versions_never_see_each_others_records(client: Redis) -> None:
+    live, what_if = scores(client, "v-live"), scores(client, "v-what-if")
+    partition = partition_for(b"c-1", PARTITIONS)
+    await what_if.write([ScoreWrite(partition, 0, b"c-1", published("c-1", 30.0))])
+    assert await live.get("c-1") is None and await live.population() == 0
+    assert await what_if.population() == 1
+
+
+def test_every_key_one_record_touches_lies_in_one_cluster_slot_of_its_partition() -> None:
+    store = RedisScores(Redis(), "v1", ROLES, PARTITIONS)  # no connection: only the layout
+    for person in ("c-1", "c-2", "Zoë", "with/slash"):
+        for partition in range(PARTITIONS):
+            keys = store.keys_of(partition, person)
+            assert len({key_slot(key.encode()) for key in keys}) == 1
+            assert len(keys) == 2 + len(ROLES)
+    slots = {key_slot(store.keys_of(p, "c-1")[0].encode()) for p in range(PARTITIONS)}
+    assert len(slots) == PARTITIONS  # partitions spread over slots: a cluster shards them
+
+
+def test_a_value_that_is_not_a_score_record_is_refused_before_anything_is_written() -> None:
+    from services.serving.redis_scores import _score_and_roles
+
+    for value in (b"{}", b'{"scores": {"overall": "high"}, "roles": []}', b"[1]", b'{"scores": 1}'):
+        with pytest.raises(ValueError, match="not a score record"):
+            _score_and_roles(value)
