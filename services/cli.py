@@ -49,6 +49,28 @@ def _serve(service: str) -> None:
     )
 
 
+def _sink() -> None:
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from services.sink.app import run_sink
+    from services.sink.settings import SinkSettings
+
+    settings = SinkSettings()
+    configure_logging("sink", settings.log_level)
+    start_http_server(settings.sink_metrics_port, addr=settings.sink_metrics_host)
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_sink(settings, stop)
+
+    asyncio.run(until_stopped())
+
+
 def _scorer() -> None:
     from services.common.kafka import ensure_topics_when_reachable
     from services.scorer.settings import ScorerSettings
@@ -158,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("ingest", help="serve the ingest HTTP API (MP_INGEST_PORT, default 8081)")
     commands.add_parser("scorer", help="run a scorer worker (Faust; /metrics on MP_SCORER_WEB_PORT, 6066)")
     commands.add_parser("api", help="serve the query API and alert stream (MP_API_PORT, default 8080)")
+    commands.add_parser("sink", help="write the scores topic to Redis, the serving tier (docs/serving.md)")
     commands.add_parser("topics", help="create Mission Pulse's Kafka topics if missing")
     simulate = commands.add_parser("simulate", help="post realistic synthetic traffic to ingest")
     run = commands.add_parser("run", help="ingest, scorer, api and the simulator together")
@@ -214,6 +237,8 @@ def _dispatch(args: argparse.Namespace) -> None:
             _serve(args.command)
         case "scorer":
             _scorer()
+        case "sink":
+            _sink()
         case "topics":
             _topics()
         case "simulate":

@@ -65,6 +65,13 @@ class ScoreWrite:
     value: bytes | None  # None: a tombstone (the person erased)
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    changed: int  # newer than what Redis held: written
+    unchanged: int  # as old as or older than what Redis held: nothing changed
+    unreadable: int  # not a score record: skipped
+
+
 class RedisScores:
     """One model version's score records in Redis: written by the sink, read by stateless API replicas."""
 
@@ -80,9 +87,10 @@ class RedisScores:
         tag = f"{self._prefix}:{{p{partition}}}"
         return [f"{tag}:person:{constituent_id}", f"{tag}:rank", *(f"{tag}:rank:{r}" for r in self._roles)]
 
-    async def write(self, records: Iterable[ScoreWrite]) -> int:
-        """Apply ``records`` (one script call each, pipelined); how many changed something (the rest were
-        older than what Redis holds). ValueError for a record that is not a score record."""
+    async def write(self, records: Iterable[ScoreWrite]) -> Written:
+        """Apply ``records`` (one script call each, pipelined): how many changed something, how many were
+        older than what Redis holds, how many were not score records (skipped)."""
+        unreadable = 0
         async with self._client.pipeline(transaction=False) as pipe:
             calls = 0
             for record in records:
@@ -92,13 +100,18 @@ class RedisScores:
                     args: list[Any] = [record.offset, constituent_id, "", 0, TOMBSTONE_TTL_S]
                     args += ["0"] * len(self._roles)
                 else:
-                    score, roles = _score_and_roles(record.value)
+                    try:
+                        score, roles = _score_and_roles(record.value)
+                    except ValueError:
+                        unreadable += 1
+                        continue
                     args = [record.offset, constituent_id, record.value, repr(score), TOMBSTONE_TTL_S]
                     args += ["1" if role in roles else "0" for role in self._roles]
                 await self._write(keys=keys, args=args, client=pipe)
                 calls += 1
             results = await pipe.execute() if calls else []
-        return sum(int(result) for result in results)
+        changed = sum(int(result) for result in results)
+        return Written(changed, len(results) - changed, unreadable)
 
     def partition_of(self, constituent_id: str) -> int:
         """Where the scorer's records of this person go: Kafka's default partitioner over the id."""
@@ -163,7 +176,7 @@ class RedisScores:
 
 
 def _score_and_roles(value: bytes) -> tuple[float, set[str]]:
-    state = orjson.loads(value)
+    state = orjson.loads(value)  # a JSONDecodeError is a ValueError
     try:
         score, roles = state["scores"]["overall"], state["roles"]
     except (KeyError, TypeError) as error:

@@ -70,7 +70,7 @@ async def test_redis_answers_every_ranking_and_the_distribution_as_the_in_memory
     view, store = ScoreView(), scores(client, f"v-diff-{seed}")
     for key, value in records:
         view.apply(key, value)
-    assert await store.write(as_written(records)) == len(records)  # each newer than the last
+    assert (await store.write(as_written(records))).changed == len(records)  # each newer than the last
     expected = answers(view)
     assert any(expected[1:])  # people are ranked: not vacuous
     assert await redis_answers(store) == expected
@@ -95,7 +95,7 @@ async def test_a_record_older_than_the_one_held_never_wins_however_often_it_is_r
         start = rng.randrange(len(records))
         again = records[start:] + records[: rng.randrange(len(records))]
         rng.shuffle(again)
-        assert await store.write(again) == 0  # nothing newer: nothing changed
+        assert (await store.write(again)).changed == 0  # nothing newer: nothing changed
     assert await redis_answers(store) == await redis_answers(reference)
     newest = {record.key: record for record in records}  # offsets increase: the last one per person
     for key, record in newest.items():
@@ -110,16 +110,16 @@ async def test_an_erased_person_is_gone_and_an_older_record_replayed_cannot_brin
     person, partition = b"c-erased", partition_for(b"c-erased", PARTITIONS)
     await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5, ("donor",)))])
     assert await store.ranked(ascending=True, role="donor", max_score=None, limit=5)
-    assert await store.write([ScoreWrite(partition, 9, person, None)]) == 1  # the tombstone
+    assert (await store.write([ScoreWrite(partition, 9, person, None)])).changed == 1  # the tombstone
     assert await store.get("c-erased") is None
     assert await store.population() == 0
     assert await store.ranked(ascending=True, role="donor", max_score=None, limit=5) == []
     held = await client.hgetall(store.keys_of(partition, "c-erased")[0])
     assert held == {b"offset": b"9"}  # only the offset, no data ...
     assert 0 < await client.ttl(store.keys_of(partition, "c-erased")[0]) <= 86_400  # ... and not for ever
-    assert await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5))]) == 0
+    assert (await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5))])).changed == 0
     assert await store.get("c-erased") is None  # a replay of the older record stays out
-    assert await store.write([ScoreWrite(partition, 10, person, published("c-erased", 60.0))]) == 1
+    assert (await store.write([ScoreWrite(partition, 10, person, published("c-erased", 60.0))])).changed == 1
     assert (await store.get("c-erased"))["scores"]["overall"] == 60.0  # type: ignore[index]
     assert await client.ttl(store.keys_of(partition, "c-erased")[0]) == -1  # scored again: kept
 
@@ -143,9 +143,13 @@ def test_every_key_one_record_touches_lies_in_one_cluster_slot_of_its_partition(
     assert len(slots) == PARTITIONS  # partitions spread over slots: a cluster shards them
 
 
-def test_a_value_that_is_not_a_score_record_is_refused_before_anything_is_written() -> None:
-    from services.serving.redis_scores import _score_and_roles
-
-    for value in (b"{}", b'{"scores": {"overall": "high"}, "roles": []}', b"[1]", b'{"scores": 1}'):
-        with pytest.raises(ValueError, match="not a score record"):
-            _score_and_roles(value)
+async def test_a_value_that_is_not_a_score_record_is_skipped_and_the_rest_written(client: Redis) -> None:
+    store = scores(client, "v-unreadable")
+    partition = partition_for(b"c-ok", PARTITIONS)
+    bad = (b"{}", b'{"scores": {"overall": "high"}, "roles": []}', b"[1]", b'{"scores": 1}', b"{oops")
+    written = await store.write(
+        [ScoreWrite(partition, n, b"c-bad", value) for n, value in enumerate(bad)]
+        + [ScoreWrite(partition, 9, b"c-ok", published("c-ok", 50.0))]
+    )
+    assert (written.changed, written.unchanged, written.unreadable) == (1, 0, len(bad))
+    assert await store.get("c-bad") is None and await store.population() == 1

@@ -1,0 +1,141 @@
+"""The sink writes the scores topic to Redis (services/sink/app.py), on the real broker and a real Redis:
+what it leaves answers as the in-memory view of the same topic does, and a sink killed mid-load (SIGKILL,
+between a write and its commit) and started again leaves every person at their newest record — counted
+person by person against the offset of their last record on the topic, never by totals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from services.api.score_view import ScoreView
+from services.common.kafka import ensure_topics
+from services.common.processes import free_port, start_service, stop
+from services.serving.redis_scores import RedisScores
+from services.sink.app import roles_of
+from services.sink.settings import SinkSettings
+from tests.fixtures.redis_server import redis_server
+from tests.fixtures.system import isolated_topics
+from tests.integration.test_redis_scores import redis_answers
+from tests.unit.api.test_score_view import answers, replay
+
+Topic = list[tuple[bytes, bytes | None]]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def sink_env(bootstrap: str, redis_url: str, topics: dict[str, str]) -> dict[str, str]:
+    return {
+        **{name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"},
+        **topics,
+        "MP_KAFKA_BOOTSTRAP": bootstrap,
+        "MP_REDIS_URL": redis_url,
+        "MP_SINK_GROUP": f"sink-{topics['MP_TOPIC_SCORES']}",
+        "MP_SINK_METRICS_PORT": str(free_port()),
+        "MP_SINK_BATCH_RECORDS": "200",  # many batches, so a kill falls between a write and its commit
+    }
+
+
+async def produce(bootstrap: str, topic: str, records: Topic) -> dict[bytes, tuple[int, int]]:
+    """Write ``records`` keyed as the scorer does; each person's (partition, offset) of their last one."""
+    last: dict[bytes, tuple[int, int]] = {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [(key, await producer.send(topic, value, key=key)) for key, value in records]
+        for key, pending in sent:
+            metadata = await pending
+            last[key] = (metadata.partition, metadata.offset)
+    finally:
+        await producer.stop()
+    return last
+
+
+async def settled(store: RedisScores, client: Redis, last: dict[bytes, tuple[int, int]]) -> list[bytes]:
+    """The people whose newest record Redis does not hold yet (by its offset), waited for up to 60 s."""
+    behind: list[bytes] = list(last)
+    deadline = time.monotonic() + 60
+    while behind and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        behind = []
+        for key, (partition, offset) in last.items():
+            held = await client.hget(store.keys_of(partition, key.decode())[0], "offset")
+            if held is None or int(held) != offset:
+                behind.append(key)
+    return behind
+
+
+def store_for(client: Redis, settings: SinkSettings) -> RedisScores:
+    version, roles = roles_of(settings)
+    return RedisScores(client, version, roles, settings.topic_partitions)
+
+
+async def test_the_sink_leaves_redis_answering_as_the_in_memory_view_of_the_same_topic(
+    bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    topics = isolated_topics("sink")
+    settings = SinkSettings(**{"kafka_bootstrap": bootstrap, "topic_scores": topics["MP_TOPIC_SCORES"]})
+    await ensure_topics(settings)
+    records = replay(21, 600)  # re-scores, role changes, tombstones
+    last = await produce(bootstrap, topics["MP_TOPIC_SCORES"], records)
+    sink = start_service("sink", sink_env(bootstrap, redis_url, topics), tmp_path / "sink.log")
+    client = Redis.from_url(redis_url)
+    try:
+        store = store_for(client, settings)
+        assert await settled(store, client, last) == []
+        view = ScoreView()
+        for key, value in records:
+            view.apply(key, value)
+        assert await redis_answers(store) == answers(view)
+    finally:
+        stop(sink)
+        await client.aclose()
+
+
+@pytest.mark.faults
+async def test_a_sink_killed_mid_load_and_started_again_loses_no_update(
+    bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    topics = isolated_topics("sink-killed")
+    settings = SinkSettings(**{"kafka_bootstrap": bootstrap, "topic_scores": topics["MP_TOPIC_SCORES"]})
+    await ensure_topics(settings)
+    env = sink_env(bootstrap, redis_url, topics)
+    once = [(f"p-{n}".encode(), value) for n, (_, value) in enumerate(replay(23, 5_000))]
+    records = once + replay(22, 1_000)  # 5,000 people once (any record skipped is a person lost) ...
+    random.Random(3).shuffle(records)  # ... among 60 re-scored and erased over and over
+    last = await produce(bootstrap, topics["MP_TOPIC_SCORES"], records)  # a backlog for the sink
+    client = Redis.from_url(redis_url)
+    store = store_for(client, settings)
+    sink = start_service("sink", env, tmp_path / "sink-1.log")
+    try:
+        deadline = time.monotonic() + 60
+        while await store.population() < 1_500:  # batches written and committed: kill it amid the rest
+            assert time.monotonic() < deadline and sink.poll() is None, "the sink wrote nothing"
+            await asyncio.sleep(0.01)
+        sink.send_signal(signal.SIGKILL)
+        sink.wait(timeout=10)
+        assert 0 < await store.population() < len(set(dict(records)))  # killed mid-load, not after
+        sink = start_service("sink", env, tmp_path / "sink-2.log")
+        behind = await settled(store, client, last)
+        assert behind == [], f"{len(behind)} people not at their newest record, e.g. {behind[:5]}"
+        newest = dict(records)  # each person's last record, as the topic holds them last
+        for key, value in newest.items():
+            held = await store.get(key.decode())
+            assert held == (None if value is None else orjson.loads(value)), key
+    finally:
+        stop(sink)
+        await client.aclose()
