@@ -14,6 +14,7 @@ import pytest
 
 from services.common.auth import digest
 from tests.fixtures.log_privacy import leaks_in_logs
+from tests.fixtures.redis_server import redis_server
 from tests.fixtures.system import Keys, System, isolated_topics, launch
 
 
@@ -27,6 +28,13 @@ def no_personal_data_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert not found, "personal data or secrets in service logs:\n" + "\n".join(
         f"{path}\n  " + "\n  ".join(lines[:5]) for path, lines in found.items()
     )
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of the test module's own (Debian's redis-server, no persistence), as Kafka's topics are."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

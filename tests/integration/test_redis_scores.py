@@ -6,7 +6,7 @@ lies in one Redis Cluster slot."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,16 +16,9 @@ from redis.crc import key_slot
 from services.api.score_view import ScoreView
 from services.common.murmur2 import partition_for
 from services.serving.redis_scores import RedisScores, ScoreWrite
-from tests.fixtures.redis_server import redis_server
 from tests.unit.api.test_score_view import ROLES, answers, published, replay
 
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 @pytest.fixture

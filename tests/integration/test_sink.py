@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -24,18 +23,11 @@ from services.common.processes import free_port, start_service, stop
 from services.serving.redis_scores import RedisScores
 from services.sink.app import roles_of
 from services.sink.settings import SinkSettings
-from tests.fixtures.redis_server import redis_server
 from tests.fixtures.system import isolated_topics
 from tests.integration.test_redis_scores import redis_answers
 from tests.unit.api.test_score_view import answers, replay
 
 Topic = list[tuple[bytes, bytes | None]]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 def sink_env(bootstrap: str, redis_url: str, topics: dict[str, str]) -> dict[str, str]:
@@ -79,6 +71,14 @@ async def settled(store: RedisScores, client: Redis, last: dict[bytes, tuple[int
     return behind
 
 
+async def scores_topic_of_its_own(owner: str, bootstrap: str) -> tuple[dict[str, str], SinkSettings]:
+    """Topics no other test uses (as the settings naming them), created, and a sink's settings for them."""
+    topics = isolated_topics(owner)
+    settings = SinkSettings(kafka_bootstrap=bootstrap, topic_scores=topics["MP_TOPIC_SCORES"])
+    await ensure_topics(settings)
+    return topics, settings
+
+
 def store_for(client: Redis, settings: SinkSettings) -> RedisScores:
     version, roles = roles_of(settings)
     return RedisScores(client, version, roles, settings.topic_partitions)
@@ -87,9 +87,7 @@ def store_for(client: Redis, settings: SinkSettings) -> RedisScores:
 async def test_the_sink_leaves_redis_answering_as_the_in_memory_view_of_the_same_topic(
     bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    topics = isolated_topics("sink")
-    settings = SinkSettings(**{"kafka_bootstrap": bootstrap, "topic_scores": topics["MP_TOPIC_SCORES"]})
-    await ensure_topics(settings)
+    topics, settings = await scores_topic_of_its_own("sink", bootstrap)
     records = replay(21, 600)  # re-scores, role changes, tombstones
     last = await produce(bootstrap, topics["MP_TOPIC_SCORES"], records)
     sink = start_service("sink", sink_env(bootstrap, redis_url, topics), tmp_path / "sink.log")
@@ -110,9 +108,7 @@ async def test_the_sink_leaves_redis_answering_as_the_in_memory_view_of_the_same
 async def test_a_sink_killed_mid_load_and_started_again_loses_no_update(
     bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    topics = isolated_topics("sink-killed")
-    settings = SinkSettings(**{"kafka_bootstrap": bootstrap, "topic_scores": topics["MP_TOPIC_SCORES"]})
-    await ensure_topics(settings)
+    topics, settings = await scores_topic_of_its_own("sink-killed", bootstrap)
     env = sink_env(bootstrap, redis_url, topics)
     once = [(f"p-{n}".encode(), value) for n, (_, value) in enumerate(replay(23, 5_000))]
     records = once + replay(22, 1_000)  # 5,000 people once (any record skipped is a person lost) ...
