@@ -61,5 +61,5 @@ def create_app(settings: ApiSettings | None = None, fast_reads: bool = True) -> 
     app.mount("/console/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     if fast_reads:  # innermost of the middleware: after the security headers and the latency metric
         route = next(r for r in routers[constituents].routes if getattr(r, "path", None) == FAST_ROUTE)
-        app.user_middleware.insert(len(app.user_middleware), Middleware(ConstituentReads, context, route))
+        app.user_middleware.append(Middleware(ConstituentReads, context, route))
     return app
