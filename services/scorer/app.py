@@ -20,7 +20,7 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services import faust_fixes
+from services import faust_fixes, native
 from services.common.config_files import load_alert_rules, load_scoring_model
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import tune_garbage_collection
@@ -264,6 +264,22 @@ async def healthz(web: Any, request: Any) -> Any:
 
 
 kafka = KafkaReachability(settings)
+
+
+core = native.running_core()
+metrics.CORE.labels(core).set(1)
+
+
+@app.task
+async def say_which_core() -> None:
+    """Once logging is set up: which scoring core runs (a log line, beside the mp_scorer_core metric)."""
+    if core == "python":
+        log.warning(
+            "scoring core: the interpreted sources (not compiled: make setup compiles them; 1.2-1.6x slower)",
+            extra={"core": core},
+        )
+    else:
+        log.info("scoring core: compiled with mypyc", extra={"core": core})
 
 
 @app.task

@@ -48,6 +48,11 @@ DEAD_LETTERS = Counter(
 BATCH_SIZE = Histogram(
     "mp_scorer_batch_events", "Events per processed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
 )
+CORE = Gauge(
+    "mp_scorer_core",
+    "Which implementation of the scoring core this worker runs: 1 for it (mypyc compiled, or python)",
+    ["core"],
+)
 TABLE_KEYS = Gauge("mp_scorer_table_keys", "Constituents held in this worker's state table.")
 HEAP_TRIM_SECONDS = Counter(
     "mp_scorer_heap_trim_seconds",

@@ -124,8 +124,19 @@ def test_compose_runs_each_service_with_known_settings_on_its_port() -> None:
 def test_the_image_runs_the_mission_pulse_command() -> None:
     dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["mission-pulse"]' in dockerfile
-    for folder in ("services", "schemas", "deploy/config"):
+    for folder in ("schemas", "deploy/config"):
         assert f"COPY {folder} {folder}" in dockerfile
+
+
+def test_the_image_runs_the_compiled_core_the_bench_measured() -> None:
+    """A build stage compiles the scorer's pure core with mypyc and fails the build if any module is left
+    uncompiled; the image takes the sources and their extensions from that one stage (so none is older than
+    its source, which would have it removed at start: services/native.py)."""
+    build, runtime = (DEPLOY.parent / "Dockerfile").read_text().split("\nFROM python:3.11-slim\n")
+    assert "AS build" in build and "gcc" in build and "[rocksdb,native]" in build
+    assert "services/native.py build" in build and "native.missing()" in build
+    assert "COPY --from=build /app/services services" in runtime
+    assert "COPY services services" not in runtime and "gcc" not in runtime
 
 
 VERIFIERS = {

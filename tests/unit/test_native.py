@@ -71,3 +71,13 @@ def test_a_compiled_module_has_no_pydantic_model_and_no_use_of_slots(module: str
     imported = {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module}
     slots = [node for node in nodes if isinstance(node, ast.Attribute) and node.attr == "__slots__"]
     assert "pydantic" not in imported and not slots
+
+
+def test_the_core_a_process_runs_is_the_compiled_one_exactly_when_every_extension_is_there() -> None:
+    """What the scorer logs and exports as mp_scorer_core: "mypyc" when its processing came from the
+    extension (make setup builds them all), "python" when from the source (MP_NATIVE=0, or none built)."""
+    import services.scorer.processing as processing
+
+    expected = "python" if native.missing() else "mypyc"
+    assert native.running_core() == expected
+    assert str(processing.__file__).endswith(".so") == (expected == "mypyc")
