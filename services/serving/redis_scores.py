@@ -8,12 +8,15 @@ by partition and every key one record touches lies in one slot):
     mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), score, offset
     mp:<version>:{p<partition>}:rank           sorted set of everyone by overall score (ties by id)
     mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
+    mp:<version>:{p<partition>}:position:<topic>  the offset the sink has handled up to (``advance``)
 
 Each record is written by one Lua script (``WRITE``), atomically, **guarded by its Kafka offset**: a record
 older than the one stored changes nothing, so a replay, a restarted sink or a second sink never writes an
 older value over a newer one. A tombstone (an erasure) deletes the person and leaves only a marker of its
 offset — no data — that expires after ``TOMBSTONE_TTL_S``, as Kafka forgets a tombstone after compaction's
-delete retention; until then an older record replayed cannot bring the person back. The distribution is
+delete retention; until then an older record replayed cannot bring the person back. Redis keeps the sink's
+position per partition beside the data, so the two cannot disagree: a new or wiped Redis has none, and the
+sink replays that partition from its beginning (services/sink/app.py). The distribution is
 counted from the sorted sets (``ZCOUNT``: one source of truth, nothing to drift).
 """
 
@@ -55,6 +58,16 @@ return 1
 """
 
 
+# KEYS: a partition's position; ARGV: the offset the sink has handled up to there (every record written
+# or skipped). Keeps the highest; 0 when there was none: a new or wiped Redis (the sink rebuilds it).
+ADVANCE = """
+local had = redis.call('GET', KEYS[1])
+if not had or tonumber(had) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if had then return 1 end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreWrite:
     """One record of `constituent-scores` as the sink hands it on: where it was, and what it says."""
@@ -81,6 +94,7 @@ class RedisScores:
         self._roles = tuple(roles)
         self._partitions = partitions
         self._write = client.register_script(WRITE)
+        self._advance = client.register_script(ADVANCE)
 
     def keys_of(self, partition: int, constituent_id: str) -> list[str]:
         """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
@@ -112,6 +126,23 @@ class RedisScores:
             results = await pipe.execute() if calls else []
         changed = sum(int(result) for result in results)
         return Written(changed, len(results) - changed, unreadable)
+
+    async def advance(self, topic: str, handled: dict[int, int]) -> set[int]:
+        """Note, per partition of ``topic``, the offset handled up to (a position Redis keeps beside what it
+        holds, so a new or wiped Redis says so); the partitions that had none: Redis lost what was written."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition, offset in handled.items():
+                await self._advance(keys=[self._position(topic, partition)], args=[offset], client=pipe)
+            had = await pipe.execute() if handled else []
+        return {partition for partition, kept in zip(handled, had, strict=True) if not int(kept)}
+
+    async def position(self, topic: str, partition: int) -> int | None:
+        """The offset handled up to on ``partition`` of ``topic`` (None: nothing, or a new or wiped Redis)."""
+        held = await self._client.get(self._position(topic, partition))
+        return None if held is None else int(held)
+
+    def _position(self, topic: str, partition: int) -> str:
+        return f"{self._prefix}:{{p{partition}}}:position:{topic}"
 
     def partition_of(self, constituent_id: str) -> int:
         """Where the scorer's records of this person go: Kafka's default partitioner over the id."""

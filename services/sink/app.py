@@ -1,8 +1,11 @@
 """The sink: the compacted `constituent-scores` topic into Redis (services/serving/redis_scores.py).
 
 A consumer group, so sinks scale like the scorer (each partition written by one of them at a time). Each
-batch is written, then its offsets committed: killed between the two, a sink's successor writes the batch
-again — and the offset guard makes that a no-op for every record Redis already holds. A record that is not
+batch is written, then the offset it was handled up to noted in Redis itself, per partition: a sink given a
+partition starts from there — killed between the two, its successor writes the batch again, a no-op for
+every record Redis already holds by the offset guard — and a new or wiped Redis, which has no position, gets
+the partition replayed from its beginning (also when it is wiped under a running sink: its next write finds
+no position where it had left one). The group's commits are only for lag dashboards. A record that is not
 a score record is counted and skipped (its offset committed: it will never become readable); Redis or
 Kafka away: nothing is committed, the sink waits and tries again.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from redis.asyncio import Redis
@@ -47,7 +50,6 @@ async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) ->
     try:
         while stop is None or not stop.is_set():
             consumer = AIOKafkaConsumer(
-                settings.topic_scores,
                 **client_options(settings),
                 group_id=settings.sink_group,
                 enable_auto_commit=False,
@@ -55,6 +57,7 @@ async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) ->
             )
             try:
                 await ensure_topics(settings)
+                consumer.subscribe([settings.topic_scores], listener=_FromRedisPosition(consumer, store))
                 await consumer.start()
                 await _drain(consumer, store, settings, stop)
             except (KafkaError, OSError, RedisError) as error:
@@ -67,9 +70,30 @@ async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) ->
         await client.aclose()
 
 
+class _FromRedisPosition(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Each partition the sink is given starts where Redis says it was handled up to — not where the group
+    committed: a new or wiped Redis has no position, and the partition is replayed from its beginning."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, store: RedisScores) -> None:
+        self.consumer = consumer
+        self.store = store
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            handled = await self.store.position(tp.topic, tp.partition)
+            if handled is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, handled + 1)
+
+
 async def _drain(
     consumer: AIOKafkaConsumer, store: RedisScores, settings: SinkSettings, stop: asyncio.Event | None
 ) -> None:
+    written_to: set[int] = set()  # partitions this sink wrote to since it was given them
     while stop is None or not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=settings.sink_batch_records)
         if not batches:
@@ -89,6 +113,17 @@ async def _drain(
             log.warning(
                 "skipped records that are not score records", extra={"skipped": written.unreadable + keyless}
             )
+        handled = {tp.partition: records[-1].offset for tp, records in batches.items()}
+        lost = await store.advance(settings.topic_scores, handled)
+        for tp in batches:
+            if tp.partition in lost and tp.partition in written_to:
+                log.warning(
+                    "Redis lost what the sink wrote (a new or wiped Redis): replaying the partition",
+                    extra={"partition": tp.partition},
+                )
+                await consumer.seek_to_beginning(tp)
+            written_to.add(tp.partition)
+        # for lag dashboards: where the sink resumes is Redis's own position
         await consumer.commit(
             {
                 TopicPartition(tp.topic, tp.partition): records[-1].offset + 1

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -23,11 +24,19 @@ from services.common.processes import free_port, start_service, stop
 from services.serving.redis_scores import RedisScores
 from services.sink.app import roles_of
 from services.sink.settings import SinkSettings
+from tests.fixtures.redis_server import redis_server
 from tests.fixtures.system import isolated_topics
 from tests.integration.test_redis_scores import redis_answers
 from tests.unit.api.test_score_view import answers, replay
 
 Topic = list[tuple[bytes, bytes | None]]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of the test's own, as its topics are: what one test's sink wrote never meets another's."""
+    with redis_server(tmp_path / "redis") as url:
+        yield url
 
 
 def sink_env(bootstrap: str, redis_url: str, topics: dict[str, str]) -> dict[str, str]:
@@ -135,3 +144,48 @@ async def test_a_sink_killed_mid_load_and_started_again_loses_no_update(
     finally:
         stop(sink)
         await client.aclose()
+
+
+@pytest.mark.faults
+async def test_a_wiped_redis_is_rebuilt_from_the_topic_by_the_running_sink(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """Redis keeps nothing on disk: a restarted Redis is empty, whatever offsets the sink's group committed.
+    The sink finds its position gone with the data and replays the topic — running when Redis was wiped, or
+    started on an empty one — and every person is back."""
+    topics, settings = await scores_topic_of_its_own("sink-wiped", bootstrap)
+    port = free_port()
+    people = [(f"w-{n}".encode(), value) for n, (_, value) in enumerate(replay(24, 2_000))]
+    with redis_server(tmp_path / "before", port) as url:
+        env = sink_env(bootstrap, url, topics)
+        sink = start_service("sink", env, tmp_path / "sink.log")
+        client = Redis.from_url(url)
+        try:
+            last = await produce(bootstrap, topics["MP_TOPIC_SCORES"], people[:1_000])
+            assert await settled(store_for(client, settings), client, last) == []
+        finally:
+            await client.aclose()
+    try:
+        with redis_server(tmp_path / "after", port) as url:  # the same address, nothing in it
+            client = Redis.from_url(url)
+            try:
+                last |= await produce(bootstrap, topics["MP_TOPIC_SCORES"], people[1_000:])
+                store = store_for(client, settings)
+                behind = await settled(store, client, last)
+                assert behind == [], f"{len(behind)} people not back, e.g. {behind[:5]}"
+                scored = [key for key, value in dict(people).items() if value is not None]
+                assert await store.population() == len(scored)  # the erased ones stay erased
+            finally:
+                await client.aclose()
+        stop(sink)
+        # and a sink starting on an empty Redis, its group's commits at the topic's end, replays it all too
+        with redis_server(tmp_path / "again", port) as url:
+            sink = start_service("sink", env, tmp_path / "sink-2.log")
+            client = Redis.from_url(url)
+            try:
+                behind = await settled(store_for(client, settings), client, last)
+                assert behind == [], f"{len(behind)} people not back after a restart, e.g. {behind[:5]}"
+            finally:
+                await client.aclose()
+    finally:
+        stop(sink)
