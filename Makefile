@@ -106,7 +106,7 @@ test-unit: setup
 # Benchmarks on a throwaway broker; figures in bench/results/<timestamp>.{json,md}. BENCH_ARGS="--events 200000"
 # wrk (Debian) for ingest's closed loops; oha (crates.io, built once into .tools/) for the API's open-model
 # latency: each request measured from when it was due, so a service falling behind shows in its p99.
-bench: setup
+bench: setup redis
 	@deploy/tools/apt-ensure.sh wrk wrk
 	@deploy/tools/cargo-ensure.sh oha 1.16.0
 	@deploy/kafka/with-broker.sh $(BIN)/mission-pulse bench $(BENCH_ARGS)

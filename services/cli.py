@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     bench = commands.add_parser(
         "bench", help="benchmarks on the broker MP_KAFKA_BOOTSTRAP names (make bench)"
     )
-    bench.add_argument("scenario", nargs="*", help="scorer, ingest, e2e, api and/or dedup (default: all)")
+    bench.add_argument(
+        "scenario", nargs="*", help="scorer, ingest, e2e, api, sink and/or dedup (default: all)"
+    )
     bench.add_argument("--events", type=int, default=1_000_000, help="events in the scorer topic (1,000,000)")
     bench.add_argument(
         "--constituents", type=int, default=1_000_000, help="people they belong to (1,000,000)"

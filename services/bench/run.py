@@ -22,12 +22,13 @@ from services.bench import (
     peers,
     publishing,
     scorer_cases,
+    serving,
     targets,
 )
 from services.common.config_files import load_scoring_model
 from services.common.settings import REPO_ROOT, CommonSettings
 
-SCENARIOS = ("scorer", "ingest", "e2e", "api", "dedup")
+SCENARIOS = ("scorer", "ingest", "e2e", "api", "sink", "dedup")
 E2E_RATES = (1000, 5000)
 ONE_PER_RECORD_EVENTS = 150_000  # the one-event-per-record layout: the first 150,000 events
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -99,6 +100,9 @@ def _scenario(
             flush=True,
         )
         results["api"] = http_cases.api_serving(settings, api_constituents, ingest_seconds)
+    elif scenario == "sink":
+        print(f"the serving tier's sink writing {api_constituents:,} score records into Redis", flush=True)
+        results["sink"] = serving.sink_throughput(settings, api_constituents)
     elif scenario == "dedup":
         print("what remembering event ids costs one constituent", flush=True)
         results["dedup"] = dedup_cost.dedup_cost()
@@ -267,6 +271,17 @@ def markdown(results: dict[str, Any]) -> str:
             f"topic; resident memory {api['loaded_rss_bytes'] / 2**20:.0f} MiB against "
             f"{api['empty_rss_bytes'] / 2**20:.0f} MiB empty: **{api['rss_bytes_per_constituent']:,} B per "
             "constituent**.",
+            "",
+        ]
+    if "sink" in results and "skipped" not in results["sink"]:
+        sink = results["sink"]
+        lines += [
+            "## The serving tier's sink (docs/serving.md)",
+            "",
+            f"{sink['population']:,} score records into an empty Redis by one sink: {sink['seconds']} s, "
+            f"**{sink['records_per_s']:,} records/s**; Redis holds "
+            f"**{sink['redis_bytes_per_constituent']:,} B per constituent** (used_memory grown, the records "
+            "as published).",
             "",
         ]
     if "dedup" in results:
