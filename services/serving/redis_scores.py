@@ -10,7 +10,8 @@ by partition and every key one record touches lies in one slot):
     mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
     mp:<version>:{p<partition>}:position:<topic>  the offset the sink has handled up to (``advance``)
 
-Each record is written by one Lua script (``WRITE``), atomically, **guarded by its Kafka offset**: a record
+Records are written by a Lua script (``WRITE``, many of one partition per call), each atomically and
+**guarded by its Kafka offset**: a record
 older than the one stored changes nothing, so a replay, a restarted sink or a second sink never writes an
 older value over a newer one. A tombstone (an erasure) deletes the person and leaves only a marker of its
 offset — no data — that expires after ``TOMBSTONE_TTL_S``, as Kafka forgets a tombstone after compaction's
@@ -35,28 +36,39 @@ from services.common.murmur2 import partition_for
 
 TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a compacted topic keeps a tombstone
 
-# KEYS: person, everyone's rank, one rank per role (the model's, in order)
-# ARGV: offset, constituent id, record ('' for a tombstone), score, tombstone ttl, then per role '1' or '0'
+# One call writes many records of one partition (all its keys in the partition's slot), in order: a person
+# twice in one call is written twice, the newer last. KEYS: everyone's rank, one rank per role (the
+# model's, in order), then one person key per record. ARGV: the tombstone ttl, the number of roles, then
+# per record: offset, constituent id, record ('' for a tombstone), score, one '1'/'0' per role.
 WRITE = """
-local stored = redis.call('HGET', KEYS[1], 'offset')
-local offset = tonumber(ARGV[1])
-if stored and tonumber(stored) >= offset then return 0 end
-local id = ARGV[2]
-for i = 2, #KEYS do redis.call('ZREM', KEYS[i], id) end
-redis.call('DEL', KEYS[1])
-if ARGV[3] == '' then
-  redis.call('HSET', KEYS[1], 'offset', ARGV[1])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-  return 1
+local ttl = tonumber(ARGV[1])
+local roles = tonumber(ARGV[2])
+local changed = 0
+for i = 1, #KEYS - 1 - roles do
+  local person = KEYS[1 + roles + i]
+  local at = 2 + (i - 1) * 5
+  local offset, id, record = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local score, flags = ARGV[at + 4], ARGV[at + 5]
+  local stored = redis.call('HGET', person, 'offset')
+  if not stored or tonumber(stored) < tonumber(offset) then
+    changed = changed + 1
+    for r = 0, roles do redis.call('ZREM', KEYS[1 + r], id) end
+    redis.call('DEL', person)
+    if record == '' then
+      redis.call('HSET', person, 'offset', offset)
+      redis.call('EXPIRE', person, ttl)
+    else
+      redis.call('HSET', person, 'offset', offset, 'record', record, 'score', score)
+      redis.call('ZADD', KEYS[1], score, id)
+      for r = 1, roles do
+        if string.sub(flags, r, r) == '1' then redis.call('ZADD', KEYS[1 + r], score, id) end
+      end
+    end
+  end
 end
-redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'record', ARGV[3], 'score', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[4], id)
-for i = 3, #KEYS do
-  if ARGV[3 + i] == '1' then redis.call('ZADD', KEYS[i], ARGV[4], id) end
-end
-return 1
+return changed
 """
-
+RECORDS_PER_CALL = 500  # one script call per partition and this many records: the client's cost per call
 
 # KEYS: a partition's position; ARGV: the offset the sink has handled up to there (every record written
 # or skipped). Keeps the highest; 0 when there was none: a new or wiped Redis (the sink rebuilds it).
@@ -99,33 +111,45 @@ class RedisScores:
     def keys_of(self, partition: int, constituent_id: str) -> list[str]:
         """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
         tag = f"{self._prefix}:{{p{partition}}}"
-        return [f"{tag}:person:{constituent_id}", f"{tag}:rank", *(f"{tag}:rank:{r}" for r in self._roles)]
+        ranks = [f"{tag}:rank", *(f"{tag}:rank:{r}" for r in self._roles)]
+        return [self._person(partition, constituent_id), *ranks]
 
     async def write(self, records: Iterable[ScoreWrite]) -> Written:
-        """Apply ``records`` (one script call each, pipelined): how many changed something, how many were
-        older than what Redis holds, how many were not score records (skipped)."""
+        """Apply ``records`` — one script call per partition and ``RECORDS_PER_CALL`` records, pipelined, in
+        their order: how many changed something, how many were as old as or older than what Redis holds,
+        how many were not score records (skipped)."""
         unreadable = 0
+        by_partition: dict[int, list[tuple[str, list[Any]]]] = {}
+        for record in records:
+            constituent_id = record.key.decode()
+            if record.value is None:
+                fields: list[Any] = [record.offset, constituent_id, "", 0, "0" * len(self._roles)]
+            else:
+                try:
+                    score, roles = _score_and_roles(record.value)
+                except ValueError:
+                    unreadable += 1
+                    continue
+                flags = "".join("1" if role in roles else "0" for role in self._roles)
+                fields = [record.offset, constituent_id, record.value, repr(score), flags]
+            by_partition.setdefault(record.partition, []).append((constituent_id, fields))
+        calls = 0
         async with self._client.pipeline(transaction=False) as pipe:
-            calls = 0
-            for record in records:
-                constituent_id = record.key.decode()
-                keys = self.keys_of(record.partition, constituent_id)
-                if record.value is None:
-                    args: list[Any] = [record.offset, constituent_id, "", 0, TOMBSTONE_TTL_S]
-                    args += ["0"] * len(self._roles)
-                else:
-                    try:
-                        score, roles = _score_and_roles(record.value)
-                    except ValueError:
-                        unreadable += 1
-                        continue
-                    args = [record.offset, constituent_id, record.value, repr(score), TOMBSTONE_TTL_S]
-                    args += ["1" if role in roles else "0" for role in self._roles]
-                await self._write(keys=keys, args=args, client=pipe)
-                calls += 1
+            for partition, listed in by_partition.items():
+                ranks = self.keys_of(partition, "")[1:]
+                for start in range(0, len(listed), RECORDS_PER_CALL):
+                    chunk = listed[start : start + RECORDS_PER_CALL]
+                    keys = ranks + [self._person(partition, constituent_id) for constituent_id, _ in chunk]
+                    args = [TOMBSTONE_TTL_S, len(self._roles), *(v for _, fields in chunk for v in fields)]
+                    await self._write(keys=keys, args=args, client=pipe)
+                    calls += 1
             results = await pipe.execute() if calls else []
         changed = sum(int(result) for result in results)
-        return Written(changed, len(results) - changed, unreadable)
+        total = sum(len(listed) for listed in by_partition.values())
+        return Written(changed, total - changed, unreadable)
+
+    def _person(self, partition: int, constituent_id: str) -> str:
+        return f"{self._prefix}:{{p{partition}}}:person:{constituent_id}"
 
     async def advance(self, topic: str, handled: dict[int, int]) -> set[int]:
         """Note, per partition of ``topic``, the offset handled up to (a position Redis keeps beside what it
