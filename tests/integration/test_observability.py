@@ -3,10 +3,12 @@ services, and a real Alertmanager receives a forwarded alert and sees it resolve
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import orjson
 import pytest
 import yaml
 
-from services.common.processes import free_port
+from services.common.processes import free_port, start_service, stop, wait_until_ready
 from tests.fixtures.config import REPO_ROOT
 from tests.fixtures.ops_tools import alertmanager, running
 from tests.fixtures.system import System, isolated_topics, launch
@@ -35,10 +37,31 @@ def referenced_metrics(text: str) -> set[str]:
     return names
 
 
-def exported_metrics(system: System) -> set[str]:
-    """Every sample name the three services can expose, from their TYPE lines."""
+@pytest.fixture(scope="module")
+def sink_url(bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A sink (the serving tier's, docs/serving.md) on topics of its own: its /metrics address."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **isolated_topics("observability-sink"),
+        "MP_KAFKA_BOOTSTRAP": bootstrap,
+        "MP_REDIS_URL": redis_url,
+        "MP_SINK_GROUP": f"observability-sink-{uuid.uuid4().hex[:6]}",
+        "MP_SINK_METRICS_PORT": str(port),
+    }
+    sink = start_service("sink", env, tmp_path_factory.mktemp("sink") / "sink.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/metrics", sink, timeout_s=60)
+        yield url
+    finally:
+        stop(sink)
+
+
+def exported_metrics(system: System, sink_url: str) -> set[str]:
+    """Every sample name the services can expose, from their TYPE lines."""
     names = set()
-    for url in (system.ingest_url, system.scorer_url, system.api_url):
+    for url in (system.ingest_url, system.scorer_url, system.api_url, sink_url):
         for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", httpx.get(f"{url}/metrics").text, re.M):
             names.add(family)
             suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(kind, [])
@@ -60,7 +83,9 @@ def rule_expressions() -> str:
 
 
 @pytest.mark.parametrize("where", ["docs/metrics.md", "dashboards", "rules"])
-def test_every_documented_charted_or_alerted_metric_is_exported(system: System, where: str) -> None:
+def test_every_documented_charted_or_alerted_metric_is_exported(
+    system: System, sink_url: str, where: str
+) -> None:
     text = {
         "docs/metrics.md": (REPO_ROOT / "docs" / "metrics.md").read_text(),
         "dashboards": dashboard_expressions(),
@@ -70,7 +95,7 @@ def test_every_documented_charted_or_alerted_metric_is_exported(system: System, 
     assert wanted, f"no metric names found in {where}"
     if where == "docs/metrics.md":  # the forwarder's counter exists only where forwarding is on
         wanted.discard("mp_alertmanager_posts_total")
-    missing = sorted(wanted - exported_metrics(system))
+    missing = sorted(wanted - exported_metrics(system, sink_url))
     assert not missing, f"{where} uses metrics no service exports: {missing}"
 
 
