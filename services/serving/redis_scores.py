@@ -110,9 +110,7 @@ class RedisScores:
 
     def keys_of(self, partition: int, constituent_id: str) -> list[str]:
         """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
-        tag = f"{self._prefix}:{{p{partition}}}"
-        ranks = [f"{tag}:rank", *(f"{tag}:rank:{r}" for r in self._roles)]
-        return [self._person(partition, constituent_id), *ranks]
+        return [self._person(partition, constituent_id), *self._ranks(partition)]
 
     async def write(self, records: Iterable[ScoreWrite]) -> Written:
         """Apply ``records`` — one script call per partition and ``RECORDS_PER_CALL`` records, pipelined, in
@@ -136,7 +134,7 @@ class RedisScores:
         calls = 0
         async with self._client.pipeline(transaction=False) as pipe:
             for partition, listed in by_partition.items():
-                ranks = self.keys_of(partition, "")[1:]
+                ranks = self._ranks(partition)
                 for start in range(0, len(listed), RECORDS_PER_CALL):
                     chunk = listed[start : start + RECORDS_PER_CALL]
                     keys = ranks + [self._person(partition, constituent_id) for constituent_id, _ in chunk]
@@ -149,7 +147,7 @@ class RedisScores:
         return Written(changed, total - changed, unreadable)
 
     def _person(self, partition: int, constituent_id: str) -> str:
-        return f"{self._prefix}:{{p{partition}}}:person:{constituent_id}"
+        return f"{self._tag(partition)}:person:{constituent_id}"
 
     async def advance(self, topic: str, handled: dict[int, int]) -> set[int]:
         """Note, per partition of ``topic``, the offset handled up to (a position Redis keeps beside what it
@@ -166,14 +164,14 @@ class RedisScores:
         return None if held is None else int(held)
 
     def _position(self, topic: str, partition: int) -> str:
-        return f"{self._prefix}:{{p{partition}}}:position:{topic}"
+        return f"{self._tag(partition)}:position:{topic}"
 
     def partition_of(self, constituent_id: str) -> int:
         """Where the scorer's records of this person go: Kafka's default partitioner over the id."""
         return partition_for(constituent_id.encode(), self._partitions)
 
     async def get(self, constituent_id: str) -> dict[str, Any] | None:
-        person = self.keys_of(self.partition_of(constituent_id), constituent_id)[0]
+        person = self._person(self.partition_of(constituent_id), constituent_id)
         record = await self._client.hget(person, "record")
         return None if record is None else orjson.loads(record)
 
@@ -202,7 +200,7 @@ class RedisScores:
         found = [row for row in chosen if row is not None]
         async with self._client.pipeline(transaction=False) as pipe:
             for _, member, partition in found:
-                pipe.hget(self.keys_of(partition, member.decode())[0], "record")
+                pipe.hget(self._person(partition, member.decode()), "record")
             records = await pipe.execute() if found else []
         return [orjson.loads(record) for record in records if record is not None]
 
@@ -225,9 +223,16 @@ class RedisScores:
                 pipe.zcard(self._rank(partition, None))
             return sum(await pipe.execute())
 
+    def _tag(self, partition: int) -> str:
+        """The version's namespace and the partition's hash tag: every key of the partition in one slot."""
+        return f"{self._prefix}:{{p{partition}}}"
+
+    def _ranks(self, partition: int) -> list[str]:
+        """Everyone's rank, then one per role of the model, in order."""
+        return [self._rank(partition, None), *(self._rank(partition, role) for role in self._roles)]
+
     def _rank(self, partition: int, role: str | None) -> str:
-        tag = f"{self._prefix}:{{p{partition}}}"
-        return f"{tag}:rank" if role is None else f"{tag}:rank:{role}"
+        return f"{self._tag(partition)}:rank" if role is None else f"{self._tag(partition)}:rank:{role}"
 
 
 def _score_and_roles(value: bytes) -> tuple[float, set[str]]:
