@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
 
+from services.api import serving_errors
 from services.api.context import ApiContext
 from services.api.fast_reads import ROUTE as FAST_ROUTE
 from services.api.fast_reads import ConstituentReads
@@ -49,6 +51,7 @@ def create_app(settings: ApiSettings | None = None, fast_reads: bool = True) -> 
         redoc_url="/redoc" if context.settings.api_interactive_docs else None,
     )
     app.state.context = context
+    app.add_exception_handler(RedisError, serving_errors.handler(context.settings))  # MP_SERVING=redis
     # a known key before any body is read, and bodies bounded while reading (inside the common middleware)
     app.add_middleware(RequestGate, keys=context.keys, max_body_bytes=context.settings.api_max_body_bytes)
     add_common_routes(app, "api")

@@ -13,9 +13,8 @@ from prometheus_client import Gauge
 
 from services.api.alertmanager import AlertmanagerForwarder
 from services.api.escalation import Escalator
-from services.api.recovery_view import RecoveryView
 from services.api.report_view import ReportView
-from services.api.score_view import ScoreView
+from services.api.score_reads import ScoreReads
 from services.api.scoring_views import VersionSwitch
 from services.api.settings import ApiSettings
 from services.api.system import SystemProbe
@@ -28,6 +27,7 @@ from services.common.reachability import KafkaReachability
 from services.domain.alerts.model import ALERT_KINDS
 from services.domain.alerts.recovery import OPEN_STEPS
 from services.domain.scoring_model import ScoringModel
+from services.serving.client import connect
 
 VIEW_SIZE = Gauge("mp_api_view_entries", "Entries held in an in-memory view.", ["view"])
 SSE_CLIENTS = Gauge("mp_api_sse_clients", "Clients connected to the live alert stream.")
@@ -38,7 +38,7 @@ RECOVERY_OPEN = Gauge(
 
 
 def _open_cases(versions: VersionSwitch, step: str) -> int:
-    return versions.active.recovery.open_count(step)
+    return versions.active.reads.known_open(step)
 
 
 @dataclass
@@ -56,7 +56,8 @@ class ApiContext:
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
         """Load the model and the keys (ConfigError when either is wrong); nothing connects yet."""
-        versions = VersionSwitch(settings, load_scoring_model(settings.scoring_config))
+        client = connect(settings) if settings.serving == "redis" else None
+        versions = VersionSwitch(settings, load_scoring_model(settings.scoring_config), client)
         alerts = AlertView(settings.api_alerts_kept)
         dead_letters = DeadLetterView(settings.api_alerts_kept, settings.api_dead_letters_max_bytes)
         feeder = TopicFollower(
@@ -74,7 +75,7 @@ class ApiContext:
             },
         )
         keys = Keyring(load_auth(settings.auth_config, "api", settings.development))
-        VIEW_SIZE.labels("constituents").set_function(lambda: len(versions.active.scores))
+        VIEW_SIZE.labels("constituents").set_function(lambda: versions.active.reads.known_population())
         VIEW_SIZE.labels("alerts").set_function(lambda: len(alerts))
         VIEW_SIZE.labels("report_windows").set_function(lambda: len(versions.active.reports))
         SSE_CLIENTS.set_function(lambda: alerts.subscribers)
@@ -99,12 +100,9 @@ class ApiContext:
         return self.versions.active.model
 
     @property
-    def scores(self) -> ScoreView:
-        return self.versions.active.scores
-
-    @property
-    def recovery(self) -> RecoveryView:
-        return self.versions.active.recovery
+    def reads(self) -> ScoreReads:
+        """Scores and recovery cases of the live version: this replica's memory, or Redis (MP_SERVING)."""
+        return self.versions.active.reads
 
     @property
     def reports(self) -> ReportView:

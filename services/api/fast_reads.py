@@ -16,20 +16,23 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.context import ApiContext
 from services.api.presentation import constituent_now
+from services.api.serving_errors import serving_unavailable
 
 PREFIX = "/v1/constituents/"
 ROUTE = PREFIX + "{constituent_id:path}"  # the FastAPI route it stands in for (metrics label it so)
 
 
-def constituent_answer(context: ApiContext, constituent_id: str) -> tuple[int, bytes]:
-    """The status and JSON body of ``GET /v1/constituents/<constituent_id>``."""
+async def constituent_answer(context: ApiContext, constituent_id: str) -> tuple[int, bytes]:
+    """The status and JSON body of ``GET /v1/constituents/<constituent_id>``; RedisError when the serving
+    tier is away (MP_SERVING=redis)."""
     views = context.versions.active  # one version per answer, whichever is live now
-    published = views.scores.get(constituent_id)
+    published = await views.reads.get(constituent_id)
     if published is None:
         detail = f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"
         return 404, orjson.dumps({"detail": detail})
@@ -57,7 +60,10 @@ class ConstituentReads:
                 (name.lower().encode(), value.encode()) for name, value in (refused.headers or {}).items()
             ]
         else:
-            status, body = constituent_answer(self.context, path[len(PREFIX) :])
+            try:
+                status, body = await constituent_answer(self.context, path[len(PREFIX) :])
+            except RedisError as error:
+                status, body, headers = serving_unavailable(self.context.settings, error)
         headers += [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

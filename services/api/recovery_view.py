@@ -8,6 +8,7 @@ by step (a gauge) without reading everyone. Most records have no case: those are
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -24,6 +25,20 @@ def case_view(case: dict[str, Any]) -> dict[str, Any]:
     return {**shown, "step": step_of(case)}
 
 
+def open_cases_of(constituent_id: str, value: bytes | None) -> list[dict[str, Any]]:
+    """The open cases one score record carries, as shown (none for a tombstone)."""
+    if value is None or NO_CASES in value:
+        return []
+    cases = orjson.loads(value).get("recovery") or []
+    return [{**case_view(c), "constituent_id": constituent_id} for c in cases if not c.get("outcome")]
+
+
+def newest_first(cases: Iterable[dict[str, Any]], step: str | None, limit: int) -> list[dict[str, Any]]:
+    """Open cases, the most recently opened first (optionally at one step)."""
+    chosen = (c for c in cases if step in (None, c["step"]))
+    return list(islice(sorted(chosen, key=lambda c: c["opened_at"], reverse=True), limit))
+
+
 class RecoveryView:
     def __init__(self) -> None:
         self._open: dict[str, list[dict[str, Any]]] = {}  # constituent → its open cases, as shown
@@ -33,12 +48,7 @@ class RecoveryView:
         if key is None:
             return
         constituent_id = key.decode()
-        if value is None or NO_CASES in value:
-            if constituent_id in self._open:
-                self._drop(constituent_id)
-            return
-        cases = orjson.loads(value).get("recovery") or []
-        shown = [{**case_view(c), "constituent_id": constituent_id} for c in cases if not c.get("outcome")]
+        shown = open_cases_of(constituent_id, value)
         if constituent_id in self._open:
             self._drop(constituent_id)
         if shown:
@@ -56,8 +66,7 @@ class RecoveryView:
 
     def open_cases(self, step: str | None, limit: int) -> list[dict[str, Any]]:
         """Open cases, the most recently opened first (optionally at one step)."""
-        cases = (c for cases in self._open.values() for c in cases if step in (None, c["step"]))
-        return list(islice(sorted(cases, key=lambda c: c["opened_at"], reverse=True), limit))
+        return newest_first((c for cases in self._open.values() for c in cases), step, limit)
 
     def __len__(self) -> int:
         return sum(len(cases) for cases in self._open.values())

@@ -12,35 +12,52 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio import Redis
+
 from services.api.recovery_view import RecoveryView
 from services.api.report_view import ReportView
+from services.api.score_reads import MemoryReads, RedisReads, ScoreReads
 from services.api.score_view import ScoreView, preset_dictionary
 from services.api.settings import ApiSettings
 from services.common.follower import TopicFollower
 from services.common.gc_tuning import freeze_survivors
 from services.domain.scoring_model import ScoringModel
 from services.domain.versions import ACTIVE_KEY, ModelVersion
+from services.serving.redis_scores import RedisScores, roles_of
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ScoringViews:
-    """One version's views and the follower that fills them."""
+    """One version's views, the follower that fills them, and where scores are read (``reads``)."""
 
     version: str
     model: ScoringModel
-    scores: ScoreView
-    recovery: RecoveryView
+    reads: ScoreReads  # scores and recovery cases: this replica's memory, or Redis (MP_SERVING)
     reports: ReportView
     follower: TopicFollower
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    redis: RedisReads | None = None  # in Redis mode: caught up once the sink has written the topic
+    tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(
-        cls, settings: ApiSettings, model: ScoringModel, scores_topic: str, reports_topic: str
+        cls,
+        settings: ApiSettings,
+        model: ScoringModel,
+        scores_topic: str,
+        reports_topic: str,
+        client: Redis | None = None,
     ) -> ScoringViews:
-        scores, recovery, reports = ScoreView(preset_dictionary(model)), RecoveryView(), ReportView()
+        """Its views, not started: scores folded into memory, or read from Redis through ``client``."""
+        reports = ReportView()
+        handlers: dict[str, Any] = {reports_topic: lambda record: reports.apply(record.key, record.value)}
+        if client is not None:
+            store = RedisScores(client, model.fingerprint, roles_of(model), settings.topic_partitions)
+            redis = RedisReads(settings, store, scores_topic)
+            follower = TopicFollower(settings, "api", handlers)
+            return cls(model.fingerprint, model, redis, reports, follower, redis)
+        scores, recovery = ScoreView(preset_dictionary(model)), RecoveryView()
 
         def caught_up() -> None:
             scores.caught_up()  # the dictionary trained and the indexes built with one sort, once
@@ -50,31 +67,41 @@ class ScoringViews:
             scores.apply(record.key, record.value)
             recovery.apply(record.key, record.value)
 
-        follower = TopicFollower(
-            settings,
-            "api",
-            {scores_topic: fold_score, reports_topic: lambda record: reports.apply(record.key, record.value)},
-            on_caught_up=caught_up,
-        )
-        return cls(model.fingerprint, model, scores, recovery, reports, follower)
+        handlers[scores_topic] = fold_score
+        follower = TopicFollower(settings, "api", handlers, on_caught_up=caught_up)
+        return cls(model.fingerprint, model, MemoryReads(scores, recovery), reports, follower)
+
+    @property
+    def caught_up(self) -> bool:
+        return self.follower.caught_up and (self.redis is None or self.redis.caught_up)
+
+    async def wait_ready(self) -> None:
+        await self.follower.ready.wait()
+        if self.redis is not None:
+            await self.redis.ready.wait()
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self.follower.run())
+        self.tasks = [asyncio.create_task(self.follower.run())]
+        if self.redis is not None:
+            self.tasks.append(asyncio.create_task(self.redis.run()))
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        for task in self.tasks:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await self.task
+                await task
 
 
 class VersionSwitch:
     """Which version's views the API serves; follows the versions topic and switches once a new one is
     caught up."""
 
-    def __init__(self, settings: ApiSettings, configured: ScoringModel) -> None:
+    def __init__(self, settings: ApiSettings, configured: ScoringModel, client: Redis | None = None) -> None:
         self._settings = settings
-        self.active = ScoringViews.of(settings, configured, settings.topic_scores, settings.topic_reports)
+        self._client = client  # Redis mode: every version's scores read there
+        self.active = ScoringViews.of(
+            settings, configured, settings.topic_scores, settings.topic_reports, client
+        )
         self.building: ScoringViews | None = None
         self._wanted: ModelVersion | None = None  # the latest ``active`` record
         self._changed = asyncio.Event()
@@ -85,7 +112,7 @@ class VersionSwitch:
         """The views served are caught up: those of the version the versions topic named when the replica
         started (never the configured one if another is live), or of the one served while the next is built
         — a switch does not make every replica unready at once."""
-        return self._control.caught_up and self.active.follower.caught_up
+        return self._control.caught_up and self.active.caught_up
 
     def _fold(self, record: Any) -> None:
         if record.key == ACTIVE_KEY:
@@ -124,7 +151,9 @@ class VersionSwitch:
                 extra={"version": version.version, "error": str(error)},
             )
             return None
-        return ScoringViews.of(self._settings, model, version.scores_topic, version.reports_topic)
+        return ScoringViews.of(
+            self._settings, model, version.scores_topic, version.reports_topic, self._client
+        )
 
     async def _switch_to(self, version: ModelVersion) -> None:
         views = self._views_of(version)
@@ -137,11 +166,11 @@ class VersionSwitch:
         )
         self.building = views
         views.start()
-        await views.follower.ready.wait()
+        await views.wait_ready()
         previous, self.active, self.building = self.active, views, None
         log.info(
             "switched to model version %s",
             version.version,
-            extra={"population": len(views.scores), "previous": previous.version},
+            extra={"population": views.reads.known_population(), "previous": previous.version},
         )
         await previous.stop()

@@ -1,13 +1,23 @@
-"""API settings (env prefix ``MP_``)."""
+"""API settings (env prefix ``MP_``); where Redis is (``MP_SERVING=redis``): RedisSettings."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.serving.settings import RedisSettings
 
 
-class ApiSettings(CommonSettings):
+class ApiSettings(RedisSettings):
+    serving: Literal["memory", "redis"] = Field(
+        "memory",
+        description="Where scores are served from: memory (each replica replays the scores topic) or redis "
+        "(the sink writes them to Redis, MP_REDIS_*; replicas are stateless readers) — docs/serving.md",
+    )
+    redis_retry_after_s: int = Field(
+        2, ge=1, le=60, description="Retry-After of the 503 answered while Redis is away (redis mode)"
+    )
     api_host: str = Field("127.0.0.1", description="Address the API listens on")
     api_port: int = Field(8080, description="Port the API listens on")
     api_alerts_kept: int = Field(

@@ -19,7 +19,7 @@ from services.bench.http_cases import published_states
 from services.bench.measure import Figures
 from services.common.processes import free_port, start_service, stop
 from services.common.settings import CommonSettings
-from services.sink.app import roles_of
+from services.sink.app import version_and_roles
 from services.sink.settings import SinkSettings
 
 
@@ -97,7 +97,7 @@ def _wait_for(client: redis.Redis) -> None:
 
 def _until_written(client: redis.Redis, settings: SinkSettings, population: int, started: float) -> float:
     """Seconds from the sink's start until Redis holds everyone (each partition's rank set counted)."""
-    version, _ = roles_of(settings)
+    version, _ = version_and_roles(settings)
     ranks = [f"mp:{version}:{{p{p}}}:rank" for p in range(settings.topic_partitions)]
     while sum(int(client.zcard(rank)) for rank in ranks) < population:
         time.sleep(0.2)

@@ -8,6 +8,8 @@ by partition and every key one record touches lies in one slot):
     mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), score, offset
     mp:<version>:{p<partition>}:rank           sorted set of everyone by overall score (ties by id)
     mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
+    mp:<version>:{p<partition>}:recovery       hash: id → the person's open recovery cases (JSON, as shown)
+    mp:<version>:{p<partition>}:recovery:steps hash: step of the dunning path → open cases at it
     mp:<version>:{p<partition>}:position:<topic>  the offset the sink has handled up to (``advance``)
 
 Records are written by a Lua script (``WRITE``, many of one partition per call), each atomically and
@@ -32,27 +34,38 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from services.api.recovery_view import newest_first, open_cases_of
 from services.common.murmur2 import partition_for
+from services.domain.alerts.recovery import OPEN_STEPS
+from services.domain.scoring_model import ScoringModel
 
 TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a compacted topic keeps a tombstone
 
 # One call writes many records of one partition (all its keys in the partition's slot), in order: a person
 # twice in one call is written twice, the newer last. KEYS: everyone's rank, one rank per role (the
-# model's, in order), then one person key per record. ARGV: the tombstone ttl, the number of roles, then
-# per record: offset, constituent id, record ('' for a tombstone), score, one '1'/'0' per role.
+# model's, in order), the open recovery cases, their count per step, then one person key per record. ARGV:
+# the tombstone ttl, the number of roles, then per record (FIELDS): offset, constituent id, record ('' for
+# a tombstone), score, one '1'/'0' per role, the person's open cases as JSON ('' for none), their steps
+# (comma-separated).
+FIELDS = 7
 WRITE = """
 local ttl = tonumber(ARGV[1])
 local roles = tonumber(ARGV[2])
+local recovery, steps = KEYS[2 + roles], KEYS[3 + roles]
 local changed = 0
-for i = 1, #KEYS - 1 - roles do
-  local person = KEYS[1 + roles + i]
-  local at = 2 + (i - 1) * 5
+for i = 1, #KEYS - 3 - roles do
+  local person = KEYS[3 + roles + i]
+  local at = 2 + (i - 1) * 7
   local offset, id, record = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local score, flags = ARGV[at + 4], ARGV[at + 5]
-  local stored = redis.call('HGET', person, 'offset')
-  if not stored or tonumber(stored) < tonumber(offset) then
+  local score, flags, cases, open = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7]
+  local stored = redis.call('HMGET', person, 'offset', 'steps')
+  if not stored[1] or tonumber(stored[1]) < tonumber(offset) then
     changed = changed + 1
     for r = 0, roles do redis.call('ZREM', KEYS[1 + r], id) end
+    if stored[2] then
+      for step in string.gmatch(stored[2], '[^,]+') do redis.call('HINCRBY', steps, step, -1) end
+    end
+    redis.call('HDEL', recovery, id)
     redis.call('DEL', person)
     if record == '' then
       redis.call('HSET', person, 'offset', offset)
@@ -62,6 +75,11 @@ for i = 1, #KEYS - 1 - roles do
       redis.call('ZADD', KEYS[1], score, id)
       for r = 1, roles do
         if string.sub(flags, r, r) == '1' then redis.call('ZADD', KEYS[1 + r], score, id) end
+      end
+      if cases ~= '' then
+        redis.call('HSET', recovery, id, cases)
+        redis.call('HSET', person, 'steps', open)
+        for step in string.gmatch(open, '[^,]+') do redis.call('HINCRBY', steps, step, 1) end
       end
     end
   end
@@ -78,6 +96,11 @@ if not had or tonumber(had) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], 
 if had then return 1 end
 return 0
 """
+
+
+def roles_of(model: ScoringModel) -> list[str]:
+    """The roles a model assigns, in the order the writer's role flags and the readers' rank keys use."""
+    return sorted({rule.role for rule in model.roles})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +133,7 @@ class RedisScores:
 
     def keys_of(self, partition: int, constituent_id: str) -> list[str]:
         """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
-        return [self._person(partition, constituent_id), *self._ranks(partition)]
+        return [self._person(partition, constituent_id), *self._ranks(partition), *self._recovery(partition)]
 
     async def write(self, records: Iterable[ScoreWrite]) -> Written:
         """Apply ``records`` — one script call per partition and ``RECORDS_PER_CALL`` records, pipelined, in
@@ -121,7 +144,7 @@ class RedisScores:
         for record in records:
             constituent_id = record.key.decode()
             if record.value is None:
-                fields: list[Any] = [record.offset, constituent_id, "", 0, "0" * len(self._roles)]
+                fields: list[Any] = [record.offset, constituent_id, "", 0, "0" * len(self._roles), "", ""]
             else:
                 try:
                     score, roles = _score_and_roles(record.value)
@@ -129,12 +152,15 @@ class RedisScores:
                     unreadable += 1
                     continue
                 flags = "".join("1" if role in roles else "0" for role in self._roles)
-                fields = [record.offset, constituent_id, record.value, repr(score), flags]
+                cases = open_cases_of(constituent_id, record.value)
+                shown = orjson.dumps(cases) if cases else b""
+                steps = ",".join(case["step"] for case in cases)
+                fields = [record.offset, constituent_id, record.value, repr(score), flags, shown, steps]
             by_partition.setdefault(record.partition, []).append((constituent_id, fields))
         calls = 0
         async with self._client.pipeline(transaction=False) as pipe:
             for partition, listed in by_partition.items():
-                ranks = self._ranks(partition)
+                ranks = self._ranks(partition) + self._recovery(partition)
                 for start in range(0, len(listed), RECORDS_PER_CALL):
                     chunk = listed[start : start + RECORDS_PER_CALL]
                     keys = ranks + [self._person(partition, constituent_id) for constituent_id, _ in chunk]
@@ -223,6 +249,25 @@ class RedisScores:
                 pipe.zcard(self._rank(partition, None))
             return sum(await pipe.execute())
 
+    async def open_by_step(self) -> dict[str, int]:
+        """Open recovery cases per step of the dunning path, every partition's counts summed."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                pipe.hgetall(self._recovery(partition)[1])
+            counted = await pipe.execute()
+        return {step: sum(int(counts.get(step.encode(), 0)) for counts in counted) for step in OPEN_STEPS}
+
+    async def open_cases(self, step: str | None, limit: int) -> list[dict[str, Any]]:
+        """Open recovery cases, the most recently opened first (optionally at one step), as the in-memory
+        view answers; open cases are few (failed gifts being recovered), so all are read."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                pipe.hvals(self._recovery(partition)[0])
+            held = await pipe.execute()
+        return newest_first(
+            (case for listed in held for raw in listed for case in orjson.loads(raw)), step, limit
+        )
+
     def _tag(self, partition: int) -> str:
         """The version's namespace and the partition's hash tag: every key of the partition in one slot."""
         return f"{self._prefix}:{{p{partition}}}"
@@ -230,6 +275,10 @@ class RedisScores:
     def _ranks(self, partition: int) -> list[str]:
         """Everyone's rank, then one per role of the model, in order."""
         return [self._rank(partition, None), *(self._rank(partition, role) for role in self._roles)]
+
+    def _recovery(self, partition: int) -> list[str]:
+        """The partition's open recovery cases (by person) and their count per step."""
+        return [f"{self._tag(partition)}:recovery", f"{self._tag(partition)}:recovery:steps"]
 
     def _rank(self, partition: int, role: str | None) -> str:
         return f"{self._tag(partition)}:rank" if role is None else f"{self._tag(partition)}:rank:{role}"

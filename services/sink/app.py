@@ -18,12 +18,12 @@ import logging
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.common.config_files import load_scoring_model
 from services.common.kafka import client_options, ensure_topics
-from services.serving.redis_scores import RedisScores, ScoreWrite
+from services.serving.client import connect
+from services.serving.redis_scores import RedisScores, ScoreWrite, roles_of
 from services.sink.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,16 @@ SINK_RECORDS = Counter(
 )
 
 
-def roles_of(settings: SinkSettings) -> tuple[str, list[str]]:
+def version_and_roles(settings: SinkSettings) -> tuple[str, list[str]]:
     """The live model's version and its roles: the namespace and the rank sets the sink writes."""
     model = load_scoring_model(settings.scoring_config)
-    return model.fingerprint, sorted({rule.role for rule in model.roles})
+    return model.fingerprint, roles_of(model)
 
 
 async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) -> None:
     """Write the scores topic to Redis until ``stop`` is set (forever without one)."""
-    version, roles = roles_of(settings)
-    client = Redis.from_url(settings.redis_url.get_secret_value())
+    version, roles = version_and_roles(settings)
+    client = connect(settings)
     store = RedisScores(client, version, roles, settings.topic_partitions)
     log.info("sink starting", extra={"topic": settings.topic_scores, "version": version, "roles": roles})
     try:

@@ -1,18 +1,13 @@
-"""Sink settings (env prefix ``MP_``): where Redis is, and how the sink reads the scores topic."""
+"""Sink settings (env prefix ``MP_``): how the sink reads the scores topic; where Redis is: RedisSettings."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.serving.settings import RedisSettings
 
 
-class SinkSettings(CommonSettings):
-    redis_url: SecretStr = Field(
-        SecretStr("redis://127.0.0.1:6379/0"),
-        description="Redis the serving tier writes to (redis:// or rediss:// for TLS; a password in the URL "
-        "is never logged)",
-    )
+class SinkSettings(RedisSettings):
     sink_group: str = Field(
         "mission-pulse-sink", description="Consumer group of the sinks: add replicas to share the partitions"
     )

@@ -9,12 +9,15 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
+from services.api.recovery_view import RecoveryView
 from services.api.score_view import ScoreView
 from services.common.murmur2 import partition_for
+from services.domain.alerts.recovery import OPEN_STEPS
 from services.serving.redis_scores import RedisScores, ScoreWrite
 from tests.unit.api.test_score_view import ROLES, answers, published, replay
 
@@ -131,7 +134,7 @@ def test_every_key_one_record_touches_lies_in_one_cluster_slot_of_its_partition(
         for partition in range(PARTITIONS):
             keys = store.keys_of(partition, person)
             assert len({key_slot(key.encode()) for key in keys}) == 1
-            assert len(keys) == 2 + len(ROLES)
+            assert len(keys) == 4 + len(ROLES)  # the person, everyone's rank, one per role, two of recovery
     slots = {key_slot(store.keys_of(p, "c-1")[0].encode()) for p in range(PARTITIONS)}
     assert len(slots) == PARTITIONS  # partitions spread over slots: a cluster shards them
 
@@ -146,3 +149,45 @@ async def test_a_value_that_is_not_a_score_record_is_skipped_and_the_rest_writte
     )
     assert (written.changed, written.unchanged, written.unreadable) == (1, 0, len(bad))
     assert await store.get("c-bad") is None and await store.population() == 1
+
+
+def with_recovery(seed: int, count: int) -> list[tuple[bytes, bytes | None]]:
+    """Score records carrying recovery cases: opened, moved along the dunning path, closed; some erased."""
+    rng = random.Random(seed)
+    steps = [{}, {"email_sent_at": 1.0}, {"email_sent_at": 1.0, "delivered_at": 2.0}, {"bounced_at": 3.0}]
+    steps.append({"method_updated_at": 4.0})
+    records: list[tuple[bytes, bytes | None]] = []
+    for n in range(count):
+        person = f"c-{rng.randrange(40)}"
+        if rng.random() < 0.1:
+            records.append((person.encode(), None))
+            continue
+        cases = [
+            {
+                "case_id": f"k-{n}-{c}",
+                "opened_at": n + c / 10,  # no two alike: the newest-first order is the same everywhere
+                "amount": 25.0,
+                "facts": rng.choice(steps),
+                "alerted": True,
+                **({"outcome": "recovered"} if rng.random() < 0.3 else {}),
+            }
+            for c in range(rng.choice([0, 0, 1, 2]))
+        ]
+        state = orjson.loads(published(person, 50.0, ()))
+        records.append((person.encode(), orjson.dumps({**state, "recovery": cases})))
+    return records
+
+
+@pytest.mark.parametrize("seed", range(2))
+async def test_redis_holds_the_open_recovery_cases_as_the_in_memory_view(client: Redis, seed: int) -> None:
+    records = with_recovery(seed, 300)
+    view, store = RecoveryView(), scores(client, f"v-recovery-{seed}")
+    for key, value in records:
+        view.apply(key, value)
+    await store.write(as_written(records))
+    await store.write(as_written(records[: len(records) // 2]))  # a replay of older records changes nothing
+    assert sum(view.open_by_step().values()) > 5  # cases are open: not vacuous
+    assert await store.open_by_step() == view.open_by_step()
+    for step in (None, *OPEN_STEPS):
+        assert await store.open_cases(step, 1000) == view.open_cases(step, 1000), step
+    assert await store.open_cases(None, 3) == view.open_cases(None, 3)

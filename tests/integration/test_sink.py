@@ -22,7 +22,7 @@ from services.api.score_view import ScoreView
 from services.common.kafka import ensure_topics
 from services.common.processes import free_port, start_service, stop
 from services.serving.redis_scores import RedisScores
-from services.sink.app import roles_of
+from services.sink.app import version_and_roles
 from services.sink.settings import SinkSettings
 from tests.fixtures.redis_server import redis_server
 from tests.fixtures.system import isolated_topics
@@ -89,7 +89,7 @@ async def scores_topic_of_its_own(owner: str, bootstrap: str) -> tuple[dict[str,
 
 
 def store_for(client: Redis, settings: SinkSettings) -> RedisScores:
-    version, roles = roles_of(settings)
+    version, roles = version_and_roles(settings)
     return RedisScores(client, version, roles, settings.topic_partitions)
 
 

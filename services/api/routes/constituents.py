@@ -23,7 +23,7 @@ def router(context: ApiContext) -> APIRouter:
     )
     async def get_constituent(constituent_id: str) -> Response:
         # answered by services/api/fast_reads.py before it gets here; this route describes it (OpenAPI)
-        status, body = constituent_answer(context, constituent_id)
+        status, body = await constituent_answer(context, constituent_id)
         return Response(body, status_code=status, media_type="application/json")
 
     @routes.get(
@@ -39,19 +39,24 @@ def router(context: ApiContext) -> APIRouter:
         role: Annotated[str | None, Query(max_length=64)] = None,
         max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     ) -> Response:
-        now, views = time.time(), context.versions.active
-        ranked = views.scores.ranked(ascending=order == "asc", role=role, max_score=max_score, limit=limit)
+        views = context.versions.active
+        ranked = await views.reads.ranked(
+            ascending=order == "asc", role=role, max_score=max_score, limit=limit
+        )
+        population = await views.reads.population()
+        now = time.time()
         rows = [constituent_now(published, views.model, now, detail=False) for published in ranked]
-        return json_response({"constituents": rows, "population": len(views.scores)})
+        return json_response({"constituents": rows, "population": population})
 
     @routes.get(
         "/v1/scores/summary", name="score_summary", summary="How scores are distributed, and how many people"
     )
     async def get_score_summary() -> dict[str, Any]:
-        scores, model = context.scores, context.model
-        counts = scores.histogram(HISTOGRAM_EDGES)
-        below_floor = scores.histogram([0.0, model.score_alert.floor, 100.0])[0]
-        return score_summary(len(scores), counts, below_floor, model)
+        views = context.versions.active
+        reads, model = views.reads, views.model
+        counts = await reads.histogram(HISTOGRAM_EDGES)
+        below_floor = (await reads.histogram([0.0, model.score_alert.floor, 100.0]))[0]
+        return score_summary(await reads.population(), counts, below_floor, model)
 
     @routes.get(
         "/v1/recovery",
@@ -65,9 +70,9 @@ def router(context: ApiContext) -> APIRouter:
         step: Annotated[str | None, Query(max_length=32)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> Response:
-        recovery = context.recovery
+        reads = context.reads
         return json_response(
-            {"open_by_step": recovery.open_by_step(), "cases": recovery.open_cases(step, limit)}
+            {"open_by_step": await reads.open_by_step(), "cases": await reads.open_cases(step, limit)}
         )
 
     return routes

@@ -55,7 +55,7 @@ def router(context: ApiContext) -> APIRouter:
             "suppress": body.suppress,
         }
         held = context.alerts.newest(settings.api_alerts_kept, AlertFilter(constituent_id=constituent_id))
-        scored = context.scores.get(constituent_id) is not None
+        scored = await context.reads.get(constituent_id) is not None
         records = [Record(settings.topic_erasures, constituent_id.encode(), orjson.dumps(erasure))]
         records += [
             Record(settings.topic_alerts, alert["alert_id"].encode(), orjson.dumps(erased_alert(alert)))
@@ -91,7 +91,7 @@ async def _gone(context: ApiContext, constituent_id: str, timeout_s: float) -> b
     """Whether this replica's view lost the person (the scorer's tombstone arrived) within ``timeout_s``."""
     try:
         async with asyncio.timeout(timeout_s):
-            while context.scores.get(constituent_id) is not None:
+            while await context.reads.get(constituent_id) is not None:
                 await asyncio.sleep(0.05)
     except TimeoutError:
         return False

@@ -37,10 +37,11 @@ def router(context: ApiContext) -> APIRouter:
     async def system() -> dict[str, Any]:
         return {
             **context.probe.snapshot(),
-            "population": len(context.scores),
+            "population": await context.reads.population(),
             "open_alerts": context.alerts.open_counts(),
             "dead_letters": context.dead_letters.total(),
             "api_caught_up": context.caught_up,
+            "serving": context.settings.serving,  # where scores are read: memory, or redis
             "model_version": context.versions.active.version,  # the version whose scores are served
             "model_version_building": building.version if (building := context.versions.building) else None,
         }

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.api.app import create_app
 from services.api.routes import constituents
@@ -41,7 +42,7 @@ def client(tmp_path: Path, fast: bool, records: list[tuple[bytes, bytes]]) -> Te
     auth = tmp_path / f"auth-{fast}.toml"
     auth.write_text(KEYS % (digest("reader-key"), digest("slow-key"), digest("erase-key")))
     app = create_app(ApiSettings(auth_config=auth), fast_reads=fast)
-    scores = app.state.context.versions.active.scores
+    scores = app.state.context.versions.active.reads.scores
     for key, value in records:
         scores.apply(key, value)
     scores.caught_up()
@@ -91,7 +92,7 @@ def test_the_fast_lane_answers_before_fastapi_and_leaves_every_other_path_to_it(
 ) -> None:
     asked_fastapi: list[str] = []
 
-    def route_answer(context: Any, constituent_id: str) -> tuple[int, bytes]:
+    async def route_answer(context: Any, constituent_id: str) -> tuple[int, bytes]:
         asked_fastapi.append(constituent_id)
         return 418, b"{}"
 
@@ -108,6 +109,38 @@ def test_the_fast_lane_answers_before_fastapi_and_leaves_every_other_path_to_it(
     assert fast.get("/v1/constituents", headers=headers).json()["population"] == 3  # FastAPI's list
     assert fast.post("/v1/constituents/c-00001", headers=headers).status_code == 405  # not a GET: FastAPI's
     assert fast.get("/healthz").json()["status"] == "ok"
+
+
+def test_redis_away_is_a_503_with_retry_after_in_both_lanes_and_every_read_route(tmp_path: Path) -> None:
+    """MP_SERVING=redis: a read Redis does not answer is refused with Retry-After, never answered stale."""
+
+    async def away(*_: Any, **__: Any) -> Any:
+        raise RedisConnectionError("Error 111 connecting to 10.0.0.7:6379. Connection refused.")
+
+    fast, route = client(tmp_path, True, []), client(tmp_path, False, [])
+    for app in (fast.app, route.app):
+        reads = app.state.context.versions.active.reads  # type: ignore[attr-defined]
+        for name in ("get", "ranked", "histogram", "population", "open_by_step", "open_cases"):
+            setattr(reads, name, away)
+    before = REGISTRY.get_sample_value("mp_api_serving_unavailable_total", {"error": "ConnectionError"}) or 0
+    headers = {"Authorization": "Bearer reader-key"}
+    assert answer(fast, "/v1/constituents/c-1", "reader-key") == answer(
+        route, "/v1/constituents/c-1", "reader-key"
+    )
+    for path in (
+        "/v1/constituents/c-1",
+        "/v1/constituents",
+        "/v1/scores/summary",
+        "/v1/recovery",
+        "/v1/system",
+    ):
+        refused = fast.get(path, headers=headers)
+        assert refused.status_code == 503, path
+        assert refused.headers["retry-after"] == "2"
+        assert "Redis" in refused.json()["detail"] and "10.0.0.7" not in refused.text  # no address leaks
+    after = REGISTRY.get_sample_value("mp_api_serving_unavailable_total", {"error": "ConnectionError"})
+    assert after == before + 7
+    assert fast.get("/v1/constituents/c-1").status_code == 401  # the key is still checked first
 
 
 def _timed(route: str) -> float:
