@@ -1,4 +1,5 @@
-"""The sink: the compacted `constituent-scores` topic into Redis (services/serving/redis_scores.py).
+"""The sink: the compacted `constituent-scores` topic into Redis (services/serving/redis_scores.py) — and
+the live model version's, each into its version's namespace (services/sink/namespaces.py).
 
 A consumer group, so sinks scale like the scorer (each partition written by one of them at a time). Each
 batch is written, then the offset it was handled up to noted in Redis itself, per partition: a sink given a
@@ -15,15 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from services.common.config_files import load_scoring_model
 from services.common.kafka import client_options, ensure_topics
 from services.serving.client import connect
-from services.serving.redis_scores import RedisScores, ScoreWrite, roles_of
+from services.serving.redis_scores import RedisScores, ScoreWrite
+from services.sink.namespaces import Namespaces
 from services.sink.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,17 @@ SINK_RECORDS = Counter(
 )
 
 
-def version_and_roles(settings: SinkSettings) -> tuple[str, list[str]]:
-    """The live model's version and its roles: the namespace and the rank sets the sink writes."""
-    model = load_scoring_model(settings.scoring_config)
-    return model.fingerprint, roles_of(model)
-
-
 async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) -> None:
-    """Write the scores topic to Redis until ``stop`` is set (forever without one)."""
-    version, roles = version_and_roles(settings)
+    """Write the scores topics to Redis until ``stop`` is set (forever without one)."""
     client = connect(settings)
-    store = RedisScores(client, version, roles, settings.topic_partitions)
-    log.info("sink starting", extra={"topic": settings.topic_scores, "version": version, "roles": roles})
+    namespaces = Namespaces(settings, client)
+    versions = asyncio.create_task(namespaces.follower.run())
     try:
+        await namespaces.follower.ready.wait()  # which version is live, before the first write
         while stop is None or not stop.is_set():
+            namespaces.changed.clear()
+            stores = namespaces.stores()
+            log.info("sink starting", extra={"topics": sorted(stores)})
             consumer = AIOKafkaConsumer(
                 **client_options(settings),
                 group_id=settings.sink_group,
@@ -57,16 +55,17 @@ async def run_sink(settings: SinkSettings, stop: asyncio.Event | None = None) ->
             )
             try:
                 await ensure_topics(settings)
-                consumer.subscribe([settings.topic_scores], listener=_FromRedisPosition(consumer, store))
+                consumer.subscribe(list(stores), listener=_FromRedisPosition(consumer, stores))
                 await consumer.start()
-                await _drain(consumer, store, settings, stop)
+                await _drain(consumer, stores, stop, namespaces.changed, settings.sink_batch_records)
             except (KafkaError, OSError, RedisError) as error:
                 log.warning("sink lost Kafka or Redis; trying again", extra={"error": repr(error)})
             finally:
                 await consumer.stop()
-            if stop is None or not stop.is_set():
+            if not namespaces.changed.is_set() and (stop is None or not stop.is_set()):
                 await asyncio.sleep(settings.sink_retry_s)
     finally:
+        versions.cancel()
         await client.aclose()
 
 
@@ -74,16 +73,16 @@ class _FromRedisPosition(ConsumerRebalanceListener):  # type: ignore[misc]
     """Each partition the sink is given starts where Redis says it was handled up to — not where the group
     committed: a new or wiped Redis has no position, and the partition is replayed from its beginning."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, store: RedisScores) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, stores: dict[str, RedisScores]) -> None:
         self.consumer = consumer
-        self.store = store
+        self.stores = stores
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         for tp in assigned:
-            handled = await self.store.position(tp.topic, tp.partition)
+            handled = await self.stores[tp.topic].position(tp.topic, tp.partition)
             if handled is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
@@ -91,42 +90,52 @@ class _FromRedisPosition(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 async def _drain(
-    consumer: AIOKafkaConsumer, store: RedisScores, settings: SinkSettings, stop: asyncio.Event | None
+    consumer: AIOKafkaConsumer,
+    stores: dict[str, RedisScores],
+    stop: asyncio.Event | None,
+    changed: asyncio.Event,
+    batch_records: int,
 ) -> None:
-    written_to: set[int] = set()  # partitions this sink wrote to since it was given them
-    while stop is None or not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=500, max_records=settings.sink_batch_records)
-        if not batches:
-            continue
-        writes = [
-            ScoreWrite(tp.partition, record.offset, record.key, record.value)
-            for tp, records in batches.items()
-            for record in records
-            if record.key is not None  # the scorer keys every record: one without is nobody's
-        ]
-        keyless = sum(len(records) for records in batches.values()) - len(writes)
-        written = await store.write(writes)
-        SINK_RECORDS.labels("written").inc(written.changed)
-        SINK_RECORDS.labels("older").inc(written.unchanged)
-        if written.unreadable or keyless:
-            SINK_RECORDS.labels("skipped").inc(written.unreadable + keyless)
-            log.warning(
-                "skipped records that are not score records", extra={"skipped": written.unreadable + keyless}
-            )
-        handled = {tp.partition: records[-1].offset for tp, records in batches.items()}
-        lost = await store.advance(settings.topic_scores, handled)
-        for tp in batches:
-            if tp.partition in lost and tp.partition in written_to:
-                log.warning(
-                    "Redis lost what the sink wrote (a new or wiped Redis): replaying the partition",
-                    extra={"partition": tp.partition},
-                )
-                await consumer.seek_to_beginning(tp)
-            written_to.add(tp.partition)
-        # for lag dashboards: where the sink resumes is Redis's own position
-        await consumer.commit(
-            {
-                TopicPartition(tp.topic, tp.partition): records[-1].offset + 1
-                for tp, records in batches.items()
-            }
+    written_to: set[TopicPartition] = set()  # partitions this sink wrote to since it was given them
+    while (stop is None or not stop.is_set()) and not changed.is_set():
+        batches = await consumer.getmany(timeout_ms=500, max_records=batch_records)
+        for topic, store in stores.items():
+            of_topic = {tp: records for tp, records in batches.items() if tp.topic == topic}
+            if of_topic:
+                await _write(consumer, store, of_topic, written_to)
+        if batches:  # for lag dashboards: where the sink resumes is Redis's own position
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+
+
+async def _write(
+    consumer: AIOKafkaConsumer,
+    store: RedisScores,
+    batches: dict[TopicPartition, list[ConsumerRecord]],
+    written_to: set[TopicPartition],
+) -> None:
+    """One topic's batch written, then each partition's position noted (a lost one replayed)."""
+    writes = [
+        ScoreWrite(tp.partition, record.offset, record.key, record.value)
+        for tp, records in batches.items()
+        for record in records
+        if record.key is not None  # the scorer keys every record: one without is nobody's
+    ]
+    keyless = sum(len(records) for records in batches.values()) - len(writes)
+    written = await store.write(writes)
+    SINK_RECORDS.labels("written").inc(written.changed)
+    SINK_RECORDS.labels("older").inc(written.unchanged)
+    if written.unreadable or keyless:
+        SINK_RECORDS.labels("skipped").inc(written.unreadable + keyless)
+        log.warning(
+            "skipped records that are not score records", extra={"skipped": written.unreadable + keyless}
         )
+    topic = next(iter(batches)).topic
+    lost = await store.advance(topic, {tp.partition: records[-1].offset for tp, records in batches.items()})
+    for tp in batches:
+        if tp.partition in lost and tp in written_to:
+            log.warning(
+                "Redis lost what the sink wrote (a new or wiped Redis): replaying the partition",
+                extra={"topic": tp.topic, "partition": tp.partition},
+            )
+            await consumer.seek_to_beginning(tp)
+        written_to.add(tp)

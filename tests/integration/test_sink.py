@@ -21,8 +21,9 @@ from redis.asyncio import Redis
 from services.api.score_view import ScoreView
 from services.common.kafka import ensure_topics
 from services.common.processes import free_port, start_service, stop
+from services.domain.versions import ACTIVE_KEY, ModelVersion
 from services.serving.redis_scores import RedisScores
-from services.sink.app import version_and_roles
+from services.sink.namespaces import version_and_roles
 from services.sink.settings import SinkSettings
 from tests.fixtures.redis_server import redis_server
 from tests.fixtures.system import isolated_topics
@@ -189,3 +190,49 @@ async def test_a_wiped_redis_is_rebuilt_from_the_topic_by_the_running_sink(
                 await client.aclose()
     finally:
         stop(sink)
+
+
+async def test_the_sink_writes_the_live_model_versions_topic_into_that_versions_namespace_too(
+    bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A versioned rescore names its topic live (docs/scoring.md): the sink writes it under its version, so
+    API replicas in Redis mode can switch to it; the configured model's topic is still written, apart."""
+    topics, settings = await scores_topic_of_its_own("sink-versions", bootstrap)
+    live_topic = topics["MP_TOPIC_SCORES"] + "-vlive"
+    live = ModelVersion(
+        version="live-version",
+        app_id="rescore",
+        scores_topic=live_topic,
+        reports_topic=topics["MP_TOPIC_REPORTS"] + "-vlive",
+        model_toml=settings.scoring_config.read_text(),
+    )
+    await ensure_topics(settings.model_copy(update={"topic_scores": live_topic}))
+    base: Topic = [
+        (f"b-{n}".encode(), value) for n, (_, value) in enumerate(replay(25, 50)) if value is not None
+    ]
+    rescored: Topic = [
+        (f"r-{n}".encode(), value) for n, (_, value) in enumerate(replay(26, 60)) if value is not None
+    ]
+    last_base = await produce(bootstrap, topics["MP_TOPIC_SCORES"], base)
+    sink = start_service("sink", sink_env(bootstrap, redis_url, topics), tmp_path / "sink.log")
+    client = Redis.from_url(redis_url)
+    try:
+        configured = store_for(client, settings)
+        assert await settled(configured, client, last_base) == []
+        await produce(bootstrap, topics["MP_TOPIC_VERSIONS"], [(ACTIVE_KEY, live.encode())])
+        last_live = await produce(bootstrap, live_topic, rescored)
+        _, roles = version_and_roles(settings)
+        versioned = RedisScores(client, live.version, roles, settings.topic_partitions)
+        assert await settled(versioned, client, last_live) == []
+        for key, _ in rescored:  # under the live version, not the configured one
+            assert (
+                await versioned.get(key.decode()) is not None and await configured.get(key.decode()) is None
+            )
+        for key, _ in base:
+            assert (
+                await configured.get(key.decode()) is not None and await versioned.get(key.decode()) is None
+            )
+        assert await versioned.population() == len(rescored)
+    finally:
+        stop(sink)
+        await client.aclose()
