@@ -51,7 +51,7 @@ redis:
 browser:
 	@deploy/tools/apt-ensure.sh chromium chromium
 
-run: setup
+run: setup $(if $(filter redis,$(MP_SERVING)),redis)
 	@deploy/kafka/kafka.sh start
 	@trap 'deploy/kafka/kafka.sh stop' EXIT; $(BIN)/mission-pulse run
 

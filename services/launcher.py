@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +19,10 @@ from services.common.auth import digest
 from services.common.processes import RESTART_EXIT_CODE, start_service, stop, wait_until_ready
 from services.common.settings import REPO_ROOT, ClientSettings
 from services.domain.alerts.model import ALERT_KINDS
+from services.serving.local_redis import answers, start_redis
+
+if TYPE_CHECKING:
+    from services.api.settings import ApiSettings
 
 
 def _metric_total(metrics_text: str, family: str, **labels: str) -> float:
@@ -94,6 +100,28 @@ def _development_keys() -> None:
     )
 
 
+def _serving_tier(api: ApiSettings) -> list[subprocess.Popen[bytes]]:
+    """MP_SERVING=redis: the Redis MP_REDIS_URL names — started here (Debian's redis-server, no
+    persistence, its log in .dev/redis-<port>) when it is this machine's and nothing answers there —
+    and the sink."""
+    started = []
+    url = api.redis_url.get_secret_value()
+    address = urlsplit(url)
+    if api.redis_sentinels:
+        where = f"the master Sentinels {api.redis_sentinels} name"
+    elif answers(url):
+        where = f"the Redis already answering at {address.hostname}:{address.port or 6379}"
+    elif address.hostname in ("127.0.0.1", "localhost"):
+        port = address.port or 6379
+        started.append(start_redis(port, REPO_ROOT / ".dev" / f"redis-{port}"))
+        where = f"a local redis-server on 127.0.0.1:{port} (no persistence: the sink rebuilds it from Kafka)"
+    else:
+        raise SystemExit(f"MP_SERVING=redis: no Redis answers at {address.hostname}:{address.port or 6379}")
+    print(f"serving scores from Redis: {where}, written by the sink", flush=True)
+    started.append(start_service("sink"))
+    return started
+
+
 def run_everything(rate: float) -> None:
     """Ingest, scorer, API and the simulator as child processes; Ctrl-C stops them all."""
     from services.api.settings import ApiSettings
@@ -117,6 +145,8 @@ def run_everything(rate: float) -> None:
     os.environ.setdefault("MP_API_INTERACTIVE_DOCS", "true")
     children: list[subprocess.Popen[bytes]] = []
     try:
+        if api.serving == "redis":  # the serving tier too: a local Redis unless one is given, and the sink
+            children += _serving_tier(api)
         for name in ("ingest", "scorer", "api"):
             children.append(start_service(name))
         ingest_url = f"http://{ingest.ingest_host}:{ingest.ingest_port}"
