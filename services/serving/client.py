@@ -29,16 +29,21 @@ def sentinel_addresses(listed: str) -> list[tuple[str, int]]:
 
 
 def connect(settings: RedisSettings) -> Redis:
-    """A client (connections are made on first use): by URL, or through the Sentinels when listed."""
+    """A client (connections are made on first use): by URL, or through the Sentinels when listed. With
+    ``rediss://`` every connection — to Redis and to the Sentinels — is TLS, trusting ``MP_REDIS_CA_FILE``
+    (or the system's CAs)."""
     url = settings.redis_url.get_secret_value()
     options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_s,
         "socket_connect_timeout": settings.redis_timeout_s,
     }
-    if settings.redis_ca_file:
+    tls = url.startswith("rediss://")
+    if tls and settings.redis_ca_file:
         options["ssl_ca_certs"] = settings.redis_ca_file
     if not settings.redis_sentinels:
         return Redis.from_url(url, **options)
+    if tls:
+        options["ssl"] = True
     parsed = parse_url(url)
     connection: dict[str, Any] = {
         **options,
@@ -46,8 +51,6 @@ def connect(settings: RedisSettings) -> Redis:
         "username": parsed.get("username"),
         "db": parsed.get("db", 0),
     }
-    if url.startswith("rediss://"):
-        connection["ssl"] = True
     sentinel_password = settings.redis_sentinel_password.get_secret_value() or None
     sentinel = Sentinel(
         sentinel_addresses(settings.redis_sentinels),
