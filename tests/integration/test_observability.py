@@ -99,7 +99,7 @@ def test_every_documented_charted_or_alerted_metric_is_exported(
     assert not missing, f"{where} uses metrics no service exports: {missing}"
 
 
-def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path) -> None:
+def test_a_real_prometheus_scrapes_every_service(system: System, sink_url: str, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus is not installed (make test installs it)"
     config = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
@@ -110,6 +110,7 @@ def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path)
         "mission-pulse-ingest": system.ingest_url,
         "mission-pulse-scorer": system.scorer_url,
         "mission-pulse-api": system.api_url,
+        "mission-pulse-sink": sink_url,
     }
     for job in config["scrape_configs"]:
         job["static_configs"] = [{"targets": [ports[job["job_name"]].removeprefix("http://")]}]
@@ -129,7 +130,7 @@ def test_a_real_prometheus_scrapes_every_service(system: System, tmp_path: Path)
         while time.monotonic() < deadline:
             targets = httpx.get(f"{url}/api/v1/targets").json()["data"]["activeTargets"]
             health = {target["labels"]["job"]: target["health"] for target in targets}
-            if set(health.values()) == {"up"} and len(health) == 3:
+            if set(health.values()) == {"up"} and len(health) == len(ports):
                 break
             time.sleep(0.5)
         assert health == dict.fromkeys(ports, "up")

@@ -13,16 +13,26 @@ import yaml
 from services.api.settings import ApiSettings
 from services.ingest.settings import IngestSettings
 from services.scorer.settings import ScorerSettings
+from services.sink.settings import SinkSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KNOWN_SETTINGS = {
-    f"MP_{name.upper()}" for cls in (IngestSettings, ScorerSettings, ApiSettings) for name in cls.model_fields
+    f"MP_{name.upper()}"
+    for cls in (IngestSettings, ScorerSettings, ApiSettings, SinkSettings)
+    for name in cls.model_fields
 }
-PORT_SETTING = {"ingest": "MP_INGEST_PORT", "api": "MP_API_PORT", "scorer": "MP_SCORER_WEB_PORT"}
-DEFAULT_PORT = {"ingest": 8081, "api": 8080, "scorer": 6066}
+PORT_SETTING = {
+    "ingest": "MP_INGEST_PORT",
+    "api": "MP_API_PORT",
+    "scorer": "MP_SCORER_WEB_PORT",
+    "sink": "MP_SINK_METRICS_PORT",
+}
+DEFAULT_PORT = {"ingest": 8081, "api": 8080, "scorer": 6066, "sink": 9109}
 
 
 def served_paths(service: str) -> set[str]:
+    if service == "sink":
+        return {"/metrics"}  # prometheus_client's server: what the sink serves
     if service == "scorer":
         from services.scorer.app import app as scorer
 
@@ -80,10 +90,11 @@ def test_the_manifests_deploy_ingest_and_api_as_deployments_and_the_scorer_as_a_
     assert kinds["mission-pulse-ingest"] == "Deployment"
     assert kinds["mission-pulse-api"] == "Deployment"
     assert kinds["mission-pulse-scorer"] == "StatefulSet"
-    assert {service for service, _ in k8s_containers()} == {"ingest", "api", "scorer"}
+    assert kinds["mission-pulse-sink"] == "Deployment"
+    assert {service for service, _ in k8s_containers()} == {"ingest", "api", "scorer", "sink"}
 
 
-@pytest.mark.parametrize("service", ["ingest", "api", "scorer"])
+@pytest.mark.parametrize("service", ["ingest", "api", "scorer", "sink"])
 def test_manifest_ports_env_and_probes_match_the_service(service: str) -> None:
     configmap = next(doc for doc in k8s_documents() if doc["kind"] == "ConfigMap")
     paths = served_paths(service)
@@ -107,7 +118,7 @@ def test_compose_runs_each_service_with_known_settings_on_its_port() -> None:
     services = compose["services"]
     assert {"kafka", "ingest", "scorer-1", "scorer-2", "api", "prometheus", "grafana"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    for name in ("ingest", "scorer-1", "scorer-2", "api"):
+    for name in ("ingest", "scorer-1", "scorer-2", "api", "sink"):
         service = services[name]
         command = service["command"][0]
         env = {k: v for k, v in service["environment"].items() if k.startswith("MP_")}
@@ -261,3 +272,47 @@ def test_the_manifests_run_kafka_only_over_tls_and_give_every_service_the_passwo
         )
         mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
         assert mounts["kafka-ca"] == ca_dir, service
+
+
+def test_redis_requires_a_password_everywhere_and_speaks_only_tls_in_the_manifests() -> None:
+    """The serving tier is never an open Redis: compose's refuses to start without MP_REDIS_PASSWORD; the
+    manifests' has no plaintext port, replicates over TLS, and sink and API read its URL (with the
+    password, rediss://) and the CA from secrets, and find the master through the three Sentinels."""
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    redis = services["redis"]
+    assert redis["profiles"] == ["redis"] == services["sink"]["profiles"]
+    assert '[ -n "$$REDIS_PASSWORD" ] || {' in redis["command"][0]
+    assert '--requirepass "$$REDIS_PASSWORD"' in redis["command"][0]
+    for name in ("api", "sink"):
+        assert services[name]["environment"]["MP_REDIS_URL"] == "redis://:${MP_REDIS_PASSWORD:-}@redis:6379/0"
+
+    documents = k8s_documents()
+    scripts = next(d for d in documents if d["metadata"]["name"] == "mission-pulse-redis")["data"]
+    assert (
+        "--port 0 --tls-port 6379" in scripts["redis.sh"] and "--tls-replication yes" in scripts["redis.sh"]
+    )
+    assert '--requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"' in scripts["redis.sh"]
+    assert (
+        "port 0\ntls-port 26379" in scripts["sentinel.sh"]
+        and "requirepass $REDIS_PASSWORD" in scripts["sentinel.sh"]
+    )
+    statefulset = next(
+        d for d in documents if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "redis"
+    )
+    configmap = next(
+        doc for doc in documents if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "mission-pulse"
+    )
+    sentinels = configmap["data"]["MP_REDIS_SENTINELS"].split(",")
+    assert sentinels == [f"redis-{n}.redis:26379" for n in range(statefulset["spec"]["replicas"])]
+    assert (
+        configmap["data"]["MP_REDIS_SENTINEL_MASTER"] in scripts["sentinel.sh"].split("sentinel monitor ")[1]
+    )
+    ca_dir = str(Path(configmap["data"]["MP_REDIS_CA_FILE"]).parent)
+    for service, container in k8s_containers():
+        if service not in ("api", "sink"):
+            continue
+        env = {item["name"]: item for item in container["env"]}
+        assert env["MP_REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "mission-pulse-redis", service
+        assert env["MP_REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password", service
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts["redis-ca"] == ca_dir, service
