@@ -107,8 +107,10 @@ def _published_state(person: str, touches: int, now: float, model: ScoringModel)
     return orjson.dumps(score_record(state, model, now))
 
 
-def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.Popen[bytes], str, float]:
-    """An API over ``scores_topic``; with the seconds it took to be ready (caught up)."""
+def start_api(
+    settings: CommonSettings, scores_topic: str, **extra: str
+) -> tuple[subprocess.Popen[bytes], str, float]:
+    """An API over ``scores_topic`` (``extra``: more settings); with the seconds it took to be ready."""
     port = free_port()
     suffix = uuid.uuid4().hex[:6]
     env = {name: value for name, value in os.environ.items() if name != "MP_AUTH_CONFIG"}
@@ -120,6 +122,7 @@ def _start_api(settings: CommonSettings, scores_topic: str) -> tuple[subprocess.
         "MP_TOPIC_ALERTS": f"bench-alerts-{suffix}",
         "MP_TOPIC_DEAD_LETTERS": f"bench-dlq-{suffix}",
         "MP_LOG_LEVEL": "WARNING",
+        **extra,
     }
     started = time.perf_counter()
     process = start_service("api", env, subprocess.DEVNULL)
@@ -240,27 +243,31 @@ def api_serving(settings: CommonSettings, population: int, seconds: float) -> Fi
     asyncio.run(create_topic(settings, empty_topic))
     figures: Figures = {"population": population}
     for name, topic in (("empty", empty_topic), ("loaded", scores_topic)):
-        process, url, ready_s = _start_api(settings, topic)
+        process, url, ready_s = start_api(settings, topic)
         try:
             figures[f"{name}_ready_s"] = round(ready_s, 2)
             figures[f"{name}_rss_bytes"] = rss_bytes(process.pid)
             if name == "loaded":
-                path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
-                assert httpx.get(path).status_code == 200, "the benchmark population is not served"
-                requests = figures["requests"] = {}
-                with tempfile.TemporaryDirectory() as directory:
-                    for case, target in (
-                        ("by id", _urls_file(url, population, Path(directory))),
-                        ("at-risk list (50)", f"{url}/v1/constituents?limit=50"),
-                    ):
-                        requests[case] = oha(target, seconds, API_CONNECTIONS)
-                        for rate in PACED_RATES[case]:
-                            requests[f"{case}, open model at {rate}/s"] = oha(
-                                target, seconds, API_CONNECTIONS, rate
-                            )
+                figures["requests"] = api_requests(url, population, seconds)
                 figures["rss_bytes_after_requests"] = rss_bytes(process.pid)
         finally:
             stop(process, timeout_s=60)
     grown = figures["loaded_rss_bytes"] - figures["empty_rss_bytes"]
     figures["rss_bytes_per_constituent"] = round(grown / population)
     return figures
+
+
+def api_requests(url: str, population: int, seconds: float) -> Figures:
+    """The API's read cases against ``url`` serving the bench population: closed loop, then open model."""
+    path = f"{url}/v1/constituents/{API_POPULATION_PREFIX}{0:07d}"
+    assert httpx.get(path).status_code == 200, "the benchmark population is not served"
+    requests: Figures = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for case, target in (
+            ("by id", _urls_file(url, population, Path(directory))),
+            ("at-risk list (50)", f"{url}/v1/constituents?limit=50"),
+        ):
+            requests[case] = oha(target, seconds, API_CONNECTIONS)
+            for rate in PACED_RATES[case]:
+                requests[f"{case}, open model at {rate}/s"] = oha(target, seconds, API_CONNECTIONS, rate)
+    return requests

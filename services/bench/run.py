@@ -101,11 +101,42 @@ def _scenario(
         )
         results["api"] = http_cases.api_serving(settings, api_constituents, ingest_seconds)
     elif scenario == "sink":
-        print(f"the serving tier's sink writing {api_constituents:,} score records into Redis", flush=True)
-        results["sink"] = serving.sink_throughput(settings, api_constituents)
+        print(
+            f"the serving tier: a sink writing {api_constituents:,} score records into Redis, then the API "
+            f"reading them (MP_SERVING=redis); GETs for {ingest_seconds:g} s each",
+            flush=True,
+        )
+        results["sink"] = serving.redis_serving(settings, api_constituents, ingest_seconds)
     elif scenario == "dedup":
         print("what remembering event ids costs one constituent", flush=True)
         results["dedup"] = dedup_cost.dedup_cost()
+
+
+def _api_table(title: str, api: dict[str, Any]) -> list[str]:
+    """One API's read cases, ready time and memory (either mode)."""
+    rows = []
+    for name, figures in api["requests"].items():
+        asked = figures["asked_requests_per_s"]
+        load = "closed loop" if asked is None else f"open model at {asked:,}/s"
+        rows.append(
+            f"| {name.split(', ')[0]} | {load} | {figures['requests_per_s']:,} | "
+            f"{figures['p50_ms']} | {figures['p99_ms']} | {figures.get('p99_9_ms')} | "
+            f"{figures['errors']} |"
+        )
+    lines = _table(
+        f"{title} (oha in another process; open model: latency from each request's due time)",
+        "| case | load | requests/s | p50 ms | p99 ms | p99.9 ms | errors |",
+        rows,
+        text_columns=2,
+    )
+    return [
+        *lines,
+        f"Ready in {api['loaded_ready_s']} s, beside {api['empty_ready_s']} s with nobody to serve; "
+        f"resident memory {api['loaded_rss_bytes'] / 2**20:.0f} MiB against "
+        f"{api['empty_rss_bytes'] / 2**20:.0f} MiB with nobody "
+        f"({api['rss_bytes_after_requests'] / 2**20:.0f} MiB after the requests).",
+        "",
+    ]
 
 
 def scorer_throughput(settings: CommonSettings, events: int, constituents: int) -> dict[str, Any]:
@@ -250,33 +281,12 @@ def markdown(results: dict[str, Any]) -> str:
         )
     if "api" in results:
         api = results["api"]
-        rows = []
-        for name, figures in api["requests"].items():
-            asked = figures["asked_requests_per_s"]
-            load = "closed loop" if asked is None else f"open model at {asked:,}/s"
-            rows.append(
-                f"| {name.split(', ')[0]} | {load} | {figures['requests_per_s']:,} | "
-                f"{figures['p50_ms']} | {figures['p99_ms']} | {figures.get('p99_9_ms')} | "
-                f"{figures['errors']} |"
-            )
-        lines += _table(
-            f"API over {api['population']:,} constituents (oha in another process; open model: latency from "
-            "each request's due time)",
-            "| case | load | requests/s | p50 ms | p99 ms | p99.9 ms | errors |",
-            rows,
-            text_columns=2,
-        )
-        lines += [
-            f"Ready (caught up) in {api['loaded_ready_s']} s, beside {api['empty_ready_s']} s over an empty "
-            f"topic; resident memory {api['loaded_rss_bytes'] / 2**20:.0f} MiB against "
-            f"{api['empty_rss_bytes'] / 2**20:.0f} MiB empty: **{api['rss_bytes_per_constituent']:,} B per "
-            "constituent**.",
-            "",
-        ]
+        lines += _api_table(f"API over {api['population']:,} constituents, in memory", api)
+        lines += [f"**{api['rss_bytes_per_constituent']:,} B per constituent** in the API's memory.", ""]
     if "sink" in results and "skipped" not in results["sink"]:
         sink = results["sink"]
         lines += [
-            "## The serving tier's sink (docs/serving.md)",
+            "## The serving tier: sink and Redis (docs/serving.md)",
             "",
             f"{sink['population']:,} score records into an empty Redis by one sink: {sink['seconds']} s, "
             f"**{sink['records_per_s']:,} records/s**; Redis holds "
@@ -284,6 +294,8 @@ def markdown(results: dict[str, Any]) -> str:
             "as published).",
             "",
         ]
+        if "api" in sink:
+            lines += _api_table(f"API over {sink['population']:,} constituents in Redis", sink["api"])
     if "dedup" in results:
         rows = [
             f"| {name} | {f['bytes']:,} B ({f['bytes_per_id']} per id) | {f['remembered']:,} | "

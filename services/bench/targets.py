@@ -153,10 +153,16 @@ def api_verdicts(api: dict[str, Any]) -> list[Verdict]:
             f"{api['rss_bytes_per_constituent']:,} B",
         ),
     ]
+    return verdicts + _read_verdicts("API", api, population)
+
+
+def _read_verdicts(who: str, api: dict[str, Any], population: int) -> list[Verdict]:
+    """The read targets: one person and the at-risk list, p99 at their rates, open model."""
+    over = "" if population >= 1_000_000 else f" (over {population:,} constituents, not 1,000,000)"
+    verdicts = []
     for case, rate, goal in (("by id", 2000, 5.0), ("at-risk list (50)", 200, 20.0)):
-        target = (
-            f"API {'GET' if case == 'by id' else 'at-risk list'} p99 ≤ {goal:g} ms at {rate:,}/s, open model"
-        )
+        read = "GET" if case == "by id" else "at-risk list"
+        target = f"{who} {read} p99 ≤ {goal:g} ms at {rate:,}/s, open model"
         figures = api["requests"].get(f"{case}, open model at {rate}/s")
         if figures is None:
             verdicts.append(
@@ -170,6 +176,44 @@ def api_verdicts(api: dict[str, Any]) -> list[Verdict]:
     return verdicts
 
 
+SCORER_OUTPUT = 15_000  # records/s: the most the scorer published in any bench so far (issue 35's table)
+
+
+def redis_verdicts(sink: dict[str, Any], scorer_capacity: int | None = None) -> list[Verdict]:
+    """MP_SERVING=redis: the sink keeps up with the scorer; the API is ready in seconds with a flat RSS."""
+    population = sink["population"]
+    output = scorer_capacity or SCORER_OUTPUT
+    where = "this run's scorer" if scorer_capacity else "the scorer's best measured"
+    verdicts = [
+        _at_least(
+            f"sink ≥ the scorer's output ({where}, {output:,} records/s)",
+            sink["records_per_s"],
+            output,
+            f"{sink['records_per_s']:,} records/s",
+        )
+    ]
+    api = sink.get("api")
+    if api is None:
+        return verdicts
+    grown = api["loaded_rss_bytes"] - api["empty_rss_bytes"]
+    verdicts += [
+        _at_most(
+            "Redis mode: API ready ≤ 10 s at any population",
+            api["loaded_ready_s"],
+            10.0,
+            f"{api['loaded_ready_s']} s over {population:,}",
+        ),
+        _at_most(
+            "Redis mode: API RSS flat (over everyone ≤ 1.1× over nobody)",
+            api["loaded_rss_bytes"] / api["empty_rss_bytes"],
+            1.1,
+            f"{api['loaded_rss_bytes'] / 2**20:.0f} MiB against {api['empty_rss_bytes'] / 2**20:.0f} MiB "
+            f"({grown / population:.1f} B per constituent)",
+        ),
+    ]
+    return verdicts + _read_verdicts("Redis mode: API", api, population)
+
+
 def verdicts(results: dict[str, Any]) -> list[Verdict]:
     """Every target this run's scenarios speak to, in the order of docs/performance.md."""
     found = []
@@ -180,4 +224,7 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
         found += e2e_verdicts(results["e2e"], capacity)
     if "api" in results:
         found += api_verdicts(results["api"])
+    if "sink" in results and "skipped" not in results["sink"]:
+        capacity = results.get("scorer", {}).get(f"scorer (memory://), {GROUPED}", {}).get("events_per_s")
+        found += redis_verdicts(results["sink"], capacity)
     return found

@@ -115,3 +115,31 @@ def test_an_open_model_case_that_got_no_answer_or_did_not_run_is_not_measured() 
         "not measured: no open-model run"
     )
     assert said["API ready ≤ 10 s over 1,000,000 constituents"] == "not met: 1.2× over"
+
+
+def test_the_redis_tier_keeps_up_with_the_scorer_and_its_api_is_ready_and_flat_at_any_population() -> None:
+    mib = 2**20
+    sink = {
+        "population": 3_000_000,
+        "records_per_s": 16_000,
+        "api": {
+            "loaded_ready_s": 1.5,
+            "empty_ready_s": 1.2,
+            "empty_rss_bytes": 100 * mib,
+            "loaded_rss_bytes": 125 * mib,  # a quarter more with everyone: not flat
+            "requests": {
+                "by id, open model at 2000/s": {"p99_ms": 3.0},
+                "at-risk list (50), open model at 200/s": {"p99_ms": 25.0},
+            },
+        },
+    }
+    said = by_target({"sink": sink})
+    assert said["sink ≥ the scorer's output (the scorer's best measured, 15,000 records/s)"] == "met"
+    assert said["Redis mode: API ready ≤ 10 s at any population"] == "met"
+    assert said["Redis mode: API RSS flat (over everyone ≤ 1.1× over nobody)"] == "not met: 1.1× over"
+    assert said["Redis mode: API GET p99 ≤ 5 ms at 2,000/s, open model"] == "met"
+    assert said["Redis mode: API at-risk list p99 ≤ 20 ms at 200/s, open model"] == "not met: 1.2× over"
+    # against this run's scorer when it ran
+    faster = by_target({"sink": sink, "scorer": scorer(memory=20_000, rocksdb=9_000, peer=60_000, pure=1)})
+    assert faster["sink ≥ the scorer's output (this run's scorer, 20,000 records/s)"] == "not met: 1.2× short"
+    assert by_target({"sink": {"skipped": "redis-server is not installed"}}) == {}
