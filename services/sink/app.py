@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from services.common.follower import CONSUMER_LAG
 from services.common.kafka import client_options, ensure_topics
 from services.serving.client import connect
 from services.serving.redis_scores import RedisScores, ScoreWrite
@@ -105,6 +106,11 @@ async def _drain(
                 await _write(consumer, store, of_topic, written_to)
         if batches:  # for lag dashboards: where the sink resumes is Redis's own position
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        for tp in consumer.assignment():  # how far behind the topic Redis is, per partition
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                behind = highwater - await consumer.position(tp)
+                CONSUMER_LAG.labels("sink", tp.topic, str(tp.partition)).set(max(0, behind))
 
 
 async def _write(

@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from services.api.score_view import ScoreView
@@ -50,6 +52,23 @@ def sink_env(bootstrap: str, redis_url: str, topics: dict[str, str]) -> dict[str
         "MP_SINK_METRICS_PORT": str(free_port()),
         "MP_SINK_BATCH_RECORDS": "200",  # many batches, so a kill falls between a write and its commit
     }
+
+
+def sink_lag(port: int, topic: str, partitions: int) -> dict[int, float]:
+    """The sink's mp_consumer_lag_messages per partition of ``topic``, once every partition has one."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        lag = {
+            int(sample.labels["partition"]): sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "mp_consumer_lag_messages"
+            for sample in family.samples
+            if sample.labels["service"] == "sink" and sample.labels["topic"] == topic
+        }
+        if (len(lag) == 8 and set(lag.values()) == {0.0}) or time.monotonic() > deadline:
+            return lag
+        time.sleep(0.2)
 
 
 async def produce(bootstrap: str, topic: str, records: Topic) -> dict[bytes, tuple[int, int]]:
@@ -100,7 +119,8 @@ async def test_the_sink_leaves_redis_answering_as_the_in_memory_view_of_the_same
     topics, settings = await scores_topic_of_its_own("sink", bootstrap)
     records = replay(21, 600)  # re-scores, role changes, tombstones
     last = await produce(bootstrap, topics["MP_TOPIC_SCORES"], records)
-    sink = start_service("sink", sink_env(bootstrap, redis_url, topics), tmp_path / "sink.log")
+    env = sink_env(bootstrap, redis_url, topics)
+    sink = start_service("sink", env, tmp_path / "sink.log")
     client = Redis.from_url(redis_url)
     try:
         store = store_for(client, settings)
@@ -109,6 +129,10 @@ async def test_the_sink_leaves_redis_answering_as_the_in_memory_view_of_the_same
         for key, value in records:
             view.apply(key, value)
         assert await redis_answers(store) == answers(view)
+        # how far Redis is behind the topic, per partition: nothing, once written (docs/operations.md)
+        port, topic = int(env["MP_SINK_METRICS_PORT"]), topics["MP_TOPIC_SCORES"]
+        lag = await asyncio.to_thread(sink_lag, port, topic, settings.topic_partitions)
+        assert set(lag) == set(range(settings.topic_partitions)) and set(lag.values()) == {0.0}, lag
     finally:
         stop(sink)
         await client.aclose()
