@@ -25,7 +25,6 @@ counted from the sorted sets (``ZCOUNT``: one source of truth, nothing to drift)
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -38,6 +37,8 @@ from services.api.recovery_view import newest_first, open_cases_of
 from services.common.murmur2 import partition_for
 from services.domain.alerts.recovery import OPEN_STEPS
 from services.domain.scoring_model import ScoringModel
+from services.serving.coalescing import Coalescer
+from services.serving.ranking import first_round, merge
 
 TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a compacted topic keeps a tombstone
 
@@ -128,6 +129,7 @@ class RedisScores:
         self._prefix = f"mp:{version}"
         self._roles = tuple(roles)
         self._partitions = partitions
+        self._reads = Coalescer(client)
         self._write = client.register_script(WRITE)
         self._advance = client.register_script(ADVANCE)
 
@@ -198,37 +200,50 @@ class RedisScores:
 
     async def get(self, constituent_id: str) -> dict[str, Any] | None:
         person = self._person(self.partition_of(constituent_id), constituent_id)
-        record = await self._client.hget(person, "record")
+        record = await self._reads.hget(person, "record")  # with the other GETs in flight
         return None if record is None else orjson.loads(record)
 
     async def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
     ) -> list[dict[str, Any]]:
         """Constituents by score (lowest first when ``ascending``), of one role if given, at most
-        ``max_score``: the first ``limit`` of each partition's sorted set, merged."""
+        ``max_score``: the heads of the partitions' sorted sets merged, read in at most two rounds
+        (services/serving/ranking.py), then their records."""
         if role is not None and role not in self._roles:
             return []
-        ceiling = "+inf" if max_score is None else repr(float(max_score))
-        async with self._client.pipeline(transaction=False) as pipe:
-            for partition in range(self._partitions):
-                key = self._rank(partition, role)
-                if ascending:
-                    pipe.zrangebyscore(key, "-inf", ceiling, start=0, num=limit, withscores=True)
-                else:
-                    pipe.zrevrangebyscore(key, ceiling, "-inf", start=0, num=limit, withscores=True)
-            per_partition = await pipe.execute()
-        rows = (
-            [(score, member, partition) for member, score in listed]
-            for partition, listed in enumerate(per_partition)
-        )
-        merged = heapq.merge(*rows, reverse=not ascending)  # each partition's list is already in order
-        chosen = [next(merged, None) for _ in range(limit)]
-        found = [row for row in chosen if row is not None]
+        read = first_round(limit, self._partitions)
+        per_partition = await self._heads(ascending, role, max_score, range(self._partitions), 0, read)
+        found, further = merge(per_partition, limit, ascending, read)
+        if further:
+            more = await self._heads(ascending, role, max_score, further, read, limit - read)
+            for partition, rows in zip(further, more, strict=True):
+                per_partition[partition] = [*per_partition[partition], *rows]
+            found, _ = merge(per_partition, limit, ascending, limit)
         async with self._client.pipeline(transaction=False) as pipe:
             for _, member, partition in found:
                 pipe.hget(self._person(partition, member.decode()), "record")
             records = await pipe.execute() if found else []
         return [orjson.loads(record) for record in records if record is not None]
+
+    async def _heads(
+        self,
+        ascending: bool,
+        role: str | None,
+        max_score: float | None,
+        partitions: Iterable[int],
+        start: int,
+        count: int,
+    ) -> list[list[tuple[bytes, float]]]:
+        """``count`` rows from the ``start``-th of each partition's ranking, in one round trip."""
+        ceiling = "+inf" if max_score is None else repr(float(max_score))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                key = self._rank(partition, role)
+                if ascending:
+                    pipe.zrangebyscore(key, "-inf", ceiling, start=start, num=count, withscores=True)
+                else:
+                    pipe.zrevrangebyscore(key, ceiling, "-inf", start=start, num=count, withscores=True)
+            return list(await pipe.execute())
 
     async def histogram(self, edges: list[float]) -> list[int]:
         """How many constituents score within each [edges[i], edges[i+1]) — the last bin everything from its

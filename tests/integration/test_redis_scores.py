@@ -73,10 +73,14 @@ async def test_redis_answers_every_ranking_and_the_distribution_as_the_in_memory
     assert await store.population() == len(view)
     for person in {key.decode() for key, _ in records}:
         assert await store.get(person) == view.get(person)
-    limited = await store.ranked(ascending=True, role=None, max_score=None, limit=3)
-    assert [s["constituent_id"] for s in limited] == [
-        s["constituent_id"] for s in view.ranked(ascending=True, role=None, max_score=None, limit=3)
-    ]
+    for limit in (3, 10, 25):  # a round of a few of each partition, and a second where it falls short
+        for ascending in (True, False):
+            for role in (None, *ROLES):
+                for max_score in (None, 40.0):
+                    asked = {"ascending": ascending, "role": role, "max_score": max_score, "limit": limit}
+                    limited = await store.ranked(**asked)  # type: ignore[arg-type]
+                    expected_ids = [s["constituent_id"] for s in view.ranked(**asked)]  # type: ignore[arg-type]
+                    assert [s["constituent_id"] for s in limited] == expected_ids, asked
 
 
 async def test_a_record_older_than_the_one_held_never_wins_however_often_it_is_replayed(
