@@ -137,9 +137,16 @@ def _at_population(verdict: Verdict, population: int) -> Verdict:
     return replace(verdict, verdict=f"met over {population:,}; not measured at 1,000,000")
 
 
+def _over(population: int) -> str:
+    """What a figure says of the population it was measured over, when not the targets' 1,000,000."""
+    if population == 1_000_000:
+        return ""
+    return f" (over {population:,} constituents{', not 1,000,000' if population < 1_000_000 else ''})"
+
+
 def api_verdicts(api: dict[str, Any]) -> list[Verdict]:
     population = api["population"]
-    over = "" if population >= 1_000_000 else f" (over {population:,} constituents, not 1,000,000)"
+    over = _over(population)
     ready = api["loaded_ready_s"]
     verdicts = [
         _at_population(
@@ -158,7 +165,7 @@ def api_verdicts(api: dict[str, Any]) -> list[Verdict]:
 
 def _read_verdicts(who: str, api: dict[str, Any], population: int) -> list[Verdict]:
     """The read targets: one person and the at-risk list, p99 at their rates, open model."""
-    over = "" if population >= 1_000_000 else f" (over {population:,} constituents, not 1,000,000)"
+    over = _over(population)
     verdicts = []
     for case, rate, goal in (("by id", 2000, 5.0), ("at-risk list (50)", 200, 20.0)):
         read = "GET" if case == "by id" else "at-risk list"

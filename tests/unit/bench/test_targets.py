@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.bench.targets import verdicts
+from services.bench.targets import api_verdicts, verdicts
 
 
 def scorer(memory: int, rocksdb: int, peer: int, pure: int) -> dict[str, Any]:
@@ -143,3 +143,12 @@ def test_the_redis_tier_keeps_up_with_the_scorer_and_its_api_is_ready_and_flat_a
     faster = by_target({"sink": sink, "scorer": scorer(memory=20_000, rocksdb=9_000, peer=60_000, pure=1)})
     assert faster["sink ≥ the scorer's output (this run's scorer, 20,000 records/s)"] == "not met: 1.2× short"
     assert by_target({"sink": {"skipped": "redis-server is not installed"}}) == {}
+
+
+def test_figures_over_more_people_than_the_target_say_over_how_many() -> None:
+    api = {"population": 3_000_000, "loaded_ready_s": 73.7, "rss_bytes_per_constituent": 309, "requests": {}}
+
+    ready = api_verdicts(api)[0]
+
+    assert ready.measured == "73.7 s (over 3,000,000 constituents)"
+    assert ready.verdict.startswith("not met")
