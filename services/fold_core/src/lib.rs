@@ -1,0 +1,85 @@
+//! `mission_pulse_core`: the scorer's per-event fold compiled (issue 35, docs/compiled-core.md).
+//!
+//! Built by maturin from `make core` (part of `make setup`); where it cannot be built the scorer runs
+//! the Python model of services/domain/, which stays the specification and the test oracle
+//! (tests/unit/core/: the same streams through both must give the same floats). This first part folds
+//! the scoring state; the alert rules, the report and batches of records follow (docs/compiled-core.md).
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+pub mod dedup;
+pub mod fold;
+pub mod model;
+pub mod python_numbers;
+pub mod state;
+
+/// A scoring model, read from `ScoringModel.model_dump_json()`.
+#[pyclass(frozen, module = "mission_pulse_core")]
+struct Model {
+    inner: model::Model,
+}
+
+#[pymethods]
+impl Model {
+    #[new]
+    fn new(model_json: &str) -> PyResult<Self> {
+        model::Model::from_json(model_json)
+            .map(|inner| Model { inner })
+            .map_err(PyValueError::new_err)
+    }
+}
+
+/// One constituent's scoring state, resident in compiled memory.
+#[pyclass(module = "mission_pulse_core")]
+struct Constituent {
+    state: state::State,
+}
+
+#[pymethods]
+impl Constituent {
+    #[new]
+    fn new(constituent_id: &str) -> Self {
+        Constituent {
+            state: state::State::new(constituent_id),
+        }
+    }
+
+    /// Fold one event (its JSON) at `event_time`: "scored", "duplicate" or "unknown_type".
+    fn apply(
+        &mut self,
+        model: &Model,
+        event_json: &[u8],
+        event_time: f64,
+    ) -> PyResult<&'static str> {
+        let event: fold::Event = serde_json::from_slice(event_json)
+            .map_err(|e| PyValueError::new_err(format!("event: {e}")))?;
+        Ok(fold::apply_event(&mut self.state, &event, event_time, &model.inner).name())
+    }
+
+    /// Overall, content, operations and principles at instant `at`.
+    fn scores_at(&self, model: &Model, at: f64) -> (f64, f64, f64, f64) {
+        let [overall, content, operations, principles] =
+            fold::scores_at(&self.state, &model.inner, at);
+        (overall, content, operations, principles)
+    }
+
+    /// The state's scoring fields as the Python `ConstituentState.to_dict()` has them, as JSON.
+    fn to_json(&self) -> String {
+        self.state.to_json().to_string()
+    }
+}
+
+/// Which build this is: the crate's version.
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[pymodule]
+fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_class::<Constituent>()?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    Ok(())
+}
