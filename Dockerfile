@@ -15,6 +15,18 @@ COPY services services
 RUN python services/native.py build \
     && python -c "import sys; from services import native; sys.exit(int(native.missing()))"
 
+# Build stage: the compiled fold (services/fold_core, Rust with PyO3) as a wheel, built by maturin with the
+# toolchain of the official Rust image; only the wheel leaves this stage (docs/compiled-core.md).
+FROM python:3.11-slim AS core
+COPY --from=rust:1-slim-bookworm /usr/local/cargo /usr/local/cargo
+COPY --from=rust:1-slim-bookworm /usr/local/rustup /usr/local/rustup
+ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* && pip install 'maturin>=1.5,<2'
+COPY services/fold_core /core
+RUN maturin build --release --manifest-path /core/Cargo.toml --out /wheels
+
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -22,6 +34,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY services/__init__.py services/
 RUN pip install -e '.[rocksdb]'
+COPY --from=core /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
 # the sources with their compiled modules, from one stage: built after their sources, so never stale
 COPY --from=build /app/services services
 COPY schemas schemas

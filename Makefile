@@ -12,7 +12,7 @@ LINT_TIMEOUT ?= 600
 UNIT_TIMEOUT ?= 900
 INTEGRATION_TIMEOUT ?= 2700
 
-.PHONY: help setup native ops-tools redis browser run test test-unit test-integration test-faults test-cluster stress chaos test-rules lint bench soak kafka-start kafka-stop clean
+.PHONY: help setup native core ops-tools redis browser run test test-unit test-integration test-faults test-cluster stress chaos test-rules lint bench soak kafka-start kafka-stop clean
 
 help:
 	@echo "make run     - the whole system on a local Kafka broker, with a simulator feeding traffic"
@@ -36,7 +36,18 @@ native: $(BIN)/.installed
 	@if [ "$${MP_NATIVE:-1}" = 0 ]; then echo "MP_NATIVE=0: the scorer's pure core runs as Python"; \
 	else $(BIN)/python services/native.py ensure; fi
 
-setup: $(BIN)/.installed .kafka/libs/.fetched native
+# The scorer's fold compiled from Rust (services/fold_core, built by maturin into the venv as
+# mission_pulse_core; docs/compiled-core.md). Without cargo, or with MP_CORE=0, the Python model runs.
+CORE_SOURCES := $(wildcard services/fold_core/src/*.rs) services/fold_core/Cargo.toml services/fold_core/Cargo.lock services/fold_core/pyproject.toml
+core: $(BIN)/.core
+$(BIN)/.core: $(CORE_SOURCES) $(BIN)/.installed
+	@if [ "$${MP_CORE:-1}" = 0 ]; then echo "MP_CORE=0: the compiled fold is not built; the Python model runs"; \
+	elif ! command -v cargo >/dev/null; then echo "no Rust toolchain (cargo): the Python model runs (docs/compiled-core.md)"; \
+	else echo "==> building the compiled fold (services/fold_core, Rust via maturin)"; \
+	  if (cd services/fold_core && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(BIN))/maturin develop --release --quiet); \
+	  then touch $@; else echo "WARNING: the compiled fold did not build; the Python model runs" >&2; fi; fi
+
+setup: $(BIN)/.installed .kafka/libs/.fetched native core
 
 # The real Prometheus (promtool) and Alertmanager, from Debian's packages, for the rule tests and the
 # scrape / forwarding integration tests.
@@ -128,4 +139,4 @@ kafka-stop:
 
 clean:
 	@test ! -x $(BIN)/python || $(BIN)/python services/native.py clean
-	rm -rf $(VENV) .kafka .scorer-data .bench-peers .tools *.egg-info
+	rm -rf $(VENV) .kafka .scorer-data .bench-peers .tools *.egg-info services/fold_core/target

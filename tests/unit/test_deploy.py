@@ -150,6 +150,17 @@ def test_the_image_runs_the_compiled_core_the_bench_measured() -> None:
     assert "COPY services services" not in runtime and "gcc" not in runtime
 
 
+def test_the_image_carries_the_compiled_fold_built_in_a_stage_of_its_own() -> None:
+    """services/fold_core is built into a wheel by maturin in a stage with the Rust toolchain; the image
+    installs that wheel and carries no toolchain (docs/compiled-core.md)."""
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    core = dockerfile.split("AS core\n")[1].split("\nFROM ")[0]
+    runtime = dockerfile.split("\nFROM python:3.11-slim\n")[1]
+    assert "COPY --from=rust:" in core and "maturin build --release" in core and "fold_core" in core
+    assert "COPY --from=core /wheels /wheels" in runtime and "pip install /wheels/*.whl" in runtime
+    assert "cargo" not in runtime and "rustup" not in runtime
+
+
 VERIFIERS = {
     "MP_STRIPE_WEBHOOK_SECRETS",
     "MP_SENDGRID_VERIFICATION_KEY",
