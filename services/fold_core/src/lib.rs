@@ -7,11 +7,14 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 pub mod dedup;
 pub mod fold;
+pub mod layout;
 pub mod model;
 pub mod python_numbers;
+pub mod python_state;
 pub mod state;
 
 /// A scoring model, read from `ScoringModel.model_dump_json()`.
@@ -62,6 +65,27 @@ impl Constituent {
         let [overall, content, operations, principles] =
             fold::scores_at(&self.state, &model.inner, at);
         (overall, content, operations, principles)
+    }
+
+    /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &layout::encode(&self.state))
+    }
+
+    /// A state from `to_bytes`; a ValueError naming what is wrong for anything else.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        layout::decode(data)
+            .map(|state| Constituent { state })
+            .map_err(PyValueError::new_err)
+    }
+
+    /// A state the Python model wrote (`ConstituentState.to_dict()` as JSON): its scoring fields.
+    #[staticmethod]
+    fn from_python_state(state_json: &[u8]) -> PyResult<Self> {
+        python_state::from_python_json(state_json)
+            .map(|state| Constituent { state })
+            .map_err(PyValueError::new_err)
     }
 
     /// The state's scoring fields as the Python `ConstituentState.to_dict()` has them, as JSON.

@@ -1,0 +1,88 @@
+//! A state written by the Python model (`ConstituentState.to_dict()`, as the changelog holds it today)
+//! read into the core: how a restore moves from the Python scorer's states to the core's bytes. The
+//! scoring fields only, for now; their order is kept (serde_json's `preserve_order`), as the sums need.
+
+use crate::dedup::Token;
+use crate::state::State;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+struct PythonState {
+    constituent_id: String,
+    #[serde(default)]
+    reference_time: f64,
+    #[serde(default)]
+    contributions: indexmap::IndexMap<String, [f64; 3]>,
+    #[serde(default)]
+    seen_event_ids: indexmap::IndexMap<String, String>,
+    #[serde(default)]
+    counts: indexmap::IndexMap<String, i64>,
+    #[serde(default)]
+    hourly: indexmap::IndexMap<String, indexmap::IndexMap<String, i64>>,
+    #[serde(default)]
+    last_touch: indexmap::IndexMap<String, f64>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    events: i64,
+    #[serde(default)]
+    giving: indexmap::IndexMap<String, f64>,
+    #[serde(default)]
+    timeline: Vec<(f64, String, String, String)>,
+    #[serde(flatten)]
+    _rest: HashMap<String, Value>, // the fields the core does not fold yet
+}
+
+fn number(key: &str, what: &str) -> Result<i64, String> {
+    key.parse()
+        .map_err(|_| format!("{what} {key:?} is not a whole number"))
+}
+
+fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    if text.len() % 11 != 0 {
+        return Err("seen_event_ids: tokens are 11 characters each".into());
+    }
+    (0..text.len())
+        .step_by(11)
+        .map(|at| {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(&text[at..at + 11])
+                .map_err(|e| format!("seen_event_ids: {e}"))?;
+            bytes
+                .try_into()
+                .map_err(|_| "seen_event_ids: a token is not 8 bytes".to_string())
+        })
+        .collect()
+}
+
+pub fn from_python_json(text: &[u8]) -> Result<State, String> {
+    let p: PythonState = serde_json::from_slice(text).map_err(|e| format!("state: {e}"))?;
+    let mut state = State::new(&p.constituent_id);
+    state.reference_time = p.reference_time;
+    state.contributions = p.contributions.into_iter().collect();
+    state.seen = p
+        .seen_event_ids
+        .iter()
+        .map(|(day, text)| Ok((number(day, "day")?, tokens(text)?)))
+        .collect::<Result<_, String>>()?;
+    state.counts = p.counts.into_iter().collect();
+    state.hourly = p
+        .hourly
+        .into_iter()
+        .map(|(hour, bucket)| Ok((number(&hour, "hour")?, bucket.into_iter().collect())))
+        .collect::<Result<_, String>>()?;
+    state.last_touch = p.last_touch.into_iter().collect();
+    state.roles = p.roles;
+    state.events = p.events;
+    state.giving = p
+        .giving
+        .into_iter()
+        .map(|(period, amount)| Ok((number(&period, "giving period")?, amount)))
+        .collect::<Result<_, String>>()?;
+    state.timeline = p.timeline;
+    Ok(state)
+}
