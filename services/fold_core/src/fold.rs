@@ -20,6 +20,10 @@ pub struct Event {
     pub source: String,
     #[serde(default)]
     pub attributes: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub occurred_at: Option<String>, // RFC 3339, as sent (alerts carry it)
+    #[serde(default)]
+    pub department: Option<Value>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]

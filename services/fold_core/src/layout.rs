@@ -14,6 +14,7 @@
 //! roles: n, each string index
 //! giving: n, each (period, float)
 //! timeline: n, each (time: whole ms after the previous, or the float; source; type; event id as above)
+//! score_peaks: n, each (hour as a step, float) | score_alerts_opened | score_alert_opened_at (0, or 1 + text)
 //! ```
 //!
 //! Maps keep their order (first insertion), which the float sums depend on.
@@ -223,6 +224,21 @@ pub fn encode(state: &State) -> Vec<u8> {
         w.index(event_type);
         w.id(event_id);
     }
+    w.varint(state.score_peaks.len() as u64);
+    let mut previous = 0i64;
+    for (hour, peak) in &state.score_peaks {
+        w.signed(hour.wrapping_sub(previous));
+        previous = *hour;
+        w.float(*peak);
+    }
+    w.signed(state.score_alerts_opened);
+    match &state.score_alert_opened_at {
+        None => w.out.push(0),
+        Some(at) => {
+            w.out.push(1);
+            w.text(at);
+        }
+    }
     w.out
 }
 
@@ -400,6 +416,19 @@ pub fn decode(data: &[u8]) -> Read<State> {
         previous = at;
         state.timeline.push((at, r.name()?, r.name()?, r.id()?));
     }
+    let n = r.count()?;
+    let mut previous = 0i64;
+    for _ in 0..n {
+        let hour = previous.wrapping_add(r.signed()?);
+        previous = hour;
+        state.score_peaks.push((hour, r.float()?));
+    }
+    state.score_alerts_opened = r.signed()?;
+    state.score_alert_opened_at = match r.byte()? {
+        0 => None,
+        1 => Some(r.text()?),
+        other => return Err(format!("an optional time of kind {other}")),
+    };
     if r.at != data.len() {
         return Err(format!("{} bytes after the state", data.len() - r.at));
     }

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod model;
 pub mod python_numbers;
 pub mod python_state;
+pub mod score_drops;
 pub mod state;
 
 /// A scoring model, read from `ScoringModel.model_dump_json()`.
@@ -65,6 +66,27 @@ impl Constituent {
         let [overall, content, operations, principles] =
             fold::scores_at(&self.state, &model.inner, at);
         (overall, content, operations, principles)
+    }
+
+    /// Remember the overall score at `at` among the hourly peaks a drop is measured against.
+    fn note_score(&mut self, model: &Model, at: f64, overall: f64) {
+        score_drops::note_score(&mut self.state, at, overall, &model.inner);
+    }
+
+    /// The `score.dropped` alert (JSON) if the score crossed into or out of a drop, else None; `latest`
+    /// is the newest event's JSON.
+    fn score_alert_update(
+        &mut self,
+        model: &Model,
+        overall: f64,
+        latest: &[u8],
+    ) -> PyResult<Option<String>> {
+        let event: fold::Event = serde_json::from_slice(latest)
+            .map_err(|e| PyValueError::new_err(format!("event: {e}")))?;
+        Ok(
+            score_drops::score_alert_update(&mut self.state, overall, &model.inner, &event)
+                .map(|a| a.to_string()),
+        )
     }
 
     /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.

@@ -27,6 +27,13 @@ pub struct RoleRule {
     pub role: String,
 }
 
+#[derive(Deserialize, Clone)]
+pub struct ScoreAlertRule {
+    pub drop_points: f64,
+    pub drop_window_hours: i64,
+    pub floor: f64,
+}
+
 #[derive(Deserialize)]
 struct ModelJson {
     baseline: f64,
@@ -38,6 +45,7 @@ struct ModelJson {
     impacts: HashMap<String, Dimensions>,
     #[serde(default)]
     roles: Vec<RoleRule>,
+    score_alert: ScoreAlertRule,
 }
 
 pub struct Model {
@@ -48,6 +56,7 @@ pub struct Model {
     pub sources: Vec<String>,
     pub weights: Dimensions,
     pub impacts: HashMap<String, Dimensions>,
+    pub score_alert: ScoreAlertRule,
     pub roles_by_type: HashMap<String, Vec<RoleRule>>, // the rules an event of each type could match
 }
 
@@ -70,6 +79,7 @@ impl Model {
             sources: parsed.sources,
             weights: parsed.weights,
             impacts: parsed.impacts,
+            score_alert: parsed.score_alert,
             roles_by_type,
         })
     }

@@ -38,6 +38,46 @@ pub fn round2(x: f64) -> f64 {
     format!("{x:.2}").parse().unwrap_or(x)
 }
 
+/// `f"{x:g}"`: six significant digits, trailing zeros dropped, scientific below 1e-4 and from 1e6.
+pub fn format_g(x: f64) -> String {
+    if x == 0.0 {
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    let scientific = format!("{x:.5e}"); // d.ddddde<exp>, rounded as Python rounds to 6 digits
+    let (mantissa, exp) = scientific.split_once('e').expect("an exponent");
+    let exp: i32 = exp.parse().expect("a number");
+    let trim = |s: &str| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if (-4..6).contains(&exp) {
+        trim(&format!("{x:.*}", (5 - exp) as usize))
+    } else {
+        format!(
+            "{}e{}{:02}",
+            trim(mantissa),
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
+    }
+}
+
 /// Python's `==` between JSON values as `json.loads`/orjson gives them: `True == 1 == 1.0`, strings only
 /// equal strings, containers compared element by element.
 pub fn py_eq(a: &Value, b: &Value) -> bool {
@@ -98,6 +138,22 @@ mod tests {
         assert_eq!(floordiv(7.0, 2.0), 3.0);
         assert_eq!(floordiv(-7.0, 2.0), -4.0);
         assert_eq!(floordiv(1.0, 0.1), 9.0); // (1.0 / 0.1).floor() would be 10
+    }
+
+    #[test]
+    fn format_g_is_pythons() {
+        for (x, g) in [
+            (30.0, "30"),
+            (0.5, "0.5"),
+            (100.0, "100"),
+            (1e-5, "1e-05"),
+            (123456789.0, "1.23457e+08"),
+            (0.0001, "0.0001"),
+            (999999.5, "1e+06"),
+            (12.3456789, "12.3457"),
+        ] {
+            assert_eq!(format_g(x), g, "{x}");
+        }
     }
 
     #[test]

@@ -33,6 +33,12 @@ struct PythonState {
     giving: indexmap::IndexMap<String, f64>,
     #[serde(default)]
     timeline: Vec<(f64, String, String, String)>,
+    #[serde(default)]
+    score_peaks: indexmap::IndexMap<String, f64>,
+    #[serde(default)]
+    score_alerts_opened: i64,
+    #[serde(default)]
+    score_alert_opened_at: Option<String>,
     #[serde(flatten)]
     _rest: HashMap<String, Value>, // the fields the core does not fold yet
 }
@@ -84,5 +90,12 @@ pub fn from_python_json(text: &[u8]) -> Result<State, String> {
         .map(|(period, amount)| Ok((number(&period, "giving period")?, amount)))
         .collect::<Result<_, String>>()?;
     state.timeline = p.timeline;
+    state.score_peaks = p
+        .score_peaks
+        .into_iter()
+        .map(|(hour, peak)| Ok((number(&hour, "score peak hour")?, peak)))
+        .collect::<Result<_, String>>()?;
+    state.score_alerts_opened = p.score_alerts_opened;
+    state.score_alert_opened_at = p.score_alert_opened_at;
     Ok(state)
 }

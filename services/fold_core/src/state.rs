@@ -20,6 +20,9 @@ pub struct State {
     pub events: i64,
     pub giving: Vec<(i64, f64)>, // 30-day period -> donation.succeeded amounts
     pub timeline: Vec<Touch>,    // the newest touchpoints, in (time, source, type, id) order
+    pub score_peaks: Vec<(i64, f64)>, // hour -> highest overall score (score.dropped)
+    pub score_alerts_opened: i64,
+    pub score_alert_opened_at: Option<String>,
 }
 
 pub fn entry<'a, K: PartialEq + Clone, V>(
@@ -79,6 +82,9 @@ impl State {
             "events": self.events,
             "giving": pairs(self.giving.iter().map(|(p, v)| (p.to_string(), json!(v))).collect()),
             "timeline": self.timeline.iter().map(|(t, s, ty, id)| json!([t, s, ty, id])).collect::<Vec<_>>(),
+            "score_peaks": pairs(self.score_peaks.iter().map(|(h, p)| (h.to_string(), json!(p))).collect()),
+            "score_alerts_opened": self.score_alerts_opened,
+            "score_alert_opened_at": self.score_alert_opened_at,
         })
     }
 }

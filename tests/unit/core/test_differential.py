@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -43,6 +44,9 @@ SCORING_FIELDS = [
     "events",
     "giving",
     "timeline",
+    "score_peaks",
+    "score_alerts_opened",
+    "score_alert_opened_at",
 ]
 START = 1_767_225_600.0  # 2026-01-01
 
@@ -83,7 +87,11 @@ def streams(draw: Any) -> list[tuple[dict[str, Any], float]]:
         }
         if draw(st.booleans()):
             event["attributes"] = draw(attributes)
-        events.append((event, START + float(draw(offsets))))
+        if draw(st.booleans()):
+            event["department"] = draw(st.sampled_from(["fundraising", "", "events"]))
+        at = START + float(draw(offsets))
+        event["occurred_at"] = datetime.fromtimestamp(at, UTC).isoformat()
+        events.append((event, at))
         if n and draw(st.integers(0, 9)) == 0:  # the same event again, later or earlier
             events.append((events[-1][0], START + float(draw(offsets))))
     return events

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 
+from services.domain.alerts.score_drops import note_score, score_alert_update
 from services.domain.scoring import ConstituentState, apply_event
 from tests.unit.core.test_differential import MODEL, START, compiled, python_fold, streams
 
@@ -27,6 +28,9 @@ def test_a_state_read_back_from_its_bytes_folds_on_as_the_one_never_written(
     kept, restored = core.Constituent("person-1"), None
     for event, at in before:
         kept.apply(model, orjson.dumps(event), at)
+    kept.note_score(model, START, 50.0)  # hourly peaks, and a score.dropped alert open since the last event
+    kept.note_score(model, START + 7200, 45.5)
+    kept.score_alert_update(model, 10.0, orjson.dumps(before[-1][0]))
     restored = core.Constituent.from_bytes(kept.to_bytes())
     assert restored.to_json() == kept.to_json()
 
@@ -43,6 +47,11 @@ def test_a_state_the_python_model_wrote_folds_on_in_the_core_as_in_python(
     core = compiled()
     model = core.Model(MODEL.model_dump_json())
     _, written = python_fold(before, MODEL)
+    note_score(
+        written, START, 50.0, MODEL
+    )  # hourly peaks, and a score.dropped alert open since the last event
+    note_score(written, START + 7200, 45.5, MODEL)
+    score_alert_update(written, 10.0, MODEL, before[-1][0])
     person = core.Constituent.from_python_state(orjson.dumps(written.to_dict()))
 
     restored_in_python = ConstituentState.from_dict(orjson.loads(orjson.dumps(written.to_dict())))
