@@ -24,6 +24,8 @@ pub struct Event {
     pub occurred_at: Option<String>, // RFC 3339, as sent (alerts carry it)
     #[serde(default)]
     pub department: Option<Value>,
+    #[serde(default)]
+    pub constituent_id: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]

@@ -15,11 +15,14 @@
 //! giving: n, each (period, float)
 //! timeline: n, each (time: whole ms after the previous, or the float; source; type; event id as above)
 //! score_peaks: n, each (hour as a step, float) | score_alerts_opened | score_alert_opened_at (0, or 1 + text)
+//! failed_transaction: 0, or 1 + its alert as JSON text + n failures, each (float, event id)
 //! ```
 //!
 //! Maps keep their order (first insertion), which the float sums depend on.
 
 use crate::state::State;
+use crate::transactions::FailedTransaction;
+use serde_json::Value;
 
 pub const VERSION: u8 = 1;
 
@@ -239,6 +242,18 @@ pub fn encode(state: &State) -> Vec<u8> {
             w.text(at);
         }
     }
+    match &state.failed_transaction {
+        None => w.out.push(0),
+        Some(failed) => {
+            w.out.push(1);
+            w.text(&Value::Object(failed.alert.clone()).to_string()); // rare: kept as its JSON
+            w.varint(failed.failures.len() as u64);
+            for (at, event_id) in &failed.failures {
+                w.float(*at);
+                w.id(event_id);
+            }
+        }
+    }
     w.out
 }
 
@@ -428,6 +443,21 @@ pub fn decode(data: &[u8]) -> Read<State> {
         0 => None,
         1 => Some(r.text()?),
         other => return Err(format!("an optional time of kind {other}")),
+    };
+    state.failed_transaction = match r.byte()? {
+        0 => None,
+        1 => {
+            let alert = match serde_json::from_str(&r.text()?) {
+                Ok(Value::Object(alert)) => alert,
+                _ => return Err("a failed transaction's alert that is not a JSON object".into()),
+            };
+            let n = r.count()?;
+            let failures = (0..n)
+                .map(|_| Ok((r.float()?, r.id()?)))
+                .collect::<Read<_>>()?;
+            Some(FailedTransaction { alert, failures })
+        }
+        other => return Err(format!("a failed transaction of kind {other}")),
     };
     if r.at != data.len() {
         return Err(format!("{} bytes after the state", data.len() - r.at));

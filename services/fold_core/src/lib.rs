@@ -17,6 +17,7 @@ pub mod python_numbers;
 pub mod python_state;
 pub mod score_drops;
 pub mod state;
+pub mod transactions;
 
 /// A scoring model, read from `ScoringModel.model_dump_json()`.
 #[pyclass(frozen, module = "mission_pulse_core")]
@@ -31,6 +32,22 @@ impl Model {
         model::Model::from_json(model_json)
             .map(|inner| Model { inner })
             .map_err(PyValueError::new_err)
+    }
+}
+
+/// The failed-transaction rules of the alert rules, read from `FailedTransactionRules.model_dump_json()`.
+#[pyclass(frozen, module = "mission_pulse_core")]
+struct TransactionRules {
+    inner: transactions::TransactionRules,
+}
+
+#[pymethods]
+impl TransactionRules {
+    #[new]
+    fn new(rules_json: &str) -> PyResult<Self> {
+        serde_json::from_str(rules_json)
+            .map(|inner| TransactionRules { inner })
+            .map_err(|e| PyValueError::new_err(format!("failed-transaction rules: {e}")))
     }
 }
 
@@ -89,6 +106,27 @@ impl Constituent {
         )
     }
 
+    /// Open, escalate or resolve the failed-payment alert on this event (its JSON); the alert (JSON) to
+    /// publish, if any.
+    fn on_transaction(
+        &mut self,
+        rules: &TransactionRules,
+        event_json: &[u8],
+        event_time: f64,
+        may_open: bool,
+    ) -> PyResult<Option<String>> {
+        let event: fold::Event = serde_json::from_slice(event_json)
+            .map_err(|e| PyValueError::new_err(format!("event: {e}")))?;
+        let alert = transactions::on_transaction(
+            &mut self.state,
+            &event,
+            event_time,
+            &rules.inner,
+            may_open,
+        );
+        Ok(alert.map(|a| serde_json::Value::Object(a).to_string()))
+    }
+
     /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &layout::encode(&self.state))
@@ -126,6 +164,7 @@ fn version() -> &'static str {
 fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Constituent>()?;
+    m.add_class::<TransactionRules>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -78,6 +78,32 @@ pub fn format_g(x: f64) -> String {
     }
 }
 
+/// Python's `bool()` of a JSON value.
+pub fn py_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Python's `str()` of a JSON value as `orjson.loads` gives it, for what an f-string shows: text as it is,
+/// None/True/False, integers, floats as `repr` (for the magnitudes events carry); containers as JSON (not
+/// Python's repr: a known difference, and not a shape the schema lets through for these attributes).
+pub fn py_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap_or(f64::NAN)),
+        other => other.to_string(),
+    }
+}
+
 /// Python's `==` between JSON values as `json.loads`/orjson gives them: `True == 1 == 1.0`, strings only
 /// equal strings, containers compared element by element.
 pub fn py_eq(a: &Value, b: &Value) -> bool {

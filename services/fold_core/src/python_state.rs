@@ -11,6 +11,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 #[derive(Deserialize)]
+struct PythonFailedTransaction {
+    alert: serde_json::Map<String, Value>,
+    failures: Vec<(f64, String)>,
+}
+
+#[derive(Deserialize)]
 struct PythonState {
     constituent_id: String,
     #[serde(default)]
@@ -39,6 +45,8 @@ struct PythonState {
     score_alerts_opened: i64,
     #[serde(default)]
     score_alert_opened_at: Option<String>,
+    #[serde(default)]
+    failed_transaction: Option<PythonFailedTransaction>,
     #[serde(flatten)]
     _rest: HashMap<String, Value>, // the fields the core does not fold yet
 }
@@ -97,5 +105,11 @@ pub fn from_python_json(text: &[u8]) -> Result<State, String> {
         .collect::<Result<_, String>>()?;
     state.score_alerts_opened = p.score_alerts_opened;
     state.score_alert_opened_at = p.score_alert_opened_at;
+    state.failed_transaction =
+        p.failed_transaction
+            .map(|f| crate::transactions::FailedTransaction {
+                alert: f.alert,
+                failures: f.failures,
+            });
     Ok(state)
 }

@@ -4,7 +4,7 @@
 
 use crate::fold::Event;
 use crate::model::Model;
-use crate::python_numbers::{floordiv_int, format_g};
+use crate::python_numbers::{floordiv_int, format_g, py_truthy};
 use crate::state::{entry, State};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -65,7 +65,7 @@ pub fn score_alert_update(
         format!("is below the floor of {}", format_g(rule.floor))
     };
     let departments = match &latest.department {
-        Some(d) if truthy(d) => vec![d.clone()],
+        Some(d) if py_truthy(d) => vec![d.clone()],
         _ => vec![],
     };
     Some(json!({
@@ -83,15 +83,4 @@ pub fn score_alert_update(
         "opened_at": opened_at,
         "resolved_at": if breached { None } else { occurred_at },
     }))
-}
-
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
 }

@@ -23,6 +23,7 @@ pub struct State {
     pub score_peaks: Vec<(i64, f64)>, // hour -> highest overall score (score.dropped)
     pub score_alerts_opened: i64,
     pub score_alert_opened_at: Option<String>,
+    pub failed_transaction: Option<crate::transactions::FailedTransaction>,
 }
 
 pub fn entry<'a, K: PartialEq + Clone, V>(
@@ -85,6 +86,7 @@ impl State {
             "score_peaks": pairs(self.score_peaks.iter().map(|(h, p)| (h.to_string(), json!(p))).collect()),
             "score_alerts_opened": self.score_alerts_opened,
             "score_alert_opened_at": self.score_alert_opened_at,
+            "failed_transaction": self.failed_transaction.as_ref().map(|f| f.to_json()),
         })
     }
 }

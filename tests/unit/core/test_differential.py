@@ -47,6 +47,7 @@ SCORING_FIELDS = [
     "score_peaks",
     "score_alerts_opened",
     "score_alert_opened_at",
+    "failed_transaction",
 ]
 START = 1_767_225_600.0  # 2026-01-01
 
