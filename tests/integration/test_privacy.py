@@ -174,22 +174,24 @@ def test_a_suppressed_persons_later_events_are_dropped_and_counted(bounded: Syst
     assert towards.status_code == 409 and "suppressed" in towards.json()["detail"]
 
 
-def test_an_id_with_a_slash_is_erased_through_the_cli_and_its_letters_leave_the_dlq(bounded: System) -> None:
+def test_an_id_with_a_slash_is_erased_through_the_cli_and_its_letters_leave_the_dlq(system: System) -> None:
     """Issue 34: the CLI did not URL-encode ids (one holding "/" could not be erased), and the erased
-    person's dead letters stayed in the API's view."""
+    person's dead letters stayed in the API's view. On a system of its own: in ``bounded`` the flood test's
+    dead letters use up the minute's budget, and this test's letter, sent within the same minute, was only
+    counted (it failed so in a clean-clone run)."""
     person = f"crm/{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=bounded.ingest_url) as client:
+    with httpx.Client(base_url=system.ingest_url) as client:
         assert client.post("/v1/events", json=touchpoint(person, "web.page_view")).status_code == 202
         bad = {**touchpoint(person, "web.page_view"), "occurred_at": "not a time"}
         assert client.post("/v1/events", json=bad).status_code == 422  # a dead letter naming them
-    api = bounded.api_url
-    wait_for_counts(bounded, {person: 1})
+    api = system.api_url
+    wait_for_counts(system, {person: 1})
     letters = lambda: httpx.get(f"{api}/v1/dlq", params={"limit": 1000}).text  # noqa: E731
     deadline = time.monotonic() + 30
     while person not in letters() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert person in letters()
-    done = bounded.command("erase", person, "--reason", "the donor asked", "--api-url", api)
+    done = system.command("erase", person, "--reason", "the donor asked", "--api-url", api)
     assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
