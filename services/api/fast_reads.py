@@ -36,7 +36,7 @@ async def constituent_answer(context: ApiContext, constituent_id: str) -> tuple[
     if published is None:
         detail = f"constituent {constituent_id!r} has no score: no event of theirs was scored yet"
         return 404, orjson.dumps({"detail": detail})
-    return 200, orjson.dumps(constituent_now(published, views.model, time.time(), detail=True))
+    return 200, orjson.dumps(constituent_now(published, views.model, time.time()))
 
 
 class ConstituentReads:

@@ -30,10 +30,9 @@ def sse_frame(offset: int, alert: Alert) -> bytes:
     return b"id: %d\nevent: alert\ndata: %s\n\n" % (offset, orjson.dumps(alert))
 
 
-def constituent_now(
-    published: dict[str, Any], model: ScoringModel, now: float, detail: bool
-) -> dict[str, Any]:
-    """A published score record as of ``now``: a list row, or (``detail``) everything the API explains."""
+def constituent_now(published: dict[str, Any], model: ScoringModel, now: float) -> dict[str, Any]:
+    """A published score record as of ``now``: everything the API explains (a ranked list's row is
+    services/api/list_rows.py)."""
     state = ConstituentState.from_dict(published)
     scores = scores_at(state, model, now).to_dict()
     summary = {
@@ -42,8 +41,6 @@ def constituent_now(
         "roles": state.roles,
         "last_event_at": iso(state.last_event_at),
     }
-    if not detail:
-        return {**summary, "score_at_last_event": published["scores"]["overall"]}
     lifetime = lifetime_counts(state)
     # each instant written once: history points are timeline instants, the newest touch one of them too
     # (formatting was the largest single cost of a GET: docs/performance.md, "Serving a million people")

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from services.api.list_rows import ListSummary, list_summary
 from services.api.recovery_view import RecoveryView
 from services.api.score_view import ScoreView
 from services.api.settings import ApiSettings
@@ -33,7 +34,10 @@ class ScoreReads(Protocol):
 
     async def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[ListSummary]:
+        """What a ranked list shows of each person (services/api/list_rows.py), lowest score first when
+        ``ascending``."""
+        ...
 
     async def histogram(self, edges: list[float]) -> list[int]: ...
 
@@ -64,8 +68,9 @@ class MemoryReads:
 
     async def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
-    ) -> list[dict[str, Any]]:
-        return self.scores.ranked(ascending=ascending, role=role, max_score=max_score, limit=limit)
+    ) -> list[ListSummary]:
+        ranked = self.scores.ranked(ascending=ascending, role=role, max_score=max_score, limit=limit)
+        return [list_summary(published) for published in ranked]
 
     async def histogram(self, edges: list[float]) -> list[int]:
         return self.scores.histogram(edges)
@@ -110,7 +115,7 @@ class RedisReads:
 
     async def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[ListSummary]:
         return await self._store.ranked(ascending=ascending, role=role, max_score=max_score, limit=limit)
 
     async def histogram(self, edges: list[float]) -> list[int]:

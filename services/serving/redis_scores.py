@@ -5,7 +5,8 @@ Kafka stays the source of truth; Redis holds what the API serves, written by a s
 namespace, so a what-if build never shows) and per Kafka partition (a hash tag, so a Redis Cluster shards
 by partition and every key one record touches lies in one slot):
 
-    mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), score, offset
+    mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), row (what a ranked
+                                              list shows of it: services/api/list_rows.py), score, offset
     mp:<version>:{p<partition>}:rank           sorted set of everyone by overall score (ties by id)
     mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
     mp:<version>:{p<partition>}:recovery       hash: id → the person's open recovery cases (JSON, as shown)
@@ -33,6 +34,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from services.api.list_rows import ListSummary, list_summary
 from services.api.recovery_view import newest_first, open_cases_of
 from services.common.murmur2 import partition_for
 from services.domain.alerts.recovery import OPEN_STEPS
@@ -47,8 +49,8 @@ TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a comp
 # model's, in order), the open recovery cases, their count per step, then one person key per record. ARGV:
 # the tombstone ttl, the number of roles, then per record (FIELDS): offset, constituent id, record ('' for
 # a tombstone), score, one '1'/'0' per role, the person's open cases as JSON ('' for none), their steps
-# (comma-separated).
-FIELDS = 7
+# (comma-separated), the list row's summary (JSON).
+FIELDS = 8
 WRITE = """
 local ttl = tonumber(ARGV[1])
 local roles = tonumber(ARGV[2])
@@ -56,9 +58,9 @@ local recovery, steps = KEYS[2 + roles], KEYS[3 + roles]
 local changed = 0
 for i = 1, #KEYS - 3 - roles do
   local person = KEYS[3 + roles + i]
-  local at = 2 + (i - 1) * 7
+  local at = 2 + (i - 1) * 8
   local offset, id, record = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local score, flags, cases, open = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7]
+  local score, flags, cases, open, row = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
   local stored = redis.call('HMGET', person, 'offset', 'steps')
   if not stored[1] or tonumber(stored[1]) < tonumber(offset) then
     changed = changed + 1
@@ -72,7 +74,7 @@ for i = 1, #KEYS - 3 - roles do
       redis.call('HSET', person, 'offset', offset)
       redis.call('EXPIRE', person, ttl)
     else
-      redis.call('HSET', person, 'offset', offset, 'record', record, 'score', score)
+      redis.call('HSET', person, 'offset', offset, 'record', record, 'score', score, 'row', row)
       redis.call('ZADD', KEYS[1], score, id)
       for r = 1, roles do
         if string.sub(flags, r, r) == '1' then redis.call('ZADD', KEYS[1 + r], score, id) end
@@ -146,10 +148,10 @@ class RedisScores:
         for record in records:
             constituent_id = record.key.decode()
             if record.value is None:
-                fields: list[Any] = [record.offset, constituent_id, "", 0, "0" * len(self._roles), "", ""]
+                fields: list[Any] = [record.offset, constituent_id, "", 0, "0" * len(self._roles), "", "", ""]
             else:
                 try:
-                    score, roles = _score_and_roles(record.value)
+                    state, score, roles = _score_record(record.value)
                 except ValueError:
                     unreadable += 1
                     continue
@@ -157,7 +159,8 @@ class RedisScores:
                 cases = open_cases_of(constituent_id, record.value)
                 shown = orjson.dumps(cases) if cases else b""
                 steps = ",".join(case["step"] for case in cases)
-                fields = [record.offset, constituent_id, record.value, repr(score), flags, shown, steps]
+                row = orjson.dumps(list_summary(state))
+                fields = [record.offset, constituent_id, record.value, repr(score), flags, shown, steps, row]
             by_partition.setdefault(record.partition, []).append((constituent_id, fields))
         calls = 0
         async with self._client.pipeline(transaction=False) as pipe:
@@ -205,10 +208,10 @@ class RedisScores:
 
     async def ranked(
         self, *, ascending: bool, role: str | None, max_score: float | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[ListSummary]:
         """Constituents by score (lowest first when ``ascending``), of one role if given, at most
         ``max_score``: the heads of the partitions' sorted sets merged, read in at most two rounds
-        (services/serving/ranking.py), then their records."""
+        (services/serving/ranking.py), then what a list shows of each."""
         if role is not None and role not in self._roles:
             return []
         read = first_round(limit, self._partitions)
@@ -219,11 +222,26 @@ class RedisScores:
             for partition, rows in zip(further, more, strict=True):
                 per_partition[partition] = [*per_partition[partition], *rows]
             found, _ = merge(per_partition, limit, ascending, limit)
+        return await self._summaries(
+            [self._person(partition, member.decode()) for _, member, partition in found]
+        )
+
+    async def _summaries(self, people: list[str]) -> list[ListSummary]:
+        """What a list shows of each of ``people`` (their ``row``; a record written by a sink from before
+        rows is read whole instead), in one round trip — two when some are of an older sink."""
         async with self._client.pipeline(transaction=False) as pipe:
-            for _, member, partition in found:
-                pipe.hget(self._person(partition, member.decode()), "record")
-            records = await pipe.execute() if found else []
-        return [orjson.loads(record) for record in records if record is not None]
+            for person in people:
+                pipe.hget(person, "row")
+            rows: list[bytes | None] = await pipe.execute() if people else []
+        summaries = [None if row is None else orjson.loads(row) for row in rows]
+        older = [n for n, row in enumerate(rows) if row is None]
+        if older:  # rows of an older sink (or erased meanwhile): their records instead
+            async with self._client.pipeline(transaction=False) as pipe:
+                for n in older:
+                    pipe.hget(people[n], "record")
+                for n, record in zip(older, await pipe.execute(), strict=True):
+                    summaries[n] = None if record is None else list_summary(orjson.loads(record))
+        return [summary for summary in summaries if summary is not None]
 
     async def _heads(
         self,
@@ -299,12 +317,13 @@ class RedisScores:
         return f"{self._tag(partition)}:rank" if role is None else f"{self._tag(partition)}:rank:{role}"
 
 
-def _score_and_roles(value: bytes) -> tuple[float, set[str]]:
+def _score_record(value: bytes) -> tuple[dict[str, Any], float, set[str]]:
+    """A score record read: the state, its overall score and its roles (ValueError: not a score record)."""
     state = orjson.loads(value)  # a JSONDecodeError is a ValueError
     try:
-        score, roles = state["scores"]["overall"], state["roles"]
+        score, roles, _ = state["scores"]["overall"], state["roles"], state["constituent_id"]
     except (KeyError, TypeError) as error:
         raise ValueError(f"not a score record: {error!r}") from None
     if type(score) not in (int, float) or not isinstance(roles, list):
         raise ValueError("not a score record: overall score or roles of the wrong type")
-    return float(score), set(roles)
+    return state, float(score), set(roles)

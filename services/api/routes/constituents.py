@@ -10,7 +10,8 @@ from fastapi.responses import Response
 
 from services.api.context import ApiContext
 from services.api.fast_reads import constituent_answer
-from services.api.presentation import HISTOGRAM_EDGES, constituent_now, json_response, score_summary
+from services.api.list_rows import list_row
+from services.api.presentation import HISTOGRAM_EDGES, json_response, score_summary
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -45,7 +46,7 @@ def router(context: ApiContext) -> APIRouter:
         )
         population = await views.reads.population()
         now = time.time()
-        rows = [constituent_now(published, views.model, now, detail=False) for published in ranked]
+        rows = [list_row(summary, views.model, now) for summary in ranked]
         return json_response({"constituents": rows, "population": population})
 
     @routes.get(

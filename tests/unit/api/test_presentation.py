@@ -31,7 +31,7 @@ def test_every_instant_of_an_answer_is_the_iso_time_of_its_epoch(seed: int) -> N
         apply_event(state, event, at, MODEL)
     published = orjson.loads(orjson.dumps(score_record(state, MODEL, at + 1.25)))
     now = at + rng.random() * 86_400
-    answer = constituent_now(published, MODEL, now, detail=True)
+    answer = constituent_now(published, MODEL, now)
     assert answer["as_of"] == written(now)
     assert answer["updated_at"] == written(at + 1.25)
     assert answer["last_event_at"] == written(state.last_event_at)
