@@ -26,6 +26,8 @@ pub struct Event {
     pub department: Option<Value>,
     #[serde(default)]
     pub constituent_id: Option<String>,
+    #[serde(default)]
+    pub correlation_id: Value, // Null when absent, as `event.get("correlation_id")`
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -112,7 +114,7 @@ pub fn apply_event(state: &mut State, event: &Event, event_time: f64, model: &Mo
     Outcome::Scored
 }
 
-fn matches(wanted: &Map<String, Value>, event: &Event) -> bool {
+pub fn matches(wanted: &Map<String, Value>, event: &Event) -> bool {
     wanted.iter().all(|(name, value)| {
         let present = event
             .attributes

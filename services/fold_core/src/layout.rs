@@ -16,10 +16,16 @@
 //! timeline: n, each (time: whole ms after the previous, or the float; source; type; event id as above)
 //! score_peaks: n, each (hour as a step, float) | score_alerts_opened | score_alert_opened_at (0, or 1 + text)
 //! failed_transaction: 0, or 1 + its alert as JSON text + n failures, each (float, event id)
+//! handoffs: n, each (rule index, a byte of flags: status in bits 6–7, which options follow in bits 0–5;
+//!   constituent id, source index, trigger event id, correlation, deadline, then the options present:
+//!   settled_at, bounced_at, cancelled_by, resolved_at_iso, broken_at_iso)
+//! early_follow_ups: n, each (rule index, bounce byte, correlation, time, event id)
+//! correlation: 0 none, 1 + text, 2 + any other JSON value as text
 //! ```
 //!
 //! Maps keep their order (first insertion), which the float sums depend on.
 
+use crate::handoffs::{EarlyFollowUp, Handoff, Status};
 use crate::state::State;
 use crate::transactions::FailedTransaction;
 use serde_json::Value;
@@ -85,6 +91,59 @@ impl Writer {
         }
     }
 
+    /// A correlation id: none, text, or (never sent by the schema, kept all the same) another JSON value.
+    fn correlation(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.out.push(0),
+            Value::String(text) => {
+                self.out.push(1);
+                self.text(text);
+            }
+            other => {
+                self.out.push(2);
+                self.text(&other.to_string());
+            }
+        }
+    }
+
+    fn handoff(&mut self, h: &Handoff) {
+        self.index(&h.rule);
+        let status = match h.status {
+            Status::Pending => 0u8,
+            Status::Kept => 1,
+            Status::Broken => 2,
+        };
+        let present = [
+            h.settled_at.is_some(),
+            h.bounced_at.is_some(),
+            h.suppressed,
+            h.cancelled_by.is_some(),
+            h.resolved_at_iso.is_some(),
+            h.broken_at_iso.is_some(),
+        ];
+        let flags = present
+            .iter()
+            .enumerate()
+            .fold(status << 6, |f, (i, &p)| if p { f | 1 << i } else { f });
+        self.out.push(flags);
+        self.id(&h.constituent_id);
+        self.index(&h.source);
+        self.id(&h.trigger_event_id);
+        self.correlation(&h.correlation_id);
+        self.float(h.deadline);
+        h.settled_at
+            .iter()
+            .chain(&h.bounced_at)
+            .for_each(|&t| self.float(t));
+        if let Some(id) = &h.cancelled_by {
+            self.id(id);
+        }
+        h.resolved_at_iso
+            .iter()
+            .chain(&h.broken_at_iso)
+            .for_each(|t| self.text(t));
+    }
+
     fn index(&mut self, name: &str) {
         let at = self
             .strings
@@ -119,6 +178,11 @@ fn names(state: &State) -> Vec<String> {
         add(source);
         add(event_type);
     }
+    for handoff in &state.handoffs {
+        add(&handoff.rule);
+        add(&handoff.source);
+    }
+    state.early_follow_ups.iter().for_each(|f| add(&f.rule));
     names
 }
 
@@ -254,6 +318,16 @@ pub fn encode(state: &State) -> Vec<u8> {
             }
         }
     }
+    w.varint(state.handoffs.len() as u64);
+    state.handoffs.iter().for_each(|h| w.handoff(h));
+    w.varint(state.early_follow_ups.len() as u64);
+    for seen in &state.early_follow_ups {
+        w.index(&seen.rule);
+        w.out.push(u8::from(seen.bounce));
+        w.correlation(&seen.correlation_id);
+        w.float(seen.time);
+        w.id(&seen.event_id);
+    }
     w.out
 }
 
@@ -358,6 +432,50 @@ impl Reader<'_> {
             .ok_or_else(|| format!("name {at} not in the state's table"))
     }
 
+    fn correlation(&mut self) -> Read<Value> {
+        match self.byte()? {
+            0 => Ok(Value::Null),
+            1 => Ok(Value::String(self.text()?)),
+            2 => serde_json::from_str(&self.text()?).map_err(|e| format!("a correlation id: {e}")),
+            other => Err(format!("a correlation id of kind {other}")),
+        }
+    }
+
+    fn handoff(&mut self) -> Read<Handoff> {
+        let rule = self.name()?;
+        let flags = self.byte()?;
+        let status = match flags >> 6 {
+            0 => Status::Pending,
+            1 => Status::Kept,
+            2 => Status::Broken,
+            other => return Err(format!("a hand-off status {other}")),
+        };
+        let has = |bit: u8| flags & 1 << bit != 0;
+        let (constituent_id, source) = (self.id()?, self.name()?);
+        let (trigger_event_id, correlation_id) = (self.id()?, self.correlation()?);
+        let deadline = self.float()?;
+        let settled_at = if has(0) { Some(self.float()?) } else { None };
+        let bounced_at = if has(1) { Some(self.float()?) } else { None };
+        let cancelled_by = if has(3) { Some(self.id()?) } else { None };
+        let resolved_at_iso = if has(4) { Some(self.text()?) } else { None };
+        let broken_at_iso = if has(5) { Some(self.text()?) } else { None };
+        Ok(Handoff {
+            rule,
+            constituent_id,
+            source,
+            trigger_event_id,
+            correlation_id,
+            deadline,
+            status,
+            settled_at,
+            bounced_at,
+            suppressed: has(2),
+            cancelled_by,
+            resolved_at_iso,
+            broken_at_iso,
+        })
+    }
+
     fn counted(&mut self) -> Read<Vec<(String, i64)>> {
         let n = self.count()?;
         (0..n)
@@ -459,6 +577,25 @@ pub fn decode(data: &[u8]) -> Read<State> {
         }
         other => return Err(format!("a failed transaction of kind {other}")),
     };
+    let n = r.count()?;
+    state.handoffs = (0..n).map(|_| r.handoff()).collect::<Read<_>>()?;
+    let n = r.count()?;
+    for _ in 0..n {
+        let rule = r.name()?;
+        let bounce = match r.byte()? {
+            0 => false,
+            1 => true,
+            other => return Err(format!("an early follow-up's bounce byte {other}")),
+        };
+        let (correlation_id, time, event_id) = (r.correlation()?, r.float()?, r.id()?);
+        state.early_follow_ups.push(EarlyFollowUp {
+            rule,
+            correlation_id,
+            bounce,
+            time,
+            event_id,
+        });
+    }
     if r.at != data.len() {
         return Err(format!("{} bytes after the state", data.len() - r.at));
     }

@@ -11,10 +11,12 @@ use pyo3::types::PyBytes;
 
 pub mod dedup;
 pub mod fold;
+pub mod handoffs;
 pub mod layout;
 pub mod model;
 pub mod python_numbers;
 pub mod python_state;
+pub mod python_time;
 pub mod score_drops;
 pub mod state;
 pub mod transactions;
@@ -49,6 +51,30 @@ impl TransactionRules {
             .map(|inner| TransactionRules { inner })
             .map_err(|e| PyValueError::new_err(format!("failed-transaction rules: {e}")))
     }
+}
+
+/// The hand-off rules, read from the JSON list of `HandoffRule.model_dump()`s, in their order.
+#[pyclass(frozen, module = "mission_pulse_core")]
+struct HandoffRules {
+    inner: Vec<handoffs::HandoffRule>,
+}
+
+#[pymethods]
+impl HandoffRules {
+    #[new]
+    fn new(rules_json: &str) -> PyResult<Self> {
+        serde_json::from_str(rules_json)
+            .map(|inner| HandoffRules { inner })
+            .map_err(|e| PyValueError::new_err(format!("hand-off rules: {e}")))
+    }
+}
+
+fn event_of(event_json: &[u8]) -> PyResult<fold::Event> {
+    serde_json::from_slice(event_json).map_err(|e| PyValueError::new_err(format!("event: {e}")))
+}
+
+fn json_texts(alerts: Vec<serde_json::Value>) -> Vec<String> {
+    alerts.iter().map(serde_json::Value::to_string).collect()
 }
 
 /// One constituent's scoring state, resident in compiled memory.
@@ -127,6 +153,44 @@ impl Constituent {
         Ok(alert.map(|a| serde_json::Value::Object(a).to_string()))
     }
 
+    /// Update the hand-offs for one event (its JSON); the alert updates (JSON) it causes.
+    fn on_handoff_event(
+        &mut self,
+        rules: &HandoffRules,
+        event_json: &[u8],
+        event_time: f64,
+    ) -> PyResult<Vec<String>> {
+        let event = event_of(event_json)?;
+        let state = &mut self.state;
+        Ok(json_texts(handoffs::on_event(
+            &mut state.handoffs,
+            &mut state.early_follow_ups,
+            &event,
+            event_time,
+            &rules.inner,
+        )))
+    }
+
+    /// Break the hand-offs whose deadline `watermark` passed, forget settled ones; the alerts (JSON).
+    fn expire_handoffs(&mut self, rules: &HandoffRules, watermark: f64) -> Vec<String> {
+        json_texts(handoffs::expire(
+            &mut self.state.handoffs,
+            watermark,
+            &rules.inner,
+        ))
+    }
+
+    /// The earliest pending hand-off deadline, if any.
+    fn next_deadline(&self) -> Option<f64> {
+        handoffs::next_deadline(&self.state.handoffs)
+    }
+
+    /// Storm control held back the alert of the hand-off `trigger_event_id` made: its resolution stays
+    /// silent too.
+    fn suppress_handoff(&mut self, trigger_event_id: &str) {
+        handoffs::suppress(&mut self.state.handoffs, trigger_event_id);
+    }
+
     /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &layout::encode(&self.state))
@@ -165,6 +229,7 @@ fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Constituent>()?;
     m.add_class::<TransactionRules>()?;
+    m.add_class::<HandoffRules>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

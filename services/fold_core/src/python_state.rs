@@ -3,6 +3,7 @@
 //! scoring fields only, for now; their order is kept (serde_json's `preserve_order`), as the sums need.
 
 use crate::dedup::Token;
+use crate::handoffs::{EarlyFollowUp, Handoff, Status};
 use crate::state::State;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,6 +15,41 @@ use std::collections::HashMap;
 struct PythonFailedTransaction {
     alert: serde_json::Map<String, Value>,
     failures: Vec<(f64, String)>,
+}
+
+/// A hand-off as the Python model's dict holds it (the optional keys absent until set).
+#[derive(Deserialize)]
+struct PythonHandoff {
+    rule: String,
+    constituent_id: String,
+    source: String,
+    trigger_event_id: String,
+    #[serde(default)]
+    correlation_id: Value,
+    deadline: f64,
+    status: String,
+    settled_at: Option<f64>,
+    #[serde(default)]
+    bounced_at: Option<f64>,
+    #[serde(default)]
+    suppressed: bool,
+    #[serde(default)]
+    cancelled_by: Option<String>,
+    #[serde(default)]
+    resolved_at_iso: Option<String>,
+    #[serde(default)]
+    broken_at_iso: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PythonEarlyFollowUp {
+    rule: String,
+    #[serde(default)]
+    correlation_id: Value,
+    #[serde(default)]
+    bounce: bool,
+    time: f64,
+    event_id: String,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +83,10 @@ struct PythonState {
     score_alert_opened_at: Option<String>,
     #[serde(default)]
     failed_transaction: Option<PythonFailedTransaction>,
+    #[serde(default)]
+    handoffs: Vec<PythonHandoff>,
+    #[serde(default)]
+    early_follow_ups: Vec<PythonEarlyFollowUp>,
     #[serde(flatten)]
     _rest: HashMap<String, Value>, // the fields the core does not fold yet
 }
@@ -111,5 +151,38 @@ pub fn from_python_json(text: &[u8]) -> Result<State, String> {
                 alert: f.alert,
                 failures: f.failures,
             });
+    state.handoffs = p
+        .handoffs
+        .into_iter()
+        .map(|h| {
+            Ok(Handoff {
+                status: Status::from_name(&h.status)
+                    .ok_or_else(|| format!("handoffs: status {:?}", h.status))?,
+                rule: h.rule,
+                constituent_id: h.constituent_id,
+                source: h.source,
+                trigger_event_id: h.trigger_event_id,
+                correlation_id: h.correlation_id,
+                deadline: h.deadline,
+                settled_at: h.settled_at,
+                bounced_at: h.bounced_at,
+                suppressed: h.suppressed,
+                cancelled_by: h.cancelled_by,
+                resolved_at_iso: h.resolved_at_iso,
+                broken_at_iso: h.broken_at_iso,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    state.early_follow_ups = p
+        .early_follow_ups
+        .into_iter()
+        .map(|f| EarlyFollowUp {
+            rule: f.rule,
+            correlation_id: f.correlation_id,
+            bounce: f.bounce,
+            time: f.time,
+            event_id: f.event_id,
+        })
+        .collect();
     Ok(state)
 }

@@ -24,6 +24,8 @@ pub struct State {
     pub score_alerts_opened: i64,
     pub score_alert_opened_at: Option<String>,
     pub failed_transaction: Option<crate::transactions::FailedTransaction>,
+    pub handoffs: Vec<crate::handoffs::Handoff>,
+    pub early_follow_ups: Vec<crate::handoffs::EarlyFollowUp>,
 }
 
 pub fn entry<'a, K: PartialEq + Clone, V>(
@@ -87,6 +89,8 @@ impl State {
             "score_alerts_opened": self.score_alerts_opened,
             "score_alert_opened_at": self.score_alert_opened_at,
             "failed_transaction": self.failed_transaction.as_ref().map(|f| f.to_json()),
+            "handoffs": self.handoffs.iter().map(|h| h.to_json()).collect::<Vec<_>>(),
+            "early_follow_ups": self.early_follow_ups.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
         })
     }
 }

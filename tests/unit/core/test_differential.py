@@ -48,7 +48,9 @@ SCORING_FIELDS = [
     "score_alerts_opened",
     "score_alert_opened_at",
     "failed_transaction",
-]
+    "handoffs",
+    "early_follow_ups",
+]  # the fields of ConstituentState the core folds so far
 START = 1_767_225_600.0  # 2026-01-01
 
 event_types = st.sampled_from([*sorted(MODEL.impacts), "web.unknown_thing", "crm.note_added"])

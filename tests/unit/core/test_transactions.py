@@ -71,9 +71,7 @@ def test_the_compiled_fold_opens_escalates_and_resolves_as_the_python_model(
 
     assert alerts == expected_alerts
     as_dict = state.to_dict()
-    assert orjson.loads(person.to_json()) == {
-        name: as_dict[name] for name in [*SCORING_FIELDS, "failed_transaction"]
-    }
+    assert orjson.loads(person.to_json()) == {name: as_dict[name] for name in SCORING_FIELDS}
     assert orjson.loads(core.Constituent.from_bytes(person.to_bytes()).to_json()) == orjson.loads(
         person.to_json()
     )
