@@ -5,12 +5,13 @@ Kafka stays the source of truth; Redis holds what the API serves, written by a s
 namespace, so a what-if build never shows) and per Kafka partition (a hash tag, so a Redis Cluster shards
 by partition and every key one record touches lies in one slot):
 
-    mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), row (what a ranked
-                                              list shows of it: services/api/list_rows.py), score, offset
+    mp:<version>:{p<partition>}:person:<id>   hash: record (the JSON as published), score, offset
     mp:<version>:{p<partition>}:rank           sorted set of everyone by overall score (ties by id)
     mp:<version>:{p<partition>}:rank:<role>    the same, per role of the model
     mp:<version>:{p<partition>}:recovery       hash: id → the person's open recovery cases (JSON, as shown)
     mp:<version>:{p<partition>}:recovery:steps hash: step of the dunning path → open cases at it
+    mp:<version>:{p<partition>}:rows           hash: id → what a ranked list shows of the person
+                                               (services/api/list_rows.py): one HMGET per partition
     mp:<version>:{p<partition>}:position:<topic>  the offset the sink has handled up to (``advance``)
 
 Records are written by a Lua script (``WRITE``, many of one partition per call), each atomically and
@@ -46,7 +47,8 @@ TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a comp
 
 # One call writes many records of one partition (all its keys in the partition's slot), in order: a person
 # twice in one call is written twice, the newer last. KEYS: everyone's rank, one rank per role (the
-# model's, in order), the open recovery cases, their count per step, then one person key per record. ARGV:
+# model's, in order), the open recovery cases, their count per step, the list rows, then one person key
+# per record. ARGV:
 # the tombstone ttl, the number of roles, then per record (FIELDS): offset, constituent id, record ('' for
 # a tombstone), score, one '1'/'0' per role, the person's open cases as JSON ('' for none), their steps
 # (comma-separated), the list row's summary (JSON).
@@ -54,10 +56,10 @@ FIELDS = 8
 WRITE = """
 local ttl = tonumber(ARGV[1])
 local roles = tonumber(ARGV[2])
-local recovery, steps = KEYS[2 + roles], KEYS[3 + roles]
+local recovery, steps, rows = KEYS[2 + roles], KEYS[3 + roles], KEYS[4 + roles]
 local changed = 0
-for i = 1, #KEYS - 3 - roles do
-  local person = KEYS[3 + roles + i]
+for i = 1, #KEYS - 4 - roles do
+  local person = KEYS[4 + roles + i]
   local at = 2 + (i - 1) * 8
   local offset, id, record = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local score, flags, cases, open, row = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
@@ -69,12 +71,14 @@ for i = 1, #KEYS - 3 - roles do
       for step in string.gmatch(stored[2], '[^,]+') do redis.call('HINCRBY', steps, step, -1) end
     end
     redis.call('HDEL', recovery, id)
+    redis.call('HDEL', rows, id)
     redis.call('DEL', person)
     if record == '' then
       redis.call('HSET', person, 'offset', offset)
       redis.call('EXPIRE', person, ttl)
     else
-      redis.call('HSET', person, 'offset', offset, 'record', record, 'score', score, 'row', row)
+      redis.call('HSET', person, 'offset', offset, 'record', record, 'score', score)
+      redis.call('HSET', rows, id, row)
       redis.call('ZADD', KEYS[1], score, id)
       for r = 1, roles do
         if string.sub(flags, r, r) == '1' then redis.call('ZADD', KEYS[1 + r], score, id) end
@@ -137,7 +141,12 @@ class RedisScores:
 
     def keys_of(self, partition: int, constituent_id: str) -> list[str]:
         """Every key a record of ``constituent_id`` on ``partition`` touches (one hash tag: one slot)."""
-        return [self._person(partition, constituent_id), *self._ranks(partition), *self._recovery(partition)]
+        return [
+            self._person(partition, constituent_id),
+            *self._ranks(partition),
+            *self._recovery(partition),
+            self._rows(partition),
+        ]
 
     async def write(self, records: Iterable[ScoreWrite]) -> Written:
         """Apply ``records`` — one script call per partition and ``RECORDS_PER_CALL`` records, pipelined, in
@@ -165,7 +174,7 @@ class RedisScores:
         calls = 0
         async with self._client.pipeline(transaction=False) as pipe:
             for partition, listed in by_partition.items():
-                ranks = self._ranks(partition) + self._recovery(partition)
+                ranks = [*self._ranks(partition), *self._recovery(partition), self._rows(partition)]
                 for start in range(0, len(listed), RECORDS_PER_CALL):
                     chunk = listed[start : start + RECORDS_PER_CALL]
                     keys = ranks + [self._person(partition, constituent_id) for constituent_id, _ in chunk]
@@ -222,26 +231,34 @@ class RedisScores:
             for partition, rows in zip(further, more, strict=True):
                 per_partition[partition] = [*per_partition[partition], *rows]
             found, _ = merge(per_partition, limit, ascending, limit)
-        return await self._summaries(
-            [self._person(partition, member.decode()) for _, member, partition in found]
-        )
+        return await self._summaries([(partition, member.decode()) for _, member, partition in found])
 
-    async def _summaries(self, people: list[str]) -> list[ListSummary]:
-        """What a list shows of each of ``people`` (their ``row``; a record written by a sink from before
-        rows is read whole instead), in one round trip — two when some are of an older sink."""
+    async def _summaries(self, people: list[tuple[int, str]]) -> list[ListSummary]:
+        """What a list shows of each of ``people`` (partition, id), in order: one ``HMGET`` of the rows per
+        partition, in one round trip; a person written by a sink from before rows has none, and is read
+        from their record in a second."""
+        by_partition: dict[int, list[str]] = {}
+        for partition, constituent_id in people:
+            by_partition.setdefault(partition, []).append(constituent_id)
         async with self._client.pipeline(transaction=False) as pipe:
-            for person in people:
-                pipe.hget(person, "row")
-            rows: list[bytes | None] = await pipe.execute() if people else []
-        summaries = [None if row is None else orjson.loads(row) for row in rows]
-        older = [n for n, row in enumerate(rows) if row is None]
+            for partition, ids in by_partition.items():
+                pipe.hmget(self._rows(partition), ids)
+            held = dict(zip(by_partition, await pipe.execute() if people else [], strict=True))
+        rows = {
+            (partition, constituent_id): row
+            for partition, ids in by_partition.items()
+            for constituent_id, row in zip(ids, held[partition], strict=True)
+        }
+        older = [person for person in people if rows[person] is None]
+        summaries = {person: orjson.loads(row) for person, row in rows.items() if row is not None}
         if older:  # rows of an older sink (or erased meanwhile): their records instead
             async with self._client.pipeline(transaction=False) as pipe:
-                for n in older:
-                    pipe.hget(people[n], "record")
-                for n, record in zip(older, await pipe.execute(), strict=True):
-                    summaries[n] = None if record is None else list_summary(orjson.loads(record))
-        return [summary for summary in summaries if summary is not None]
+                for partition, constituent_id in older:
+                    pipe.hget(self._person(partition, constituent_id), "record")
+                for person, record in zip(older, await pipe.execute(), strict=True):
+                    if record is not None:
+                        summaries[person] = list_summary(orjson.loads(record))
+        return [summaries[person] for person in people if person in summaries]
 
     async def _heads(
         self,
@@ -312,6 +329,10 @@ class RedisScores:
     def _recovery(self, partition: int) -> list[str]:
         """The partition's open recovery cases (by person) and their count per step."""
         return [f"{self._tag(partition)}:recovery", f"{self._tag(partition)}:recovery:steps"]
+
+    def _rows(self, partition: int) -> str:
+        """The partition's list rows (by person)."""
+        return f"{self._tag(partition)}:rows"
 
     def _rank(self, partition: int, role: str | None) -> str:
         return f"{self._tag(partition)}:rank" if role is None else f"{self._tag(partition)}:rank:{role}"

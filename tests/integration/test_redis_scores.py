@@ -94,7 +94,7 @@ async def test_people_written_by_a_sink_from_before_list_rows_are_listed_from_th
     await store.write(as_written(records))
     people = sorted({key.decode() for key, _ in records})
     for person in people[::2]:  # as an older sink wrote them: the record, no row
-        assert await client.hdel(store.keys_of(store.partition_of(person), person)[0], "row") == (
+        assert await client.hdel(store.keys_of(store.partition_of(person), person)[-1], person) == (
             view.get(person) is not None
         )
     asked = {"ascending": True, "role": None, "max_score": None, "limit": 1000}
@@ -136,6 +136,7 @@ async def test_an_erased_person_is_gone_and_an_older_record_replayed_cannot_brin
     assert await store.ranked(ascending=True, role="donor", max_score=None, limit=5) == []
     held = await client.hgetall(store.keys_of(partition, "c-erased")[0])
     assert held == {b"offset": b"9"}  # only the offset, no data ...
+    assert not await client.hexists(store.keys_of(partition, "c-erased")[-1], "c-erased")  # no list row
     assert 0 < await client.ttl(store.keys_of(partition, "c-erased")[0]) <= 86_400  # ... and not for ever
     assert (await store.write([ScoreWrite(partition, 7, person, published("c-erased", 12.5))])).changed == 0
     assert await store.get("c-erased") is None  # a replay of the older record stays out
@@ -158,7 +159,7 @@ def test_every_key_one_record_touches_lies_in_one_cluster_slot_of_its_partition(
         for partition in range(PARTITIONS):
             keys = store.keys_of(partition, person)
             assert len({key_slot(key.encode()) for key in keys}) == 1
-            assert len(keys) == 4 + len(ROLES)  # the person, everyone's rank, one per role, two of recovery
+            assert len(keys) == 5 + len(ROLES)  # the person, the ranks, two of recovery, the rows
     slots = {key_slot(store.keys_of(p, "c-1")[0].encode()) for p in range(PARTITIONS)}
     assert len(slots) == PARTITIONS  # partitions spread over slots: a cluster shards them
 
