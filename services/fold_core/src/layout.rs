@@ -21,11 +21,13 @@
 //!   settled_at, bounced_at, cancelled_by, resolved_at_iso, broken_at_iso)
 //! early_follow_ups: n, each (rule index, bounce byte, correlation, time, event id)
 //! correlation: 0 none, 1 + text, 2 + any other JSON value as text
+//! recovery, recovery_early: 0 none, else 1 + the list as JSON text (rare: failed recurring gifts)
 //! ```
 //!
 //! Maps keep their order (first insertion), which the float sums depend on.
 
 use crate::handoffs::{EarlyFollowUp, Handoff, Status};
+use crate::recovery::{Case, Early};
 use crate::state::State;
 use crate::transactions::FailedTransaction;
 use serde_json::Value;
@@ -328,6 +330,16 @@ pub fn encode(state: &State) -> Vec<u8> {
         w.float(seen.time);
         w.id(&seen.event_id);
     }
+    let recovery: Vec<Value> = state.recovery.iter().map(|c| c.to_json()).collect();
+    let early: Vec<Value> = state.recovery_early.iter().map(|f| f.to_json()).collect();
+    for listed in [recovery, early] {
+        if listed.is_empty() {
+            w.out.push(0);
+        } else {
+            w.out.push(1);
+            w.text(&Value::Array(listed).to_string());
+        }
+    }
     w.out
 }
 
@@ -430,6 +442,18 @@ impl Reader<'_> {
             .get(at)
             .cloned()
             .ok_or_else(|| format!("name {at} not in the state's table"))
+    }
+
+    /// A list kept as JSON text: none (0), or 1 + the text.
+    fn listed<T>(&mut self, what: &str, read: impl Fn(&Value) -> Read<T>) -> Read<Vec<T>> {
+        match self.byte()? {
+            0 => Ok(Vec::new()),
+            1 => match serde_json::from_str(&self.text()?) {
+                Ok(Value::Array(items)) => items.iter().map(read).collect(),
+                _ => Err(format!("{what} that are not a JSON list")),
+            },
+            other => Err(format!("{what} of kind {other}")),
+        }
     }
 
     fn correlation(&mut self) -> Read<Value> {
@@ -596,6 +620,8 @@ pub fn decode(data: &[u8]) -> Read<State> {
             event_id,
         });
     }
+    state.recovery = r.listed("recovery cases", Case::from_json)?;
+    state.recovery_early = r.listed("early recovery steps", Early::from_json)?;
     if r.at != data.len() {
         return Err(format!("{} bytes after the state", data.len() - r.at));
     }

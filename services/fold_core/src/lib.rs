@@ -17,6 +17,7 @@ pub mod model;
 pub mod python_numbers;
 pub mod python_state;
 pub mod python_time;
+pub mod recovery;
 pub mod score_drops;
 pub mod state;
 pub mod transactions;
@@ -67,6 +68,35 @@ impl HandoffRules {
             .map(|inner| HandoffRules { inner })
             .map_err(|e| PyValueError::new_err(format!("hand-off rules: {e}")))
     }
+}
+
+/// The recovery rules, read from `RecoveryRules.model_dump_json()`.
+#[pyclass(frozen, module = "mission_pulse_core")]
+struct RecoveryRules {
+    inner: recovery::RecoveryRules,
+}
+
+#[pymethods]
+impl RecoveryRules {
+    #[new]
+    fn new(rules_json: &str) -> PyResult<Self> {
+        serde_json::from_str(rules_json)
+            .map(|inner| RecoveryRules { inner })
+            .map_err(|e| PyValueError::new_err(format!("recovery rules: {e}")))
+    }
+}
+
+/// A recovery update as Python sees it: the alerts (JSON), cases opened, and the cases closed as
+/// (outcome, amount, seconds from the failure, event time of the outcome).
+type RecoveryOutcome = (Vec<String>, usize, Vec<(&'static str, f64, f64, f64)>);
+
+fn recovery_outcome(update: recovery::Update) -> RecoveryOutcome {
+    let closed = update
+        .closed
+        .iter()
+        .map(|c| (c.outcome, c.amount, c.seconds, c.at))
+        .collect();
+    (json_texts(update.alerts), update.opened, closed)
 }
 
 fn event_of(event_json: &[u8]) -> PyResult<fold::Event> {
@@ -191,6 +221,50 @@ impl Constituent {
         handoffs::suppress(&mut self.state.handoffs, trigger_event_id);
     }
 
+    /// Fold one event (its JSON) into the recovery cases, when it concerns them (`recovery.concerns`).
+    fn on_recovery_event(
+        &mut self,
+        rules: &RecoveryRules,
+        event_json: &[u8],
+        event_time: f64,
+    ) -> PyResult<RecoveryOutcome> {
+        let event = event_of(event_json)?;
+        let none = serde_json::Map::new();
+        let step = recovery::Step {
+            event_id: &event.event_id,
+            event_type: &event.event_type,
+            attributes: event.attributes.as_ref().unwrap_or(&none),
+        };
+        if !recovery::concerns(&step, &rules.inner) {
+            return Ok((Vec::new(), 0, Vec::new()));
+        }
+        let state = &mut self.state;
+        Ok(recovery_outcome(recovery::on_event(
+            &mut state.recovery,
+            &mut state.recovery_early,
+            &state.constituent_id,
+            &step,
+            event_time,
+            &rules.inner,
+        )))
+    }
+
+    /// Stall or lose the open cases whose deadlines `watermark` passed.
+    fn expire_recovery(&mut self, rules: &RecoveryRules, watermark: f64) -> RecoveryOutcome {
+        let state = &mut self.state;
+        recovery_outcome(recovery::expire(
+            &mut state.recovery,
+            &state.constituent_id,
+            watermark,
+            &rules.inner,
+        ))
+    }
+
+    /// When the open recovery cases next need looking at.
+    fn next_recovery_deadline(&self) -> Option<f64> {
+        recovery::next_deadline(&self.state.recovery)
+    }
+
     /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &layout::encode(&self.state))
@@ -230,6 +304,7 @@ fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Constituent>()?;
     m.add_class::<TransactionRules>()?;
     m.add_class::<HandoffRules>()?;
+    m.add_class::<RecoveryRules>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -78,6 +78,11 @@ pub fn format_g(x: f64) -> String {
     }
 }
 
+/// Python's `str.rstrip()`: its whitespace includes the four separators \x1c–\x1f that Rust's does not.
+pub fn py_rstrip(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+}
+
 /// Python's `bool()` of a JSON value.
 pub fn py_truthy(value: &Value) -> bool {
     match value {

@@ -4,6 +4,7 @@
 
 use crate::dedup::Token;
 use crate::handoffs::{EarlyFollowUp, Handoff, Status};
+use crate::recovery::{Case, Early};
 use crate::state::State;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -87,6 +88,10 @@ struct PythonState {
     handoffs: Vec<PythonHandoff>,
     #[serde(default)]
     early_follow_ups: Vec<PythonEarlyFollowUp>,
+    #[serde(default)]
+    recovery: Vec<Value>,
+    #[serde(default)]
+    recovery_early: Vec<Value>,
     #[serde(flatten)]
     _rest: HashMap<String, Value>, // the fields the core does not fold yet
 }
@@ -97,7 +102,7 @@ fn number(key: &str, what: &str) -> Result<i64, String> {
 }
 
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
-    if text.len() % 11 != 0 {
+    if !text.len().is_multiple_of(11) {
         return Err("seen_event_ids: tokens are 11 characters each".into());
     }
     (0..text.len())
@@ -184,5 +189,15 @@ pub fn from_python_json(text: &[u8]) -> Result<State, String> {
             event_id: f.event_id,
         })
         .collect();
+    state.recovery = p
+        .recovery
+        .iter()
+        .map(Case::from_json)
+        .collect::<Result<_, String>>()?;
+    state.recovery_early = p
+        .recovery_early
+        .iter()
+        .map(Early::from_json)
+        .collect::<Result<_, String>>()?;
     Ok(state)
 }

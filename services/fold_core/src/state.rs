@@ -26,6 +26,8 @@ pub struct State {
     pub failed_transaction: Option<crate::transactions::FailedTransaction>,
     pub handoffs: Vec<crate::handoffs::Handoff>,
     pub early_follow_ups: Vec<crate::handoffs::EarlyFollowUp>,
+    pub recovery: Vec<crate::recovery::Case>,
+    pub recovery_early: Vec<crate::recovery::Early>,
 }
 
 pub fn entry<'a, K: PartialEq + Clone, V>(
@@ -91,6 +93,8 @@ impl State {
             "failed_transaction": self.failed_transaction.as_ref().map(|f| f.to_json()),
             "handoffs": self.handoffs.iter().map(|h| h.to_json()).collect::<Vec<_>>(),
             "early_follow_ups": self.early_follow_ups.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+            "recovery": self.recovery.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
+            "recovery_early": self.recovery_early.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
         })
     }
 }

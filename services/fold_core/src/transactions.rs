@@ -2,7 +2,7 @@
 //! escalated once on repeated failures, resolved by a later success.
 
 use crate::fold::Event;
-use crate::python_numbers::{format_g, py_str, py_truthy};
+use crate::python_numbers::{format_g, py_rstrip, py_str, py_truthy};
 use crate::score_drops::derive_alert_id;
 use crate::state::State;
 use serde::Deserialize;
@@ -80,11 +80,6 @@ fn opening_alert(event: &Event, rules: &TransactionRules) -> Map<String, Value> 
         Value::Object(map) => map,
         _ => unreachable!("an object"),
     }
-}
-
-/// Python's `str.rstrip()`: its whitespace includes the four separators \x1c–\x1f that Rust's does not.
-fn py_rstrip(text: &str) -> &str {
-    text.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
 }
 
 /// `on_transaction`: open, escalate (once) or resolve the person's failed-payment alert; the alert to

@@ -50,6 +50,8 @@ SCORING_FIELDS = [
     "failed_transaction",
     "handoffs",
     "early_follow_ups",
+    "recovery",
+    "recovery_early",
 ]  # the fields of ConstituentState the core folds so far
 START = 1_767_225_600.0  # 2026-01-01
 
