@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from services.api.list_rows import ListSummary, list_summary
+from services.api.list_rows import ListSummary, list_summary, packed, unpacked
 from services.api.recovery_view import newest_first, open_cases_of
 from services.common.murmur2 import partition_for
 from services.domain.alerts.recovery import OPEN_STEPS
@@ -51,7 +51,7 @@ TOMBSTONE_TTL_S = 86_400  # Kafka's default delete.retention.ms: how long a comp
 # per record. ARGV:
 # the tombstone ttl, the number of roles, then per record (FIELDS): offset, constituent id, record ('' for
 # a tombstone), score, one '1'/'0' per role, the person's open cases as JSON ('' for none), their steps
-# (comma-separated), the list row's summary (JSON).
+# (comma-separated), the list row's summary (``packed``).
 FIELDS = 8
 WRITE = """
 local ttl = tonumber(ARGV[1])
@@ -168,7 +168,7 @@ class RedisScores:
                 cases = open_cases_of(constituent_id, record.value)
                 shown = orjson.dumps(cases) if cases else b""
                 steps = ",".join(case["step"] for case in cases)
-                row = orjson.dumps(list_summary(state))
+                row = packed(list_summary(state))
                 fields = [record.offset, constituent_id, record.value, repr(score), flags, shown, steps, row]
             by_partition.setdefault(record.partition, []).append((constituent_id, fields))
         calls = 0
@@ -250,7 +250,7 @@ class RedisScores:
             for constituent_id, row in zip(ids, held[partition], strict=True)
         }
         older = [person for person in people if rows[person] is None]
-        summaries = {person: orjson.loads(row) for person, row in rows.items() if row is not None}
+        summaries = {person: unpacked(person[1], row) for person, row in rows.items() if row is not None}
         if older:  # rows of an older sink (or erased meanwhile): their records instead
             async with self._client.pipeline(transaction=False) as pipe:
                 for partition, constituent_id in older:

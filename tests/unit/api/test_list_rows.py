@@ -1,6 +1,6 @@
 """A ranked list's row from the person's summary (services/api/list_rows.py) is the row the whole record
 gives: the score now is ``scores_at`` over the published state to the float, whatever the events, the
-instant asked and the summary's trip through JSON (Redis keeps it as JSON beside the record)."""
+instant asked and the summary's trip through Redis (kept packed beside the record)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.api.list_rows import list_row, list_summary
+from services.api.list_rows import list_row, list_summary, packed, unpacked
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState, apply_event, scores_at
 from tests.fixtures.config import MODEL
@@ -47,7 +47,8 @@ def test_a_row_from_the_summary_is_the_row_from_the_whole_record(
         apply_event(state, event, start + offset, MODEL)
     published = orjson.loads(orjson.dumps(score_record(state, MODEL, start)))
     now = start + later
-    kept = orjson.loads(orjson.dumps(list_summary(published)))  # as Redis keeps it
+    kept = unpacked("c-1", packed(list_summary(published)))  # as Redis keeps it
+    assert kept == list_summary(published)
     assert list_row(kept, MODEL, now) == row_from_the_whole_record(published, now)
 
 
