@@ -207,6 +207,14 @@ pub fn scores_at(state: &State, model: &Model, at: f64) -> [f64; 4] {
     } else {
         model.decay((at - state.reference_time).max(0.0))
     };
+    scores_from_totals(
+        model,
+        [content * factor, operations * factor, principles * factor],
+    )
+}
+
+/// `scores_from_totals`: overall, content, operations, principles from impact sums.
+pub fn scores_from_totals(model: &Model, totals: [f64; 3]) -> [f64; 4] {
     let dimension = |sum: f64| {
         let room = if sum >= 0.0 {
             100.0 - model.baseline
@@ -216,9 +224,9 @@ pub fn scores_at(state: &State, model: &Model, at: f64) -> [f64; 4] {
         model.baseline + room * (sum / model.saturation).tanh()
     };
     let (c, o, p) = (
-        dimension(content * factor),
-        dimension(operations * factor),
-        dimension(principles * factor),
+        dimension(totals[0]),
+        dimension(totals[1]),
+        dimension(totals[2]),
     );
     let w = model.weights;
     [w.content * c + w.operations * o + w.principles * p, c, o, p]

@@ -22,6 +22,8 @@
 //! early_follow_ups: n, each (rule index, bounce byte, correlation, time, event id)
 //! correlation: 0 none, 1 + text, 2 + any other JSON value as text
 //! recovery, recovery_early: 0 none, else 1 + the list as JSON text (rare: failed recurring gifts)
+//! report_windows: n, each (a byte 'h' or 'd', index as a step from the last, n parts, each (part index,
+//!   three signed points)) | role_since: n, each (role index, float)
 //! ```
 //!
 //! Maps keep their order (first insertion), which the float sums depend on.
@@ -185,6 +187,10 @@ fn names(state: &State) -> Vec<String> {
         add(&handoff.source);
     }
     state.early_follow_ups.iter().for_each(|f| add(&f.rule));
+    for (_, parts) in &state.report_windows {
+        parts.iter().for_each(|(part, _)| add(part));
+    }
+    state.role_since.iter().for_each(|(role, _)| add(role));
     names
 }
 
@@ -339,6 +345,32 @@ pub fn encode(state: &State) -> Vec<u8> {
             w.out.push(1);
             w.text(&Value::Array(listed).to_string());
         }
+    }
+    w.varint(state.report_windows.len() as u64);
+    let mut previous = 0i64;
+    for (window, parts) in &state.report_windows {
+        let (kind, index) = window.split_once(':').unwrap_or(("?", window));
+        match (kind, index.parse::<i64>()) {
+            ("h" | "d", Ok(index)) if format!("{kind}:{index}") == *window => {
+                w.out.push(kind.as_bytes()[0]);
+                w.signed(index.wrapping_sub(previous));
+                previous = index;
+            }
+            _ => {
+                w.out.push(0); // not a window key the report makes: kept as text
+                w.text(window);
+            }
+        }
+        w.varint(parts.len() as u64);
+        for (part, points) in parts {
+            w.index(part);
+            points.iter().for_each(|&p| w.signed(p));
+        }
+    }
+    w.varint(state.role_since.len() as u64);
+    for (role, since) in &state.role_since {
+        w.index(role);
+        w.float(*since);
     }
     w.out
 }
@@ -622,6 +654,28 @@ pub fn decode(data: &[u8]) -> Read<State> {
     }
     state.recovery = r.listed("recovery cases", Case::from_json)?;
     state.recovery_early = r.listed("early recovery steps", Early::from_json)?;
+    let n = r.count()?;
+    let mut previous = 0i64;
+    for _ in 0..n {
+        let window = match r.byte()? {
+            0 => r.text()?,
+            kind @ (b'h' | b'd') => {
+                let index = previous.wrapping_add(r.signed()?);
+                previous = index;
+                format!("{}:{index}", kind as char)
+            }
+            other => return Err(format!("a report window of kind {other}")),
+        };
+        let parts = r.count()?;
+        let parts = (0..parts)
+            .map(|_| Ok((r.name()?, [r.signed()?, r.signed()?, r.signed()?])))
+            .collect::<Read<_>>()?;
+        state.report_windows.push((window, parts));
+    }
+    let n = r.count()?;
+    state.role_since = (0..n)
+        .map(|_| Ok((r.name()?, r.float()?)))
+        .collect::<Read<_>>()?;
     if r.at != data.len() {
         return Err(format!("{} bytes after the state", data.len() - r.at));
     }

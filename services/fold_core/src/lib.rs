@@ -18,6 +18,7 @@ pub mod python_numbers;
 pub mod python_state;
 pub mod python_time;
 pub mod recovery;
+pub mod report;
 pub mod score_drops;
 pub mod state;
 pub mod transactions;
@@ -107,10 +108,44 @@ fn json_texts(alerts: Vec<serde_json::Value>) -> Vec<String> {
     alerts.iter().map(serde_json::Value::to_string).collect()
 }
 
+/// A batch's report counters (`WindowCounters`): window → counter name → value, only ever added to.
+#[pyclass(module = "mission_pulse_core")]
+#[derive(Default)]
+struct ReportCounters {
+    inner: report::Counters,
+}
+
+#[pymethods]
+impl ReportCounters {
+    #[new]
+    fn new() -> Self {
+        ReportCounters::default()
+    }
+
+    /// A failed recurring gift recovered at `at` (event time) with `amount`.
+    fn recovered(&mut self, at: f64, amount: f64) {
+        report::recovered(&mut self.inner, at, amount);
+    }
+
+    /// A person newly below the at-risk floor at `at`, with what they gave in the last 12 months.
+    fn fell_below_floor(&mut self, at: f64, giving: f64) {
+        report::fell_below_floor(&mut self.inner, at, giving);
+    }
+
+    /// The counters as Python's: window → counter name → value.
+    fn to_dict(&self) -> Vec<(String, Vec<(String, i64)>)> {
+        self.inner
+            .iter()
+            .map(|(w, c)| (w.clone(), c.iter().map(|(k, v)| (k.clone(), *v)).collect()))
+            .collect()
+    }
+}
+
 /// One constituent's scoring state, resident in compiled memory.
 #[pyclass(module = "mission_pulse_core")]
 struct Constituent {
     state: state::State,
+    report_before: Option<report::Before>, // the report's note of this person, this batch
 }
 
 #[pymethods]
@@ -119,6 +154,7 @@ impl Constituent {
     fn new(constituent_id: &str) -> Self {
         Constituent {
             state: state::State::new(constituent_id),
+            report_before: None,
         }
     }
 
@@ -265,6 +301,34 @@ impl Constituent {
         recovery::next_deadline(&self.state.recovery)
     }
 
+    /// Fold one scored event (its JSON) into the report: the person's windows (moved in the counters by
+    /// `report_flush`), the drivers and failed gifts.
+    fn report_event(
+        &mut self,
+        model: &Model,
+        event_json: &[u8],
+        event_time: f64,
+        mut counters: PyRefMut<'_, ReportCounters>,
+    ) -> PyResult<()> {
+        let event = event_of(event_json)?;
+        report::on_event(
+            &mut self.state,
+            &mut self.report_before,
+            &event,
+            event_time,
+            &model.inner,
+            &mut counters.inner,
+        );
+        Ok(())
+    }
+
+    /// The end of a batch: this person's old window scores out of their groups, the new ones in.
+    fn report_flush(&mut self, model: &Model, mut counters: PyRefMut<'_, ReportCounters>) {
+        if let Some(before) = self.report_before.take() {
+            report::flush(&self.state, before, &model.inner, &mut counters.inner);
+        }
+    }
+
     /// The state in the core's binary layout (src/layout.rs): what the changelog will carry.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &layout::encode(&self.state))
@@ -274,7 +338,10 @@ impl Constituent {
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
         layout::decode(data)
-            .map(|state| Constituent { state })
+            .map(|state| Constituent {
+                state,
+                report_before: None,
+            })
             .map_err(PyValueError::new_err)
     }
 
@@ -282,7 +349,10 @@ impl Constituent {
     #[staticmethod]
     fn from_python_state(state_json: &[u8]) -> PyResult<Self> {
         python_state::from_python_json(state_json)
-            .map(|state| Constituent { state })
+            .map(|state| Constituent {
+                state,
+                report_before: None,
+            })
             .map_err(PyValueError::new_err)
     }
 
@@ -305,6 +375,7 @@ fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TransactionRules>()?;
     m.add_class::<HandoffRules>()?;
     m.add_class::<RecoveryRules>()?;
+    m.add_class::<ReportCounters>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -92,6 +92,10 @@ struct PythonState {
     recovery: Vec<Value>,
     #[serde(default)]
     recovery_early: Vec<Value>,
+    #[serde(default)]
+    report_windows: indexmap::IndexMap<String, indexmap::IndexMap<String, [i64; 3]>>,
+    #[serde(default)]
+    role_since: indexmap::IndexMap<String, f64>,
     #[serde(flatten)]
     _rest: HashMap<String, Value>, // the fields the core does not fold yet
 }
@@ -199,5 +203,11 @@ pub fn from_python_json(text: &[u8]) -> Result<State, String> {
         .iter()
         .map(Early::from_json)
         .collect::<Result<_, String>>()?;
+    state.report_windows = p
+        .report_windows
+        .into_iter()
+        .map(|(window, parts)| (window, parts.into_iter().collect()))
+        .collect();
+    state.role_since = p.role_since.into_iter().collect();
     Ok(state)
 }

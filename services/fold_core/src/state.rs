@@ -28,6 +28,8 @@ pub struct State {
     pub early_follow_ups: Vec<crate::handoffs::EarlyFollowUp>,
     pub recovery: Vec<crate::recovery::Case>,
     pub recovery_early: Vec<crate::recovery::Early>,
+    pub report_windows: crate::report::Windows, // window → part → points (thousandths)
+    pub role_since: Vec<(String, f64)>,         // role → event time of the first event that gave it
 }
 
 pub fn entry<'a, K: PartialEq + Clone, V>(
@@ -95,6 +97,10 @@ impl State {
             "early_follow_ups": self.early_follow_ups.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
             "recovery": self.recovery.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
             "recovery_early": self.recovery_early.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+            "report_windows": pairs(self.report_windows.iter().map(|(window, parts)| {
+                (window.clone(), pairs(parts.iter().map(|(part, points)| (part.clone(), json!(points))).collect()))
+            }).collect()),
+            "role_since": pairs(self.role_since.iter().map(|(role, at)| (role.clone(), json!(at))).collect()),
         })
     }
 }

@@ -52,6 +52,8 @@ SCORING_FIELDS = [
     "early_follow_ups",
     "recovery",
     "recovery_early",
+    "report_windows",
+    "role_since",
 ]  # the fields of ConstituentState the core folds so far
 START = 1_767_225_600.0  # 2026-01-01
 
