@@ -31,6 +31,8 @@ def touchpoint_problem(event: Any, key: bytes | None) -> str | None:
     missing = [name for name in REQUIRED_TEXT_FIELDS if not isinstance(event.get(name), str)]
     if missing:
         return f"missing or not text: {', '.join(missing)}"
+    if event.get("attributes") is not None and not isinstance(event["attributes"], dict):
+        return "attributes: not a JSON object"
     if key is not None and event["constituent_id"].encode() != key:
         return f"constituent_id {event['constituent_id']!r} differs from the record key {key!r}"
     return None

@@ -231,3 +231,13 @@ pub fn scores_from_totals(model: &Model, totals: [f64; 3]) -> [f64; 4] {
     let w = model.weights;
     [w.content * c + w.operations * o + w.principles * p, c, o, p]
 }
+
+/// `giving_12_months`: what the constituent gave in the twelve 30-day periods up to their newest gift.
+pub fn giving_12_months(state: &State) -> f64 {
+    round2(
+        state
+            .giving
+            .iter()
+            .fold(0.0, |sum, (_, amount)| sum + amount),
+    )
+}

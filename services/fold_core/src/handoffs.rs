@@ -47,7 +47,7 @@ pub struct HandoffRule {
 }
 
 impl HandoffRule {
-    fn deadline_seconds(&self) -> f64 {
+    pub fn deadline_seconds(&self) -> f64 {
         self.deadline_minutes * 60.0
     }
 

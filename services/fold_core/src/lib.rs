@@ -9,19 +9,27 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+pub mod batch;
+pub mod counts;
 pub mod dedup;
 pub mod fold;
+pub mod handoff_matrix;
 pub mod handoffs;
 pub mod layout;
 pub mod model;
 pub mod python_numbers;
 pub mod python_state;
 pub mod python_time;
+pub mod records;
 pub mod recovery;
 pub mod report;
+pub mod routing;
 pub mod score_drops;
 pub mod state;
 pub mod transactions;
+pub mod watermarks;
+
+mod worker;
 
 /// A scoring model, read from `ScoringModel.model_dump_json()`.
 #[pyclass(frozen, module = "mission_pulse_core")]
@@ -376,6 +384,7 @@ fn mission_pulse_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HandoffRules>()?;
     m.add_class::<RecoveryRules>()?;
     m.add_class::<ReportCounters>()?;
+    m.add_class::<worker::Worker>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

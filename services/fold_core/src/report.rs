@@ -63,7 +63,7 @@ fn bump(counted: &mut IndexMap<String, i64>, name: String, value: i64) {
 }
 
 /// `add`: a nonzero value onto a window's counter.
-fn add(counters: &mut Counters, window: &str, name: String, value: i64) {
+pub fn add(counters: &mut Counters, window: &str, name: String, value: i64) {
     if value != 0 {
         bump(counter_of(counters, window), name, value);
     }
@@ -90,7 +90,7 @@ fn horizon_of(window: &str) -> f64 {
 }
 
 /// `window_of` for both granularities.
-fn windows_of(epoch: f64) -> [String; 2] {
+pub fn windows_of(epoch: f64) -> [String; 2] {
     [
         format!("h:{}", floordiv_int_of(epoch, 3600.0)),
         format!("d:{}", floordiv_int_of(epoch, 86400.0)),

@@ -126,6 +126,17 @@ def test_records_that_are_not_touchpoints_become_dead_letters_with_a_reason() ->
     assert not result.changed
 
 
+def test_an_event_whose_attributes_are_not_an_object_is_dead_lettered_not_scored() -> None:
+    """Ingest's schema requires an object; another producer's list would otherwise stop the batch."""
+    event = orjson.loads(record("e1", "donation.failed").value)
+    event["attributes"] = ["recurring"]
+    result = process_batch([Incoming(0, b"c-1", orjson.dumps(event))], nobody)
+    assert [(d.reason, d.code) for d in result.dead_letters] == [
+        ("attributes: not a JSON object", "not_touchpoint")
+    ]
+    assert not result.changed
+
+
 def test_events_from_more_than_5_minutes_in_the_future_are_dead_lettered() -> None:
     soon = "2026-11-18T10:04:00Z"
     too_far = "2026-11-18T10:06:00Z"
