@@ -17,6 +17,7 @@ pub mod handoff_matrix;
 pub mod handoffs;
 pub mod layout;
 pub mod model;
+pub mod published;
 pub mod python_numbers;
 pub mod python_state;
 pub mod python_time;

@@ -5,7 +5,7 @@
 use crate::batch::{self, Host};
 use crate::records::{Incoming, Python as PythonHooks};
 use crate::state::State;
-use crate::{layout, model, python_state};
+use crate::{layout, model, published, python_state};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -69,16 +69,26 @@ type Record<'py> = (u32, Option<Bound<'py, PyBytes>>, Bound<'py, PyBytes>, f64);
 #[pyclass(module = "mission_pulse_core")]
 pub struct Worker {
     inner: batch::Worker,
+    model_version: String,
 }
 
 #[pymethods]
 impl Worker {
-    /// From `ScoringModel.model_dump_json()`, its `max_future_seconds`, and `AlertRules.model_dump_json()`.
+    /// From `ScoringModel.model_dump_json()`, its `fingerprint` and `max_future_seconds`, and
+    /// `AlertRules.model_dump_json()`.
     #[new]
-    fn new(model_json: &str, max_future_s: f64, rules_json: &str) -> PyResult<Self> {
+    fn new(
+        model_json: &str,
+        model_version: &str,
+        max_future_s: f64,
+        rules_json: &str,
+    ) -> PyResult<Self> {
         let model = model::Model::from_json(model_json).map_err(PyValueError::new_err)?;
         batch::Worker::new(model, max_future_s, rules_json)
-            .map(|inner| Worker { inner })
+            .map(|inner| Worker {
+                inner,
+                model_version: model_version.to_owned(),
+            })
             .map_err(PyValueError::new_err)
     }
 
@@ -126,21 +136,46 @@ impl Worker {
             .inner
             .process(&incoming, &mut host, now, &due, partitions, &erase)
             .map_err(PyValueError::new_err)?;
-        output(py, out)
+        output(py, out, &self.inner.model, now, &self.model_version)
     }
 }
 
-fn output<'py>(py: Python<'py>, out: batch::Output) -> PyResult<Bound<'py, PyDict>> {
+type Changed<'a, 'py> = (
+    &'a str,
+    u32,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+);
+
+fn json_bytes<'py>(py: Python<'py>, value: &serde_json::Value) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The batch as Python values. Each changed person: their id, partition, state (the core's bytes), score
+/// record and deadline entry (JSON bytes; None when owed nothing).
+fn output<'py>(
+    py: Python<'py>,
+    out: batch::Output,
+    model: &model::Model,
+    now: f64,
+    model_version: &str,
+) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
-    let changed: Vec<(&str, u32, Bound<'py, PyBytes>)> = out
+    let changed: Vec<Changed> = out
         .changed
         .iter()
         .map(|id| {
             let state = &out.people[id].state;
+            let partition = out.partitions[id];
+            let record = published::score_record(state, model, now, model_version);
+            let deadline = published::deadline_entry(state, partition);
             (
                 id.as_str(),
-                out.partitions[id],
+                partition,
                 PyBytes::new(py, &layout::encode(state)),
+                json_bytes(py, &record),
+                deadline.map(|d| json_bytes(py, &d)),
             )
         })
         .collect();

@@ -21,7 +21,9 @@ from services.common.murmur2 import partition_for
 from services.common.settings import CommonSettings
 from services.domain.alerts.rules import AlertRules
 from services.domain.events import occurred_at_epoch
+from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState
+from services.scorer.outgoing import deadline_entry
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 from tests.unit.core.test_differential import MODEL, SCORING_FIELDS, START, compiled
@@ -137,10 +139,16 @@ def nonzero(report: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {w: {k: v for k, v in c.items() if v} for w, c in report.items() if any(c.values())}
 
 
+def worker_for(core: Any, rules: AlertRules) -> Any:
+    return core.Worker(
+        MODEL.model_dump_json(), MODEL.fingerprint, MODEL.max_future_seconds, rules.model_dump_json()
+    )
+
+
 def run_both(stream: list[dict[str, Any]], rules: AlertRules) -> None:
     core = compiled()
     python = BatchProcessor(MODEL, rules)
-    worker = core.Worker(MODEL.model_dump_json(), MODEL.max_future_seconds, rules.model_dump_json())
+    worker = worker_for(core, rules)
     stored_python: dict[str, bytes] = {}
     stored_core: dict[str, bytes] = {}
     for batch in stream:
@@ -164,12 +172,17 @@ def run_both(stream: list[dict[str, Any]], rules: AlertRules) -> None:
             batch["erase"],
         )
         assert [(who, expected.partitions[who]) for who in expected.changed] == [
-            (who, partition) for who, partition, _ in got["changed"]
+            (who, partition) for who, partition, *_ in got["changed"]
         ]
-        for (who, state), (_, _, data) in zip(expected.changed.items(), got["changed"], strict=True):
+        for (who, state), (_, partition, data, record, deadline) in zip(
+            expected.changed.items(), got["changed"], strict=True
+        ):
             want = plain(state.to_dict())
             have = orjson.loads(core.Constituent.from_bytes(data).to_json())
             assert {f: have[f] for f in SCORING_FIELDS} == {f: want[f] for f in SCORING_FIELDS}, who
+            assert orjson.loads(record) == plain(score_record(state, MODEL, now))
+            wanted = deadline_entry(state, partition)
+            assert (deadline and orjson.loads(deadline)) == (wanted and orjson.loads(wanted))
             stored_python[who] = orjson.dumps(state.to_dict())
             stored_core[who] = data
         for who in expected.erased - expected.changed.keys():
@@ -214,7 +227,7 @@ def test_a_storm_budget_of_one(stream: list[dict[str, Any]]) -> None:
 def test_a_state_the_python_model_wrote_is_read_and_written_back_as_the_core_s_bytes() -> None:
     """A restart onto a changelog of JSON states: each is read, folded on, and stored as the core's bytes."""
     core = compiled()
-    worker = core.Worker(MODEL.model_dump_json(), MODEL.max_future_seconds, SHIPPED.model_dump_json())
+    worker = worker_for(core, SHIPPED)
     python = BatchProcessor(MODEL, SHIPPED)
     first = {
         "event_id": "e-1",
@@ -237,7 +250,7 @@ def test_a_state_the_python_model_wrote_is_read_and_written_back_as_the_core_s_b
     expected = python.process(
         [again], lambda *_: ConstituentState.from_dict(orjson.loads(stored)), START + 61
     ).changed["p-1"]
-    ((_, _, data),) = got["changed"]
+    ((_, _, data, _, _),) = got["changed"]
     assert not data.startswith(b"{")
     have = orjson.loads(core.Constituent.from_bytes(data).to_json())
     assert {f: have[f] for f in SCORING_FIELDS} == {f: plain(expected.to_dict())[f] for f in SCORING_FIELDS}
@@ -246,7 +259,7 @@ def test_a_state_the_python_model_wrote_is_read_and_written_back_as_the_core_s_b
 
 def test_an_unusual_time_is_read_by_python_and_a_bad_one_dead_lettered_in_its_words() -> None:
     core = compiled()
-    worker = core.Worker(MODEL.model_dump_json(), MODEL.max_future_seconds, SHIPPED.model_dump_json())
+    worker = worker_for(core, SHIPPED)
     base = {"source": "web", "type": "web.page_view", "constituent_id": "p-1"}
     spaced = {**base, "event_id": "e-1", "occurred_at": "2026-01-01 00:00:00+00:00"}
     bad = {**base, "event_id": "e-2", "occurred_at": "soon"}
