@@ -30,6 +30,7 @@ from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
 from services.scorer import metrics
+from services.scorer.compiled import CompiledProcessor, choose
 from services.scorer.deadlines import DeadlineIndex
 from services.scorer.outgoing import Publishing, Topics, outgoing
 from services.scorer.processing import BatchProcessor
@@ -52,7 +53,13 @@ faust_fixes.install(
 check_faust_internals()
 model = load_scoring_model(settings.scoring_config)
 rules = load_alert_rules(settings.alerts_config).with_deadlines_scaled(settings.scorer_deadline_scale)
-processor = BatchProcessor(model, rules)
+# the compiled core where it is installed (services/scorer/compiled.py), else the Python model
+compiled_core = choose(settings.scorer_core)
+processor: BatchProcessor | CompiledProcessor = (
+    BatchProcessor(model, rules)
+    if compiled_core is None
+    else CompiledProcessor(compiled_core, model, rules, settings.scorer_max_state_bytes)
+)
 shared_topics = Topics(
     scores=settings.topic_scores,
     alerts=settings.topic_alerts,
@@ -171,7 +178,11 @@ async def score(stream: Any) -> None:
                 records.append(Incoming(message.partition, event.key, event.value, message.timestamp or 0.0))
         stores = BatchStores(batch)
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
-        load_state = stores.state_loader(states)
+        load_state: Any = (
+            stores.state_loader(states)
+            if isinstance(processor, BatchProcessor)
+            else stores.stored_loader(states)
+        )
         # In parts, each published before the next is folded (less held at once; docs/performance.md,
         # "Folding a batch in parts"). The batch is acknowledged once every part is, as a whole batch was.
         for number, part in enumerate(parts_of(records, settings.scorer_part_bytes)):
@@ -266,20 +277,31 @@ async def healthz(web: Any, request: Any) -> Any:
 kafka = KafkaReachability(settings)
 
 
-core = native.running_core()
+core = "rust" if compiled_core is not None else native.running_core()
 metrics.CORE.labels(core).set(1)
 
 
 @app.task
 async def say_which_core() -> None:
     """Once logging is set up: which scoring core runs (a log line, beside the mp_scorer_core metric)."""
-    if core == "python":
+    if compiled_core is not None:
+        log.info(
+            "scoring core: compiled (Rust, mission_pulse_core %s)",
+            compiled_core.version(),
+            extra={"core": core},
+        )
+    elif core == "python":
         log.warning(
-            "scoring core: the interpreted sources (not compiled: make setup compiles them; 1.2-1.6x slower)",
+            "scoring core: the Python model, interpreted (make setup compiles the Rust core and mypyc; "
+            "see docs/compiled-core.md for how much slower this is)",
             extra={"core": core},
         )
     else:
-        log.info("scoring core: compiled with mypyc", extra={"core": core})
+        log.info(
+            "scoring core: the Python model compiled with mypyc (no Rust core: %s)",
+            "MP_SCORER_CORE=python" if settings.scorer_core == "python" else "not installed",
+            extra={"core": core},
+        )
 
 
 @app.task

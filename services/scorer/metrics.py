@@ -50,7 +50,7 @@ BATCH_SIZE = Histogram(
 )
 CORE = Gauge(
     "mp_scorer_core",
-    "Which implementation of the scoring core this worker runs: 1 for it (mypyc compiled, or python)",
+    "Which implementation of the scoring core this worker runs: 1 for it (rust, mypyc, or python)",
     ["core"],
 )
 TABLE_KEYS = Gauge("mp_scorer_table_keys", "Constituents held in this worker's state table.")

@@ -100,7 +100,8 @@ def outgoing(
     ``stored_deadline(key, partition)``; every alert, partial spike count and dead letter. A record the
     broker would refuse for its size is dead-lettered with its reason, not sent (and retried) forever."""
     out = Outgoing()
-    for constituent_id in result.erased - result.changed.keys():  # erased, nothing new since: all goes
+    changed = result.changed.keys() | {encoded.constituent_id for encoded in result.encoded}
+    for constituent_id in result.erased - changed:  # erased, nothing new since: all goes
         key, partition = constituent_id.encode(), result.partitions[constituent_id]
         out.states.append(StoreWrite(key, None, partition))
         out.records.append(Record(topics.scores, key, None))  # a tombstone: compaction removes the person
@@ -118,6 +119,12 @@ def outgoing(
         wanted = deadline_entry(state, partition)
         if stored_deadline(key, partition) != wanted:
             out.deadlines.append(StoreWrite(key, wanted, partition))
+    for made in result.encoded:  # from the compiled core: state, score record and deadline made there
+        key = made.constituent_id.encode()
+        out.states.append(StoreWrite(key, made.state, made.partition))
+        out.records.append(Record(topics.scores, key, made.score_record))
+        if stored_deadline(key, made.partition) != made.deadline:
+            out.deadlines.append(StoreWrite(key, made.deadline, made.partition))
     out.records += [alert_record(alert, topics.alerts) for alert, _ in result.alerts]
     for (rule_index, spike_key, bucket), counted in result.spike_counts.items():
         counts = {

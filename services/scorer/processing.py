@@ -35,9 +35,21 @@ STORM_MINUTES_KEPT = 1000  # per-partition-minute alert budgets remembered
 UNSUPPRESSED = frozenset({"transaction.failed", "recurring.recovery"})  # counted in the budget, never held
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A changed person as the compiled core hands it back (services/scorer/compiled.py): ready to send."""
+
+    constituent_id: str
+    partition: int
+    state: bytes  # the core's layout, for the table
+    score_record: bytes  # JSON, for constituent-scores
+    deadline: bytes | None  # JSON, for the deadline table (None: owed nothing)
+
+
 @dataclass(slots=True)
 class BatchResult:
     changed: dict[str, ConstituentState] = field(default_factory=dict)
+    encoded: list[Encoded] = field(default_factory=list)  # changed, from the compiled core
     partitions: dict[str, int] = field(default_factory=dict)  # where each constituent's state lives
     alerts: list[tuple[Alert, float]] = field(default_factory=list)  # with the time of the triggering fact
     dead_letters: list[DeadLetter] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -97,6 +98,11 @@ class ScorerSettings(CommonSettings):
     )
     scorer_batch_within_s: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch: what a lone event waits before it is scored"
+    )
+    scorer_core: Literal["auto", "compiled", "python"] = Field(
+        "auto",
+        description="Which scoring core folds the batches: the compiled one (services/fold_core) where it is "
+        "installed (auto), always it (compiled: the worker stops without it), or the Python model (python)",
     )
     scorer_max_state_bytes: int = Field(
         64 * 1024,

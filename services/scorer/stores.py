@@ -25,7 +25,6 @@ from typing import Any
 
 import faust
 import faust.streams
-import orjson
 from faust.stores import base, memory
 from faust.types import TP
 
@@ -33,6 +32,7 @@ from services import faust_fixes
 from services.common.kafka import Record, Written, tls_context
 from services.common.settings import CommonSettings
 from services.domain.scoring import ConstituentState
+from services.scorer.compiled import state_from_stored
 
 
 class FaustInternalsChanged(RuntimeError):
@@ -91,7 +91,15 @@ class BatchStores:
 
         def load(constituent_id: str, partition: int) -> ConstituentState | None:
             stored = self.read(table, constituent_id.encode(), partition)
-            return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
+            return None if stored is None else state_from_stored(stored)
+
+        return load
+
+    def stored_loader(self, table: Any) -> Callable[[str, int], bytes | None]:
+        """How the compiled core reads a constituent's stored state (its bytes, or JSON) from ``table``."""
+
+        def load(constituent_id: str, partition: int) -> bytes | None:
+            return self.read(table, constituent_id.encode(), partition)
 
         return load
 
