@@ -173,14 +173,19 @@ def scorer_throughput(settings: CommonSettings, events: int, constituents: int) 
                 "error": reason,
             }
         if grouped:
-            scorer[f"pure processing (no Kafka), {label}"] = scorer_cases.pure_processing(
-                requests, events, settings.topic_partitions
-            )
+            for core, core_label in (("auto", "compiled core"), ("python", "Python model")):
+                scorer[f"pure processing (no Kafka), {core_label}, {label}"] = scorer_cases.pure_processing(
+                    requests, events, settings.topic_partitions, core
+                )
             del requests  # what the services read is on the topic now
             for store in ("memory://", "rocksdb://"):
                 scorer[f"scorer ({store}), {label}"] = scorer_cases.scorer_consume(
                     settings, topic, events, store
                 )
+            # the Python model in the same worker: what the compiled core changes (restart included)
+            scorer[f"scorer (memory://), Python model, {label}"] = scorer_cases.scorer_consume(
+                settings, topic, events, "memory://", core="python"
+            )
         else:
             scorer[f"scorer (memory://), {label}"] = scorer_cases.scorer_consume(
                 settings, topic, count, "memory://", restart=False

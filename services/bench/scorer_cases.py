@@ -22,52 +22,73 @@ from services.common.processes import free_port, rss_bytes, start_service, stop,
 from services.common.settings import CommonSettings
 from services.domain.readings import score_record
 from services.domain.scoring import ConstituentState
+from services.scorer.compiled import CompiledProcessor, choose, state_from_stored
 from services.scorer.processing import BatchProcessor
 from services.scorer.records import Incoming
 
 
-def pure_processing(requests: list[list[Record]], count: int, partitions: int) -> Figures:
+def pure_processing(requests: list[list[Record]], count: int, partitions: int, core: str = "auto") -> Figures:
     """The scorer's processing alone, without Kafka or Faust: the ``count`` events the scorer reads,
     grouped as ingest writes them (``baselines.layout``), folded request by request into a dict standing in
     for the table, states and score records serialised as the scorer does, garbage collection tuned as in
-    the scorer. Only that is timed, not making the events: the ceiling of the scoring itself."""
+    the scorer. Only that is timed, not making the events: the ceiling of the scoring itself. ``core``:
+    which core folds (MP_SCORER_CORE's values: the compiled one where installed, or the Python model)."""
     settings = CommonSettings()
     model = load_scoring_model(settings.scoring_config)
-    processor = BatchProcessor(model, load_alert_rules(settings.alerts_config))
+    rules = load_alert_rules(settings.alerts_config)
+    compiled_core = choose(core)  # type: ignore[arg-type]
+    processor = (
+        BatchProcessor(model, rules)
+        if compiled_core is None
+        else CompiledProcessor(compiled_core, model, rules)
+    )
     table: dict[str, bytes] = {}
 
     def load_state(constituent_id: str, partition: int) -> ConstituentState | None:
         stored = table.get(constituent_id)
-        return None if stored is None else ConstituentState.from_dict(orjson.loads(stored))
+        return None if stored is None else state_from_stored(stored)
 
+    load = (
+        load_state if compiled_core is None else (lambda constituent_id, partition: table.get(constituent_id))
+    )
     spent = 0.0
     before = gc.get_threshold()
     tune_garbage_collection(settings.gc_young_threshold)
     try:
-        with tqdm(total=count, desc="pure processing", unit="ev", leave=False) as bar:
+        with tqdm(total=count, desc=f"pure processing ({core})", unit="ev", leave=False) as bar:
             for request in requests:
                 records = [
                     Incoming(record.partition or 0, None, record.value) for record in request if record.value
                 ]
                 started = time.perf_counter()
                 now = time.time()
-                result = processor.process(records, load_state, now, (), partitions)
+                result = processor.process(records, load, now, (), partitions)  # type: ignore[arg-type]
                 for constituent_id, state in result.changed.items():
                     table[constituent_id] = orjson.dumps(state.to_dict())
                     orjson.dumps(score_record(state, model, now))
+                for made in result.encoded:  # the core's bytes and score record, made in the call
+                    table[made.constituent_id] = made.state
                 spent += time.perf_counter() - started
                 bar.update(min(REQUEST_EVENTS, count - bar.n))
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
-    return {"events": count, "seconds": round(spent, 2), "events_per_s": round(count / spent)}
+    stored = sum(len(value) for value in table.values())
+    return {
+        "events": count,
+        "seconds": round(spent, 2),
+        "events_per_s": round(count / spent),
+        "core": "python" if compiled_core is None else "compiled",
+        "constituents": len(table),
+        "stored_bytes_per_constituent": round(stored / len(table)) if table else None,
+    }
 
 
 def scorer_consume(
-    settings: CommonSettings, topic: str, count: int, store: str, restart: bool = True
+    settings: CommonSettings, topic: str, count: int, store: str, restart: bool = True, core: str = "auto"
 ) -> Figures:
     """One scorer worker (full model, alert rules, changelog-backed table) over the pre-filled topic;
-    with ``restart``, then the time the same worker takes to be ready again."""
+    with ``restart``, then the time the same worker takes to be ready again. ``core``: MP_SCORER_CORE."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="bench-scorer-")
     suffix = uuid.uuid4().hex[:6]
@@ -83,6 +104,7 @@ def scorer_consume(
         "MP_SCORER_DATA_DIR": data,
         "MP_SCORER_STORE": store,
         "MP_LOG_LEVEL": "WARNING",
+        "MP_SCORER_CORE": core,
     }
     process = start_service("scorer", env, subprocess.DEVNULL)
     seen = 0.0
