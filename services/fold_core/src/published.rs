@@ -8,6 +8,7 @@ use crate::model::Model;
 use crate::python_numbers::round2;
 use crate::recovery;
 use crate::state::State;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 /// What the scorer keeps for itself: not published.
@@ -23,27 +24,75 @@ pub const INTERNAL_FIELDS: [&str; 9] = [
     "role_since",
 ];
 
-/// `score_record`: what the API serves of one constituent.
-pub fn score_record(state: &State, model: &Model, updated_at: f64, model_version: &str) -> Value {
-    let Value::Object(mut published) = state.to_json() else {
-        unreachable!("a state is a JSON object")
-    };
-    for internal in INTERNAL_FIELDS {
-        published.shift_remove(internal);
+/// Pairs kept in a vector, written as a JSON object (keys as text; integer keys quoted, as Python's).
+struct AsMap<'a, K, V>(&'a [(K, V)]);
+
+impl<K: Serialize, V: Serialize> Serialize for AsMap<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
+}
+
+/// The hourly buckets: hour → "source|type" → count.
+struct Hourly<'a>(&'a [(i64, Vec<(String, i64)>)]);
+
+impl Serialize for Hourly<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (hour, bucket) in self.0 {
+            map.serialize_entry(hour, &AsMap(bucket))?;
+        }
+        map.end()
+    }
+}
+
+/// `score_record`: what the API serves of one constituent, as JSON — the state's public fields (the
+/// state's `to_json` without `INTERNAL_FIELDS`, written directly rather than built as a tree) and its
+/// scores, when, by which model.
+pub fn score_record(state: &State, model: &Model, updated_at: f64, model_version: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    let written = write_record(&mut out, state, model, updated_at, model_version);
+    debug_assert!(written.is_ok());
+    out
+}
+
+fn write_record(
+    out: &mut Vec<u8>,
+    state: &State,
+    model: &Model,
+    updated_at: f64,
+    model_version: &str,
+) -> Result<(), serde_json::Error> {
+    let mut serializer = serde_json::Serializer::new(out);
+    let mut map = serializer.serialize_map(None)?;
+    map.serialize_entry("constituent_id", &state.constituent_id)?;
+    map.serialize_entry("reference_time", &state.reference_time)?;
+    map.serialize_entry("contributions", &AsMap(&state.contributions))?;
+    map.serialize_entry("counts", &AsMap(&state.counts))?;
+    map.serialize_entry("hourly", &Hourly(&state.hourly))?;
+    map.serialize_entry("last_touch", &AsMap(&state.last_touch))?;
+    map.serialize_entry("roles", &state.roles)?;
+    map.serialize_entry("events", &state.events)?;
+    map.serialize_entry("giving", &AsMap(&state.giving))?;
+    map.serialize_entry("timeline", &state.timeline)?;
+    map.serialize_entry("score_alert_opened_at", &state.score_alert_opened_at)?;
+    let recovery: Vec<Value> = state.recovery.iter().map(|c| c.to_json()).collect();
+    map.serialize_entry("recovery", &recovery)?;
     let [overall, content, operations, principles] = scores_at(state, model, state.reference_time);
-    published.insert(
-        "scores".into(),
-        json!({
-            "overall": round2(overall),
-            "content": round2(content),
-            "operations": round2(operations),
-            "principles": round2(principles),
-        }),
-    );
-    published.insert("updated_at".into(), json!(updated_at));
-    published.insert("model_version".into(), json!(model_version));
-    Value::Object(published)
+    let scores = [
+        ("overall", round2(overall)),
+        ("content", round2(content)),
+        ("operations", round2(operations)),
+        ("principles", round2(principles)),
+    ];
+    map.serialize_entry("scores", &AsMap(&scores))?;
+    map.serialize_entry("updated_at", &updated_at)?;
+    map.serialize_entry("model_version", model_version)?;
+    map.end()
 }
 
 /// `deadline_entry`: the earliest deadline, where to send its tick, and the pending hand-offs by rule;

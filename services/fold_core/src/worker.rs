@@ -174,7 +174,7 @@ fn output<'py>(
                 id.as_str(),
                 partition,
                 PyBytes::new(py, &layout::encode(state)),
-                json_bytes(py, &record),
+                PyBytes::new(py, &record),
                 deadline.map(|d| json_bytes(py, &d)),
             )
         })
