@@ -89,17 +89,22 @@ def _not_json(raw: bytes) -> str:
     return "not JSON"  # the core and orjson disagree about this record: say so plainly
 
 
-class _Erasures(ErasureRegistry):
-    """The erasure registry, each erasure also told to the compiled worker (which drops on replay)."""
+class _Erasures:
+    """The erasure registry, each erasure also told to the compiled worker (which drops on replay). Holds
+    an ``ErasureRegistry`` rather than extending it: mypyc compiles that class, and an interpreted class
+    cannot inherit from a compiled one."""
 
     def __init__(self, worker: Any) -> None:
-        super().__init__()
+        self.registry = ErasureRegistry()
         self._worker = worker
 
     def apply(self, erasure: Any) -> Erasure:
-        applied = super().apply(erasure)
+        applied = self.registry.apply(erasure)
         self._worker.note_erasure(applied["constituent_id"], float(applied["at"]))
         return applied
+
+    def written_before(self, constituent_id: str, timestamp: float) -> bool:
+        return self.registry.written_before(constituent_id, timestamp)
 
 
 class _Watermarks:

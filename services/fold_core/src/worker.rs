@@ -24,6 +24,7 @@ struct PyHost<'py> {
     py: Python<'py>,
     load: Bound<'py, PyAny>,
     event_time: Bound<'py, PyAny>,
+    failed: Option<PyErr>, // what the loader raised: raised again, as it was, from `process`
 }
 
 impl PythonHooks for PyHost<'_> {
@@ -49,10 +50,14 @@ impl PythonHooks for PyHost<'_> {
 
 impl Host for PyHost<'_> {
     fn load(&mut self, constituent_id: &str, partition: u32) -> Result<Option<State>, String> {
-        let stored = self
-            .load
-            .call1((constituent_id, partition))
-            .map_err(|e| format!("loading {constituent_id:?}: {e}"))?;
+        let stored = match self.load.call1((constituent_id, partition)) {
+            Ok(stored) => stored,
+            Err(error) => {
+                let said = format!("loading {constituent_id:?}: {error}");
+                self.failed = Some(error);
+                return Err(said);
+            }
+        };
         if stored.is_none() {
             return Ok(None);
         }
@@ -131,11 +136,16 @@ impl Worker {
             py,
             load,
             event_time,
+            failed: None,
         };
         let out = self
             .inner
             .process(&incoming, &mut host, now, &due, partitions, &erase)
-            .map_err(PyValueError::new_err)?;
+            .map_err(|said| {
+                host.failed
+                    .take()
+                    .unwrap_or_else(|| PyValueError::new_err(said))
+            })?;
         output(py, out, &self.inner.model, now, &self.model_version)
     }
 }

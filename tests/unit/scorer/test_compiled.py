@@ -150,3 +150,23 @@ def test_the_core_is_chosen_where_it_is_installed_and_required_when_asked_for(
         choose("compiled")
     with pytest.raises(CoreUnavailable, match="written by the compiled core"):
         state_from_stored(b"\x01\x00")
+
+
+def test_what_the_loader_raises_comes_out_as_it_was_and_an_unreadable_state_is_named() -> None:
+    fast = CompiledProcessor(compiled(), MODEL, SHIPPED)
+    event = {
+        "event_id": "e-1",
+        "source": "web",
+        "type": "web.page_view",
+        "occurred_at": iso(START, False),
+        "constituent_id": "p-1",
+    }
+    records = [Incoming(partition_of("p-1"), b"p-1", orjson.dumps(event), START)]
+
+    def broken_store(constituent_id: str, partition: int) -> bytes | None:
+        raise KeyError("the store is gone")
+
+    with pytest.raises(KeyError, match="the store is gone"):
+        fast.process(records, broken_store, START + 1)
+    with pytest.raises(ValueError, match="state layout version"):
+        fast.process(records, lambda *_: b"\x09garbage", START + 1)
