@@ -126,7 +126,6 @@ class CompiledProcessor:
         self.worker = core.Worker(
             model.model_dump_json(), model.fingerprint, model.max_future_seconds, rules.model_dump_json()
         )
-        self.core = core
         self.routing = Routing(rules)  # for the systemic alerts (services/scorer/systemic_agents.py)
         self.erasures = _Erasures(self.worker)
         self.watermarks = _Watermarks(self.worker)

@@ -11,19 +11,6 @@ use crate::state::State;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
-/// What the scorer keeps for itself: not published.
-pub const INTERNAL_FIELDS: [&str; 9] = [
-    "seen_event_ids",
-    "score_peaks",
-    "score_alerts_opened",
-    "failed_transaction",
-    "handoffs",
-    "early_follow_ups",
-    "recovery_early",
-    "report_windows",
-    "role_since",
-];
-
 /// Pairs kept in a vector, written as a JSON object (keys as text; integer keys quoted, as Python's).
 struct AsMap<'a, K, V>(&'a [(K, V)]);
 
@@ -50,9 +37,9 @@ impl Serialize for Hourly<'_> {
     }
 }
 
-/// `score_record`: what the API serves of one constituent, as JSON — the state's public fields (the
-/// state's `to_json` without `INTERNAL_FIELDS`, written directly rather than built as a tree) and its
-/// scores, when, by which model.
+/// `score_record`: what the API serves of one constituent, as JSON — the state's public fields (its
+/// `to_json` without readings.py's `INTERNAL_FIELDS`, written directly rather than built as a tree and
+/// pruned) and its scores, when, by which model.
 pub fn score_record(state: &State, model: &Model, updated_at: f64, model_version: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     let written = write_record(&mut out, state, model, updated_at, model_version);
