@@ -6,8 +6,10 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
+from services.common import auth
 from services.common.auth import AuthConfig, Keyring, RateLimiter, Scope, digest, load_auth
 from services.common.config_files import ConfigError
+from tests.fixtures.clock import stop_the_clock
 from tests.fixtures.config import CONFIG
 
 EXAMPLE = CONFIG / "auth.example.toml"
@@ -115,7 +117,10 @@ def guarded(keyring: Keyring, scope: Scope, allow_query: bool = False) -> TestCl
     return TestClient(app)
 
 
-def test_requests_need_a_known_key_with_the_scope_and_are_rate_limited() -> None:
+def test_requests_need_a_known_key_with_the_scope_and_are_rate_limited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop_the_clock(monkeypatch, auth)
     client = guarded(Keyring(KEYS), "read")
     missing = client.get("/private")
     assert (missing.status_code, missing.json()["detail"]) == (
@@ -142,7 +147,8 @@ def test_a_key_in_the_url_counts_only_where_a_route_allows_it() -> None:
     ).json() == {"name": "ops"}
 
 
-def test_events_count_against_a_keys_events_per_second() -> None:
+def test_events_count_against_a_keys_events_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    stop_the_clock(monkeypatch, auth)
     keyring = Keyring(KEYS)
     site = KEYS.all_keys()[1]
     keyring.charge_events(site, 3000)  # within the burst of 2 × 2000

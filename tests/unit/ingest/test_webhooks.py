@@ -11,9 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.config_files import ConfigError
+from services.ingest import webhooks
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import not_configured
+from tests.fixtures.clock import stop_the_clock
 from tests.fixtures.providers import (
     CERT_URL,
     ISSUER_URL,
@@ -105,6 +107,7 @@ def ingest_from(address: str, app: Any) -> TestClient:
 def test_unsigned_junk_spends_its_senders_budget_never_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 34: the per-provider bucket was spent before the signature was checked, so a flood of unsigned
     posts answered real Stripe deliveries 429."""
+    stop_the_clock(monkeypatch, webhooks)  # no bucket refills while this machine answers the 40 posts
     settings = {"stripe_webhook_secrets": "whsec_test", "webhook_rate_per_second": 10}
     app = ingest(**settings).app
     attacker, stripe_ip = ingest_from("203.0.113.9", app), ingest_from("3.18.12.63", app)
@@ -118,7 +121,10 @@ def test_unsigned_junk_spends_its_senders_budget_never_the_providers(monkeypatch
     assert [answer.status_code for answer in delivered] == [503] * 3  # verified, and on to Kafka (none here)
 
 
-def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_beacon_budget() -> None:
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_beacon_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop_the_clock(monkeypatch, webhooks)
     settings = {
         "beacon_origins": "https://www.org.example",
         "beacon_secret": "s",
