@@ -10,6 +10,13 @@ The fix (docs/upstream/faust-streaming/D-cancelled-batches.diff): a batch is ack
 asks for the next one, never when the generator is closed or cancelled; the next owner of the partition
 reads it again. ``take_with_timestamp`` has the same ``finally:`` and is not used here (the upstream patch
 covers it). Copied from faust-streaming 0.15.3 (BSD-3-Clause); the change is marked ``(D)``.
+
+One more change, for speed: Faust's ``take`` read nothing while the caller held a batch (its processor
+waited on a future until the caller asked for the next), so one-event-per-record traffic came in batches of
+what arrived within ``within`` after each ask (~60 records) and each waited on the previous one's
+publishing. Here the stream reads on into the next batch while the caller has one — still never more than
+``max_`` in a batch, the reader waiting once the next one is full — and the caller is handed a copy
+(measured: one event per record 1,100–1,400 → 2,700 events/s, grouped 10,000 → 14,200; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from typing import Any
 from faust.streams import _tracks_buffer_agen
 from mode import Seconds, want_seconds
 from mode.utils.aiter import aiter
-from mode.utils.futures import notify
 
 
 def _batches(events_wanted: bool) -> Callable[..., AsyncGenerator[list[Any], None]]:
@@ -34,18 +40,11 @@ def _batches(events_wanted: bool) -> Callable[..., AsyncGenerator[list[Any], Non
         buffer_consumed = asyncio.Event()
         timeout = want_seconds(within) if within else None
         stream_enable_acks: bool = self.enable_acks
-        buffer_consuming: asyncio.Future[Any] | None = None
         channel_it = aiter(self.channel)
 
         async def add_to_buffer(value: Any) -> Any:
             try:
-                nonlocal buffer_consuming  # set while the caller has a batch
-                if buffer_consuming is not None:
-                    try:
-                        await buffer_consuming
-                    finally:
-                        buffer_consuming = None
-                buffer.append(value)
+                buffer.append(value)  # the next batch fills while the caller has one (Faust's waits)
                 event = self.current_event
                 if event is None:
                     raise RuntimeError("Take buffer found current_event is None")
@@ -68,17 +67,14 @@ def _batches(events_wanted: bool) -> Callable[..., AsyncGenerator[list[Any], Non
             while not self.should_stop:
                 await self.wait_for_stopped(buffer_full, timeout=timeout)
                 if buffer:
-                    buffer_consuming = self.loop.create_future()
-                    try:
-                        yield list(events) if events_wanted else list(buffer)
-                        for event in events:  # (D) only once the caller asks for the next batch
-                            await self.ack(event)
-                    finally:
-                        buffer.clear()
-                        events.clear()
-                        notify(buffer_consuming)
-                        buffer_full.clear()
-                        buffer_consumed.set()
+                    values, taken = buffer[:], events[:]
+                    buffer.clear()
+                    events.clear()
+                    buffer_full.clear()
+                    buffer_consumed.set()
+                    yield taken if events_wanted else values
+                    for event in taken:  # (D) only once the caller asks for the next batch
+                        await self.ack(event)
         finally:
             self.enable_acks = stream_enable_acks
             self._processors.remove(add_to_buffer)

@@ -56,3 +56,43 @@ async def test_a_batch_the_agent_was_stopped_in_is_acknowledged_and_not_with_the
     with installed(FIXES):
         finished, stopped = await acknowledged_after_a_stop(method)
     assert (finished, stopped) == ([True] * 3, [False] * 3)  # read again by the partition's next owner
+
+
+async def test_records_arriving_while_the_agent_publishes_fill_the_next_batch() -> None:
+    """Faust's take() read nothing while the agent held a batch: one-event-per-record traffic came in
+    batches of whatever arrived within ``within`` after the agent asked (~60 records), each waiting on the
+    last one's publishing. The fix reads on into the next batch, never more than ``max_`` in one."""
+    with installed(FIXES):
+        app = faust.App(f"batches-{uuid.uuid4().hex[:8]}", broker="kafka://unused:1")
+        app.flow_control.resume()
+        arrived, done = asyncio.Event(), asyncio.Event()
+        read: list[int] = []
+        batches: list[list[int]] = []
+
+        def note(value: int) -> int:
+            read.append(value)
+            return value
+
+        @app.agent()
+        async def publish_slowly(stream: Any) -> None:
+            stream.add_processor(note)  # runs as the stream reads each value, before take's own
+            async for batch in stream.take_events(3, within=0.2):
+                batches.append([event.value for event in batch])
+                arrived.set()
+                await done.wait()  # publishing the batch's records
+                done.clear()
+
+        async with publish_slowly.test_context() as agent:
+            for value in range(3):
+                await agent.put(value)
+            await asyncio.wait_for(arrived.wait(), 5)
+            for value in range(3, 8):  # five more arrive while the first batch is published
+                await agent.put(value, wait=False)
+            await asyncio.sleep(0.05)
+            assert read == list(range(6))  # read into the next batch, which is full: the rest wait
+            for _ in range(2):
+                arrived.clear()
+                done.set()
+                await asyncio.wait_for(arrived.wait(), 5)
+            assert batches == [[0, 1, 2], [3, 4, 5], [6, 7]]
+            done.set()
