@@ -32,9 +32,6 @@ from services.scorer.processing import BatchResult, Encoded
 from services.scorer.records import DeadLetter, Incoming, decode_touchpoints
 
 CoreChoice = Literal["auto", "compiled", "python"]
-# A state whose core bytes are under this share of the limit is under the limit as JSON too: the layout
-# is at most a few times smaller than the JSON (~3x for a typical person, ~8x for hourly buckets).
-JSON_PER_BYTE_BOUND = 32
 
 
 class CoreUnavailable(RuntimeError):
@@ -124,7 +121,11 @@ class CompiledProcessor:
         self, core: ModuleType, model: ScoringModel, rules: AlertRules, max_state_bytes: int = 64 * 1024
     ) -> None:
         self.worker = core.Worker(
-            model.model_dump_json(), model.fingerprint, model.max_future_seconds, rules.model_dump_json()
+            model.model_dump_json(),
+            model.fingerprint,
+            model.max_future_seconds,
+            rules.model_dump_json(),
+            max_state_bytes,  # the core flags a state near it as JSON (src/worker.rs, near_limit)
         )
         self.routing = Routing(rules)  # for the systemic alerts (services/scorer/systemic_agents.py)
         self.erasures = _Erasures(self.worker)
@@ -156,9 +157,9 @@ class CompiledProcessor:
         for constituent_id, partition in got["erased"]:
             result.erased.add(constituent_id)
             result.partitions[constituent_id] = partition
-        for constituent_id, partition, state, record, deadline in got["changed"]:
+        for constituent_id, partition, state, record, deadline, near_limit in got["changed"]:
             result.partitions[constituent_id] = partition
-            if len(state) * JSON_PER_BYTE_BOUND > self.max_state_bytes:  # maybe over the limit as JSON
+            if near_limit:  # within 1 KiB of the limit as JSON: the Python model's trimming rule decides
                 result.changed[constituent_id] = state_from_stored(state)
             else:
                 result.encoded.append(Encoded(constituent_id, partition, state, record, deadline))

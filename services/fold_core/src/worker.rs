@@ -75,24 +75,29 @@ type Record<'py> = (u32, Option<Bound<'py, PyBytes>>, Bound<'py, PyBytes>, f64);
 pub struct Worker {
     inner: batch::Worker,
     model_version: String,
+    max_state_bytes: Option<usize>,
 }
 
 #[pymethods]
 impl Worker {
     /// From `ScoringModel.model_dump_json()`, its `fingerprint` and `max_future_seconds`, and
-    /// `AlertRules.model_dump_json()`.
+    /// `AlertRules.model_dump_json()`; `max_state_bytes`: the limit on a state's JSON (state_bounds.py)
+    /// near which a changed person is flagged for the Python model's trimming rule.
     #[new]
+    #[pyo3(signature = (model_json, model_version, max_future_s, rules_json, max_state_bytes=None))]
     fn new(
         model_json: &str,
         model_version: &str,
         max_future_s: f64,
         rules_json: &str,
+        max_state_bytes: Option<usize>,
     ) -> PyResult<Self> {
         let model = model::Model::from_json(model_json).map_err(PyValueError::new_err)?;
         batch::Worker::new(model, max_future_s, rules_json)
             .map(|inner| Worker {
                 inner,
                 model_version: model_version.to_owned(),
+                max_state_bytes,
             })
             .map_err(PyValueError::new_err)
     }
@@ -146,7 +151,14 @@ impl Worker {
                     .take()
                     .unwrap_or_else(|| PyValueError::new_err(said))
             })?;
-        output(py, out, &self.inner.model, now, &self.model_version)
+        output(
+            py,
+            out,
+            &self.inner,
+            now,
+            &self.model_version,
+            self.max_state_bytes,
+        )
     }
 }
 
@@ -156,21 +168,43 @@ type Changed<'a, 'py> = (
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Option<Bound<'py, PyBytes>>,
+    bool,
 );
+
+/// A stored state's JSON is at most this many times its bytes (a safe bound: a hand-off's field names
+/// alone are ~15× its bytes); only a state above `limit / JSON_PER_BYTE_BOUND` bytes is measured.
+const JSON_PER_BYTE_BOUND: usize = 32;
+/// How near the limit a state's JSON as the core writes it may come before the Python model, whose
+/// JSON the limit is on, measures it exactly (the two may differ by a few bytes: floats, whole numbers).
+const NEAR_LIMIT: usize = 1024;
+
+/// Whether a state of `stored` bytes may be over `limit` as the Python model's JSON.
+fn near_limit(state: &crate::state::State, stored: usize, limit: Option<usize>) -> bool {
+    match limit {
+        Some(limit) if stored * JSON_PER_BYTE_BOUND > limit => {
+            let json = serde_json::to_vec(&state.to_json()).map_or(usize::MAX, |j| j.len());
+            json.saturating_add(NEAR_LIMIT) > limit
+        }
+        _ => false,
+    }
+}
 
 fn json_bytes<'py>(py: Python<'py>, value: &serde_json::Value) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// The batch as Python values. Each changed person: their id, partition, state (the core's bytes), score
-/// record and deadline entry (JSON bytes; None when owed nothing).
+/// record, deadline entry (JSON bytes; None when owed nothing) and whether the state is near
+/// `max_state_bytes` as JSON (then the Python model's trimming rule decides).
 fn output<'py>(
     py: Python<'py>,
     out: batch::Output,
-    model: &model::Model,
+    worker: &batch::Worker,
     now: f64,
     model_version: &str,
+    max_state_bytes: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let model = &worker.model;
     let result = PyDict::new(py);
     let changed: Vec<Changed> = out
         .changed
@@ -180,12 +214,15 @@ fn output<'py>(
             let partition = out.partitions[id];
             let record = published::score_record(state, model, now, model_version);
             let deadline = published::deadline_entry(state, partition);
+            let stored = layout::encode(state);
+            let near = near_limit(state, stored.len(), max_state_bytes);
             (
                 id.as_str(),
                 partition,
-                PyBytes::new(py, &layout::encode(state)),
+                PyBytes::new(py, &stored),
                 PyBytes::new(py, &record),
                 deadline.map(|d| json_bytes(py, &d)),
+                near,
             )
         })
         .collect();

@@ -174,7 +174,7 @@ def run_both(stream: list[dict[str, Any]], rules: AlertRules) -> None:
         assert [(who, expected.partitions[who]) for who in expected.changed] == [
             (who, partition) for who, partition, *_ in got["changed"]
         ]
-        for (who, state), (_, partition, data, record, deadline) in zip(
+        for (who, state), (_, partition, data, record, deadline, _near) in zip(
             expected.changed.items(), got["changed"], strict=True
         ):
             want = plain(state.to_dict())
@@ -250,7 +250,7 @@ def test_a_state_the_python_model_wrote_is_read_and_written_back_as_the_core_s_b
     expected = python.process(
         [again], lambda *_: ConstituentState.from_dict(orjson.loads(stored)), START + 61
     ).changed["p-1"]
-    ((_, _, data, _, _),) = got["changed"]
+    ((_, _, data, _, _, _),) = got["changed"]
     assert not data.startswith(b"{")
     have = orjson.loads(core.Constituent.from_bytes(data).to_json())
     assert {f: have[f] for f in SCORING_FIELDS} == {f: plain(expected.to_dict())[f] for f in SCORING_FIELDS}

@@ -170,3 +170,25 @@ def test_what_the_loader_raises_comes_out_as_it_was_and_an_unreadable_state_is_n
         fast.process(records, broken_store, START + 1)
     with pytest.raises(ValueError, match="state layout version"):
         fast.process(records, lambda *_: b"\x09garbage", START + 1)
+
+
+def test_a_large_state_well_under_the_limit_as_json_stays_the_core_s_bytes() -> None:
+    """Only a state near the limit as JSON goes back through the Python model: one of 60 hourly buckets
+    (over a thirty-second of a 16 KiB limit in bytes, ~5 KiB as JSON) is folded, stored and published by
+    the core alone."""
+    processor = CompiledProcessor(compiled(), MODEL, SHIPPED, max_state_bytes=16 * 1024)
+    store: dict[str, bytes] = {}
+    for hour in range(60):
+        event = {
+            "event_id": f"e-{hour}",
+            "source": "web",
+            "type": "web.page_view",
+            "occurred_at": iso(START + hour * 3600, False),
+            "constituent_id": "p-1",
+        }
+        record = Incoming(partition_of("p-1"), b"p-1", orjson.dumps(event), START + hour * 3600)
+        result = processor.process([record], lambda who, partition: store.get(who), START + hour * 3600 + 1)
+        assert not result.changed and [made.constituent_id for made in result.encoded] == ["p-1"]
+        store["p-1"] = result.encoded[0].state
+    as_json = len(orjson.dumps(state_from_stored(store["p-1"]).to_dict()))
+    assert len(store["p-1"]) * 32 > 16 * 1024 and as_json < 16 * 1024 - 1024
