@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.common.follower import CONSUMER_LAG
+from services.common.histograms import observe_all
 from services.domain.alerts.model import Alert
 from services.domain.events import metric_labels
 from services.scorer.processing import BatchResult
@@ -132,8 +133,7 @@ def count_batch(result: BatchResult, records: int, now: float) -> None:
     for dead in result.dead_letters:
         DEAD_LETTERS.labels(dead.code).inc()
     ALERTS_SUPPRESSED.inc(result.suppressed_alerts)
-    for event_time in result.event_times:
-        EVENT_TIME_LAG.observe(max(0.0, now - event_time))
+    observe_all(EVENT_TIME_LAG, [max(0.0, now - event_time) for event_time in result.event_times])
     for (source, event_type, outcome), count in result.outcomes.items():
         labels = metric_labels({"source": source, "type": event_type})
         EVENTS.labels(*labels, outcome.value).inc(count)
@@ -153,11 +153,13 @@ def observe_published(
     (its Kafka timestamp) to its score, and the lag each partition is left with."""
     published = time.time()
     newest: dict[Any, int] = {}
+    waited = []
     for event in batch:
         message = event.message
         newest[message.tp] = max(newest.get(message.tp, -1), message.offset)
         if message.topic == touchpoints_topic and message.timestamp:
-            INGEST_TO_SCORE.observe(max(0.0, published - message.timestamp))
+            waited.append(max(0.0, published - message.timestamp))
+    observe_all(INGEST_TO_SCORE, waited)
     for tp, offset in newest.items():
         end = highwater(tp)
         if end is not None:
