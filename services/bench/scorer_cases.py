@@ -84,6 +84,41 @@ def pure_processing(requests: list[list[Record]], count: int, partitions: int, c
     }
 
 
+def bytes_per_person(samples: list[tuple[float, int]]) -> int | None:
+    """What one more person costs in resident memory: the least-squares slope of RSS over the people in
+    the table, through the run's samples after its first fifth (the working memory of a running worker —
+    batches, buffers, the allocator's arenas — is there from the first batches and not per person)."""
+    kept = samples[len(samples) // 5 :]
+    if len(kept) < 3:
+        return None
+    mean_x = sum(x for x, _ in kept) / len(kept)
+    mean_y = sum(y for _, y in kept) / len(kept)
+    spread = sum((x - mean_x) ** 2 for x, _ in kept)
+    if not spread:
+        return None
+    return round(sum((x - mean_x) * (y - mean_y) for x, y in kept) / spread)
+
+
+def empty_worker_rss(env: dict[str, str], port: int) -> int:
+    """The resident memory of the same worker over an empty topic once ready: what a scorer holds before
+    anyone's state (the run's own first reading came after its first batches, and the worker hands memory
+    back during a run: the difference went negative)."""
+    suffix = uuid.uuid4().hex[:6]
+    empty = {
+        **env,
+        "MP_TOPIC_TOUCHPOINTS": f"bench-empty-{suffix}",
+        "MP_SCORER_APP_ID": f"bench-empty-{suffix}",
+        "MP_SCORER_DATA_DIR": tempfile.mkdtemp(prefix="bench-scorer-empty-"),
+    }
+    process = start_service("scorer", empty, subprocess.DEVNULL)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=300)
+        time.sleep(2)  # its first timers have run
+        return rss_bytes(process.pid)
+    finally:
+        stop(process, timeout_s=60)
+
+
 def scorer_consume(
     settings: CommonSettings, topic: str, count: int, store: str, restart: bool = True, core: str = "auto"
 ) -> Figures:
@@ -106,10 +141,11 @@ def scorer_consume(
         "MP_LOG_LEVEL": "WARNING",
         "MP_SCORER_CORE": core,
     }
+    baseline = empty_worker_rss(env, port)  # the interpreter, Faust and empty tables
     process = start_service("scorer", env, subprocess.DEVNULL)
     seen = 0.0
     started = finished = None
-    baseline = 0  # RSS when the first events were scored: the interpreter, Faust and empty tables
+    samples: list[tuple[float, int]] = []  # (people in the table, RSS) through the run
     try:
         with tqdm(total=count, desc=f"scorer ({store})", unit="ev", leave=False) as bar:
             deadline = time.monotonic() + 1800
@@ -124,7 +160,8 @@ def scorer_consume(
                 now_seen = metric_total(text, "mp_scorer_events_total")
                 if now_seen and started is None:
                     started = time.perf_counter()
-                    baseline = rss_bytes(process.pid)
+                if now_seen:
+                    samples.append((metric_total(text, "mp_scorer_table_keys"), rss_bytes(process.pid)))
                 bar.update(now_seen - seen)
                 seen = now_seen
                 time.sleep(0.5)
@@ -142,8 +179,9 @@ def scorer_consume(
         "events_per_s": round(seen / seconds),
         "constituents": int(keys),
         "rss_bytes": rss,
-        "rss_bytes_at_start": baseline,
-        "rss_bytes_per_constituent": round((rss - baseline) / keys) if keys else None,
+        "rss_bytes_empty_worker": baseline,
+        "rss_bytes_grown_per_constituent": round((rss - baseline) / keys) if keys else None,
+        "rss_bytes_per_constituent": bytes_per_person(samples),
     }
     if not restart:
         return figures
