@@ -243,7 +243,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _table(
             "Scorer throughput (one worker, same topic, same run)",
             "| consumer | events/s | × best peer | × plain loop | × broker | peak RSS "
-            "| resident per added constituent | restart → ready |",
+            "| resident per constituent | restart → ready |",
             rows,
         )
     if "publish" in results:

@@ -180,8 +180,9 @@ def scorer_consume(
         "constituents": int(keys),
         "rss_bytes": rss,
         "rss_bytes_empty_worker": baseline,
-        "rss_bytes_grown_per_constituent": round((rss - baseline) / keys) if keys else None,
-        "rss_bytes_per_constituent": bytes_per_person(samples),
+        # what the target is judged on: the growth over the empty worker, working memory included
+        "rss_bytes_per_constituent": round((rss - baseline) / keys) if keys else None,
+        "rss_bytes_slope_per_constituent": bytes_per_person(samples),  # negative when memory is handed back
     }
     if not restart:
         return figures
