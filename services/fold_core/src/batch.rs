@@ -3,6 +3,7 @@
 //! worker remembers the watermarks, the storm budgets and the erasures between batches.
 
 use crate::counts::{count_attempts, count_sources, Counted, Partial, SpikeRule};
+use crate::fast::{IndexMap, IndexSet};
 use crate::fold::{apply_event, giving_12_months, scores_at, Event};
 use crate::handoff_matrix::{self, Snapshot};
 use crate::handoffs::{self, Handoff, HandoffRule, BOUNCE_TYPE};
@@ -16,7 +17,6 @@ use crate::score_drops::{note_score, score_alert_update};
 use crate::state::State;
 use crate::transactions::{on_transaction, TransactionRules};
 use crate::watermarks::Watermarks;
-use indexmap::{IndexMap, IndexSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -174,7 +174,7 @@ impl Worker {
             handoff_types,
             watched,
             rules,
-            opened: IndexMap::new(),
+            opened: IndexMap::default(),
             erased_at: HashMap::new(),
         })
     }
@@ -205,7 +205,7 @@ impl Worker {
         erase: &[(u32, String)],
     ) -> Result<Output, String> {
         let mut out = Output::default();
-        let mut people: IndexMap<String, Person> = IndexMap::new();
+        let mut people: IndexMap<String, Person> = IndexMap::default();
         for (partition, constituent_id) in erase {
             let person = Person {
                 state: State::new(constituent_id),
@@ -217,7 +217,7 @@ impl Worker {
             out.erased.insert(constituent_id.clone());
         }
         let mut scored: Vec<(Event, f64)> = Vec::new();
-        let mut latest: IndexMap<String, (f64, usize)> = IndexMap::new(); // newest event per person
+        let mut latest: IndexMap<String, (f64, usize)> = IndexMap::default(); // newest event per person
         for record in records {
             let events = valid_events(
                 record,

@@ -2,8 +2,8 @@
 //! spike key and 10-second bucket (services/domain/alerts/spikes.py `count_attempts`) and events per
 //! watched source key (services/domain/alerts/sources.py `count_sources`).
 
+use crate::fast::IndexMap;
 use crate::python_numbers::{floordiv_int, py_truthy};
-use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -65,7 +65,7 @@ pub fn count_attempts(
     events: &[Counted],
     rules: &[SpikeRule],
 ) -> IndexMap<(usize, String, i64), Partial> {
-    let mut counts: IndexMap<(usize, String, i64), Partial> = IndexMap::new();
+    let mut counts: IndexMap<(usize, String, i64), Partial> = IndexMap::default();
     for event in events {
         for (index, rule) in rules.iter().enumerate() {
             if event.source != rule.source
@@ -110,7 +110,7 @@ pub fn count_sources(
     events: &[Counted],
     watched: &[String],
 ) -> IndexMap<String, IndexMap<i64, i64>> {
-    let mut counts: IndexMap<String, IndexMap<i64, i64>> = IndexMap::new();
+    let mut counts: IndexMap<String, IndexMap<i64, i64>> = IndexMap::default();
     if watched.is_empty() {
         return counts;
     }

@@ -12,6 +12,7 @@ use pyo3::types::PyBytes;
 pub mod batch;
 pub mod counts;
 pub mod dedup;
+pub mod fast;
 pub mod fold;
 pub mod handoff_matrix;
 pub mod handoffs;

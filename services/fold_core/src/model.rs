@@ -1,9 +1,9 @@
 //! The scoring model as the fold needs it: `ScoringModel` of services/domain/scoring_model.py, read from
 //! its JSON (`model.model_dump_json()`), validated there.
 
+use crate::fast::HashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 pub const SECONDS_PER_HOUR: f64 = 3600.0;
 pub const RETAINED_HOURS: i64 = 30 * 24; // the longest rolling window the API reports
@@ -64,7 +64,7 @@ impl Model {
     pub fn from_json(text: &str) -> Result<Model, String> {
         let parsed: ModelJson =
             serde_json::from_str(text).map_err(|e| format!("scoring model: {e}"))?;
-        let mut roles_by_type: HashMap<String, Vec<RoleRule>> = HashMap::new();
+        let mut roles_by_type: HashMap<String, Vec<RoleRule>> = HashMap::default();
         for rule in parsed.roles {
             roles_by_type
                 .entry(rule.event_type.clone())

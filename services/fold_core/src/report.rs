@@ -3,11 +3,11 @@
 //! window's counters once per batch (`flush`), the drivers, failed gifts, recoveries and people newly
 //! at risk — integer counters that only add up.
 
+use crate::fast::IndexMap;
 use crate::fold::{matches, scores_from_totals, Event, OTHER};
 use crate::model::Model;
 use crate::python_numbers::{floordiv_int as floordiv_int_of, py_truthy};
 use crate::state::{entry, get, State};
-use indexmap::IndexMap;
 use serde_json::Value;
 
 pub const ALL: &str = "all";
@@ -53,7 +53,7 @@ pub type Counters = IndexMap<String, IndexMap<String, i64>>;
 
 fn counter_of<'a>(counters: &'a mut Counters, window: &str) -> &'a mut IndexMap<String, i64> {
     if !counters.contains_key(window) {
-        counters.insert(window.to_owned(), IndexMap::new());
+        counters.insert(window.to_owned(), IndexMap::default());
     }
     counters.get_mut(window).expect("just made")
 }

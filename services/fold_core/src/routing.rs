@@ -1,11 +1,11 @@
 //! Who acts on an alert and how urgent it is (services/domain/alerts/routing.py, the specification): its
 //! rule's owner and acknowledgement deadline, and a priority constituent's alerts one level up.
 
+use crate::fast::HashMap;
 use crate::fold::giving_12_months;
 use crate::state::State;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 const SPIKE_PREFIX: &str = "spike:";
 
@@ -64,7 +64,7 @@ fn one_level_up(severity: &str) -> &'static str {
 
 impl Routing {
     pub fn new(rules: RoutingRules) -> Routing {
-        let mut routes = HashMap::new();
+        let mut routes = HashMap::default();
         let mut put = |name: String, r: &Routed| {
             routes.insert(name, (r.owner.clone(), r.ack_within_minutes));
         };

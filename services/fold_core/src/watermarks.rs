@@ -1,7 +1,7 @@
 //! Event-time progress per partition, with a wall-clock fallback for quiet partitions
 //! (services/domain/watermarks.py, the specification).
 
-use std::collections::HashMap;
+use crate::fast::HashMap;
 
 #[derive(Default)]
 pub struct Watermarks {
