@@ -29,7 +29,12 @@ def open_cases_of(constituent_id: str, value: bytes | None) -> list[dict[str, An
     """The open cases one score record carries, as shown (none for a tombstone)."""
     if value is None or NO_CASES in value:
         return []
-    cases = orjson.loads(value).get("recovery") or []
+    return open_cases_in(constituent_id, orjson.loads(value))
+
+
+def open_cases_in(constituent_id: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The open cases of a score record already read, as shown."""
+    cases = record.get("recovery") or []
     return [{**case_view(c), "constituent_id": constituent_id} for c in cases if not c.get("outcome")]
 
 

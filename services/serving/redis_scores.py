@@ -36,7 +36,7 @@ import orjson
 from redis.asyncio import Redis
 
 from services.api.list_rows import ListSummary, list_summary, packed, unpacked
-from services.api.recovery_view import newest_first, open_cases_of
+from services.api.recovery_view import newest_first, open_cases_in
 from services.common.murmur2 import partition_for
 from services.domain.alerts.recovery import OPEN_STEPS
 from services.domain.scoring_model import ScoringModel
@@ -165,7 +165,7 @@ class RedisScores:
                     unreadable += 1
                     continue
                 flags = "".join("1" if role in roles else "0" for role in self._roles)
-                cases = open_cases_of(constituent_id, record.value)
+                cases = open_cases_in(constituent_id, state)  # read once (_score_record)
                 shown = orjson.dumps(cases) if cases else b""
                 steps = ",".join(case["step"] for case in cases)
                 row = packed(list_summary(state))
