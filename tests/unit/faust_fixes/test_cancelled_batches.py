@@ -88,6 +88,10 @@ async def test_records_arriving_while_the_agent_publishes_fill_the_next_batch() 
             await asyncio.wait_for(arrived.wait(), 5)
             for value in range(3, 8):  # five more arrive while the first batch is published
                 await agent.put(value, wait=False)
+            for _ in range(500):  # however slow this machine: until the reader stops (5 s at most)
+                if len(read) >= 6:
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
             assert read == list(range(6))  # read into the next batch, which is full: the rest wait
             for _ in range(2):
