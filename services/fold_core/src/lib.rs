@@ -16,6 +16,7 @@ pub mod fast;
 pub mod fold;
 pub mod handoff_matrix;
 pub mod handoffs;
+pub mod json_size;
 pub mod layout;
 pub mod model;
 pub mod published;
@@ -369,6 +370,11 @@ impl Constituent {
     /// The state's scoring fields as the Python `ConstituentState.to_dict()` has them, as JSON.
     fn to_json(&self) -> String {
         self.state.to_json().to_string()
+    }
+
+    /// At least the length of `to_json()` in bytes, counted without writing it (src/json_size.rs).
+    fn json_length_bound(&self) -> usize {
+        self.state.json_length_bound()
     }
 }
 

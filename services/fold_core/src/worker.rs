@@ -182,6 +182,9 @@ const NEAR_LIMIT: usize = 1024;
 fn near_limit(state: &crate::state::State, stored: usize, limit: Option<usize>) -> bool {
     match limit {
         Some(limit) if stored * JSON_PER_BYTE_BOUND > limit => {
+            if state.json_length_bound().saturating_add(NEAR_LIMIT) <= limit {
+                return false; // counted without writing it, and far enough under
+            }
             let json = serde_json::to_vec(&state.to_json()).map_or(usize::MAX, |j| j.len());
             json.saturating_add(NEAR_LIMIT) > limit
         }

@@ -178,7 +178,9 @@ def run_both(stream: list[dict[str, Any]], rules: AlertRules) -> None:
             expected.changed.items(), got["changed"], strict=True
         ):
             want = plain(state.to_dict())
-            have = orjson.loads(core.Constituent.from_bytes(data).to_json())
+            person = core.Constituent.from_bytes(data)
+            assert person.json_length_bound() >= len(person.to_json().encode()), who  # src/json_size.rs
+            have = orjson.loads(person.to_json())
             assert {f: have[f] for f in SCORING_FIELDS} == {f: want[f] for f in SCORING_FIELDS}, who
             assert orjson.loads(record) == plain(score_record(state, MODEL, now))
             wanted = deadline_entry(state, partition)
