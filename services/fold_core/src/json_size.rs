@@ -62,6 +62,11 @@ fn exactly(value: serde_json::Value) -> usize {
     value.to_string().len()
 }
 
+/// A JSON array of `items`, each measured as written.
+fn array(items: impl Iterator<Item = serde_json::Value>) -> usize {
+    2 + items.map(|item| exactly(item) + 1).sum::<usize>()
+}
+
 impl State {
     /// At least the length of `serde_json::to_vec(&self.to_json())`.
     pub fn json_length_bound(&self) -> usize {
@@ -106,26 +111,10 @@ impl State {
             .failed_transaction
             .as_ref()
             .map_or(4, |f| exactly(f.to_json()));
-        total += 2 + self
-            .handoffs
-            .iter()
-            .map(|h| exactly(h.to_json()) + 1)
-            .sum::<usize>();
-        total += 2 + self
-            .early_follow_ups
-            .iter()
-            .map(|f| exactly(f.to_json()) + 1)
-            .sum::<usize>();
-        total += 2 + self
-            .recovery
-            .iter()
-            .map(|c| exactly(c.to_json()) + 1)
-            .sum::<usize>();
-        total += 2 + self
-            .recovery_early
-            .iter()
-            .map(|f| exactly(f.to_json()) + 1)
-            .sum::<usize>();
+        total += array(self.handoffs.iter().map(|h| h.to_json()));
+        total += array(self.early_follow_ups.iter().map(|f| f.to_json()));
+        total += array(self.recovery.iter().map(|c| c.to_json()));
+        total += array(self.recovery_early.iter().map(|f| f.to_json()));
         total += text_map(&mut self.report_windows.iter().map(|(window, parts)| {
             string(window)
                 + text_map(&mut parts.iter().map(|(part, points)| {
