@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,11 +29,46 @@ class NotReady(RuntimeError):
 RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: a service asking its supervisor to start it again
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN_PORT = 10000
+_handed_out: set[int] = set()
+
+
+def ephemeral_ports(range_file: Path = EPHEMERAL_RANGE_FILE) -> range:
+    """The ports the kernel takes outgoing connections' source ports from (Linux's default if unknown)."""
+    try:
+        low, high = (int(part) for part in range_file.read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, chosen below the ephemeral range.
+
+    A port the kernel hands out for port 0 comes from the range outgoing connections take their source
+    ports from, so a service that binds it seconds later can find it taken by a connection (to Kafka,
+    to Redis) made in between. Below that range only listeners take ports; each port is handed out once
+    per process.
+    """
+    below = range(LOWEST_CHOSEN_PORT, ephemeral_ports().start)
+    for _ in range(200 if len(below) > 1000 else 0):
+        port = secrets.choice(below)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    with socket.socket() as sock:  # no room below the ephemeral range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def environment_with(overrides: Mapping[str, str]) -> dict[str, str]:
