@@ -12,7 +12,8 @@ unified diffs a maintainer can apply: docs/upstream/):
   records Faust's pure-Python stream skipped as of an older generation included;
 - G ``fetch_snapshots``: a fetch under way when the last active partition is paused returns (and loses)
   every partition's records;
-- and ``fast_paths``, not a defect: the per-record hand-over and recovery reads without a task per record.
+- and ``fast_paths``, not a defect: the per-record hand-over and recovery reads without a task per record;
+  ``inbox``, not a defect either: the scorer's input records handed to its agent in whole batches.
 
 Every fix has a test that drives Faust's own code with it and without it (tests/unit/faust_fixes/): the
 defect shows without, and not with. ``install`` refuses another release of faust-streaming: the copies are of
@@ -37,6 +38,7 @@ from services.faust_fixes import (
     fast_paths,
     fetch_snapshots,
     head_commits,
+    inbox,
     seek_epochs,
     uncommitted_starts,
 )
@@ -150,6 +152,7 @@ def installed(fixes: tuple[Fix, ...] = (*FIXES, FAST_PATHS)) -> Iterator[None]:
 
 
 declare_gapless = head_commits.declare_gapless
+attach_inbox = inbox.attach
 
 
 def reading_start(consumer: Any, topic: str, partition: int) -> int | None:

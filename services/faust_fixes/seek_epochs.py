@@ -33,6 +33,7 @@ from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
 from faust.types import TP
 
 from services.faust_fixes.fast_paths import hand_over
+from services.faust_fixes.inbox import inbox_of
 
 
 def epochs(consumer: Any) -> defaultdict[TP, int]:
@@ -94,6 +95,8 @@ async def drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover (
     commit_every = self._commit_every
     acks_enabled_for = self.app.topics.acks_enabled_for
     yield_every, num_since_yield = 100, 0
+    inbox = inbox_of(self)  # the scorer's inputs go to its agent in batches, past the conductor (inbox.py)
+    inbox_topics = inbox.topics if inbox is not None else frozenset()
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
@@ -115,7 +118,11 @@ async def drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover (
                         await self.commit()
                     # (A) a record only counts as read once the conductor has it, and only if its partition
                     # was not sought meanwhile; the offsets it jumped over are not in the topic (a gap)
-                    if await hand_over(self, callback(message)) and seeks.get(tp, 0) == epoch:
+                    if inbox is not None and message.topic in inbox_topics:
+                        delivered = inbox.offer(message) or await hand_over(self, inbox.deliver(message))
+                    else:
+                        delivered = await hand_over(self, callback(message))
+                    if delivered and seeks.get(tp, 0) == epoch:
                         read_offset[tp] = offset + 1
                         if due is not None and offset > due and acks_enabled_for(message.topic):
                             await self._add_gap(tp, due, offset - 1)

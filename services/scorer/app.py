@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -29,6 +30,7 @@ from services.common.kafka import KafkaUnavailable, Record, ReliableProducer
 from services.common.logs import json_logging_config
 from services.common.memory_watch import watch_memory
 from services.common.reachability import KafkaReachability
+from services.faust_fixes.inbox import Inbox
 from services.scorer import metrics
 from services.scorer.compiled import CompiledProcessor, choose
 from services.scorer.deadlines import DeadlineIndex
@@ -152,30 +154,46 @@ async def _publish(records: list[Record]) -> None:
     note_persisted_offsets(tables_by_changelog, written)
 
 
+# The inputs' records go from the fetch loop to the agent in whole batches, past Faust's per-record stream
+# path (services/faust_fixes/inbox.py); MP_SCORER_INBOX=false takes them through Faust's stream instead.
+inbox = Inbox(app, scorer_inputs.topics, settings.scorer_buffer_records) if settings.scorer_inbox else None
+if inbox is not None:
+    faust_fixes.attach_inbox(app.consumer, inbox)
+
+
+def input_batches(stream: Any) -> AsyncIterator[list[Any]]:
+    """The agent's batches of Faust messages: from the inbox, or from Faust's stream."""
+    size, within = settings.scorer_batch_size, settings.scorer_batch_within_s
+    if inbox is None:
+        return ([event.message for event in events] async for events in stream.take_events(size, within))
+    aiter(stream.channel)  # subscribes the topics, as iterating the stream would (nothing comes through it)
+    return inbox.batches(size, within)
+
+
 @app.agent(scorer_inputs)
 async def score(stream: Any) -> None:
     """Fold each batch into the table once per constituent; publish scores, alerts, counts, dead letters.
     A batch is acknowledged when the agent asks for the next one, never if it stops midway (defect D)."""
-    size, within = settings.scorer_batch_size, settings.scorer_batch_within_s
-    async for batch in stream.take_events(size, within=within):
+    async for batch in input_batches(stream):
         activity.started()
         await erasures.ready.wait()  # a replay must know every erasure before it scores anything
         now = time.time()
         records, due, erase = [], [], []
         offsets_seen: dict[str, int] = {}
-        for event in batch:
-            message = event.message
+        for message in batch:
             offsets_seen[f"{message.topic}:{message.partition}"] = message.offset
             if message.topic in gapless:  # erasures are compacted: their offsets may have gaps
                 check_offset(message)
             if message.topic == settings.ticks_topic:
-                due.append((message.partition, event.key.decode()))
-                deadline_index.processed(event.key)
+                due.append((message.partition, message.key.decode()))
+                deadline_index.processed(message.key)
             elif message.topic == settings.topic_erasures:
-                if erasure_of(event.value) is not None:
-                    erase.append((message.partition, event.key.decode()))
+                if erasure_of(message.value) is not None:
+                    erase.append((message.partition, message.key.decode()))
             else:
-                records.append(Incoming(message.partition, event.key, event.value, message.timestamp or 0.0))
+                records.append(
+                    Incoming(message.partition, message.key, message.value, message.timestamp or 0.0)
+                )
         stores = BatchStores(batch)
         partitions = app.consumer.topic_partitions(settings.topic_touchpoints)
         load_state: Any = (

@@ -149,13 +149,12 @@ def count_batch(result: BatchResult, records: int, now: float) -> None:
 def observe_published(
     batch: list[Any], touchpoints_topic: str, highwater: Callable[[Any], int | None]
 ) -> None:
-    """Once a batch of Faust events is published: each touchpoint record's time from ingest's write
+    """Once a batch of Faust messages is published: each touchpoint record's time from ingest's write
     (its Kafka timestamp) to its score, and the lag each partition is left with."""
     published = time.time()
     newest: dict[Any, int] = {}
     waited = []
-    for event in batch:
-        message = event.message
+    for message in batch:
         newest[message.tp] = max(newest.get(message.tp, -1), message.offset)
         if message.topic == touchpoints_topic and message.timestamp:
             waited.append(max(0.0, published - message.timestamp))

@@ -25,7 +25,7 @@ async def aggregate_report(stream: Any) -> None:
     """Fold increments per window; publish each window that changed once per batch, with its changelog
     record (written like the scoring agent's: one producer, the batch acknowledged once Kafka has both)."""
     async for batch in stream.take_events(1000, within=1.0):
-        stores = BatchStores(batch)
+        stores = BatchStores(event.message for event in batch)
         changed: dict[bytes, tuple[int, Counter[str]]] = {}  # window key → (partition, its counters)
         expired: dict[bytes, int] = {}
         for event in batch:

@@ -96,6 +96,11 @@ class ScorerSettings(CommonSettings):
         description="Faust's recovery takes each changelog record without a task and a timer, and stops at "
         "the first partition with records left when it asks whether it is done (services/faust_fixes)",
     )
+    scorer_inbox: bool = Field(
+        True,
+        description="The inputs' records go from Faust's fetch loop to the agent in whole batches, past "
+        "Faust's per-record stream path (services/faust_fixes/inbox.py); false: through Faust's stream",
+    )
     scorer_batch_within_s: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch: what a lone event waits before it is scored"
     )

@@ -57,15 +57,26 @@ def check_faust_internals() -> None:
         )
 
 
+class _CurrentEvent:
+    """What a store asks of the stream's current event: its message (for the partition)."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 class BatchStores:
     """A batch's reads and writes of the table stores, each in the partition its key lives in.
 
-    ``batch`` holds Faust events (one per partition is enough): each read and write sets the stream's
-    current event to one of the key's partition, so that the store looks in that partition's database.
+    ``messages`` are the batch's Faust messages (one per partition is enough): each read and write sets the
+    stream's current event to one of the key's partition, so that the store looks in that partition's
+    database.
     """
 
-    def __init__(self, batch: Iterable[Any]) -> None:
-        self._event_of = {event.message.partition: weakref.ref(event) for event in batch}
+    def __init__(self, messages: Iterable[Any]) -> None:
+        self._current = {message.partition: _CurrentEvent(message) for message in messages}
+        self._event_of = {partition: weakref.ref(event) for partition, event in self._current.items()}
 
     def read(self, table: Any, key: bytes, partition: int) -> bytes | None:
         token = faust.streams._current_event.set(self._event_of[partition])

@@ -22,15 +22,10 @@ from services.scorer.stores import (
 
 
 class Message:
+    """What BatchStores needs of a Faust message: its partition."""
+
     def __init__(self, partition: int) -> None:
         self.partition = partition
-
-
-class Event:
-    """What BatchStores needs of a Faust event: its message's partition (and a weak reference to it)."""
-
-    def __init__(self, partition: int) -> None:
-        self.message = Message(partition)
 
 
 def test_the_scorer_refuses_to_start_unless_every_fix_to_faust_streaming_is_in_force() -> None:
@@ -44,8 +39,7 @@ def test_the_scorer_refuses_to_start_unless_every_fix_to_faust_streaming_is_in_f
 def test_a_write_lands_in_its_partitions_store_and_reads_back_from_it(tmp_path: Path, store: str) -> None:
     app = faust.App(f"stores-{tmp_path.name}", store=store, datadir=str(tmp_path), broker="kafka://unused:1")
     table = app.Table("states", partitions=4, key_type=bytes, value_type=bytes)
-    events = [Event(0), Event(2)]
-    stores = BatchStores(events)
+    stores = BatchStores([Message(0), Message(2)])
 
     record = stores.write(table, b"c-1", b"state", partition=2)
     assert (record.topic, record.key, record.value, record.partition) == (

@@ -1,0 +1,144 @@
+"""The scorer's input records handed from Faust's fetch loop to the agent in whole batches (not a defect: a
+speed-up; docs/performance.md, "Past Faust's per-record path").
+
+Faust takes every record through its per-record path: the conductor decodes it into an event and puts it on
+each subscribed stream's queue, and the stream's iterator takes it off, sets it as the current event, runs
+the stream's processors (``take`` collects it into a batch) and calls four sensors — ~100 µs a record here,
+more than the compiled fold of the record. One event per record (what third-party producers send) paid it
+per event.
+
+An ``Inbox`` takes the records of the topics it is given (the scorer's inputs) straight from the fetch loop
+(``seek_epochs.drain_messages``, which is already ours) and hands them to the agent as lists of Faust's own
+messages. What Faust's path does that matters is kept, each at one place:
+
+- the flow: nothing is taken while Faust's flow control is suspended (a rebalance), and what waits in the
+  inbox is dropped when Faust clears its streams' queues (``flow_control.clear()``) — it comes again from
+  the committed offset, as a queued event does;
+- the bound: at most ``capacity`` records wait; the fetch loop waits for room as it waits on a full queue,
+  and a suspended flow cancels that wait (``fast_paths.hand_over``);
+- older generations: a record fetched before a rebalance is not handed out (Faust's stream skips it), and it
+  is never acknowledged (fix F's concern: it comes again after the seek);
+- acknowledgement (defect D): a batch is tracked as Faust tracks an event taken off a queue (a revocation
+  waits until it is acknowledged) and acknowledged when the agent asks for the next batch — never when the
+  agent stops midway;
+- the stream's inbound time per partition, which Faust's "stream is idle" warnings read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+
+class Inbox:
+    """Records of ``topics``, from the fetch loop to one agent in batches; at most ``capacity`` waiting."""
+
+    def __init__(self, app: Any, topics: Iterable[str], capacity: int) -> None:
+        self.app = app
+        self.topics = frozenset(topics)
+        self.capacity = capacity
+        self._waiting: deque[Any] = deque()
+        self._wanted = 1  # how many waiting records wake the agent (one record each would cost a wake-up)
+        self._arrived = asyncio.Event()  # the agent's wanted records wait
+        self._room = asyncio.Event()  # fewer than capacity wait
+        self._room.set()
+        app.flow_control.manage_queue(self)  # cleared with the streams' queues
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __hash__(self) -> int:  # flow control keeps its queues in a WeakSet
+        return id(self)
+
+    def offer(self, message: Any) -> bool:
+        """Take ``message`` now if the flow runs and there is room; False: ``deliver`` it instead."""
+        if len(self._waiting) >= self.capacity or not self.app.flow_control.is_active():
+            return False
+        waiting = self._waiting
+        waiting.append(message)
+        if len(waiting) >= self._wanted:
+            self._arrived.set()
+        return True
+
+    async def deliver(self, message: Any) -> None:
+        """Take ``message`` once the flow runs and there is room (the fetch loop waits; a suspended flow
+        cancels the wait, and the record comes again from where the seek puts its partition)."""
+        while not self.offer(message):
+            await self.app.flow_control.acquire()
+            if len(self._waiting) >= self.capacity:
+                self._room.clear()
+                await self._room.wait()
+
+    def clear(self) -> None:
+        """Drop what waits (Faust clears its streams' queues so: on a revocation, when the flow resumes)."""
+        self._waiting.clear()
+        self._arrived.clear()
+        self._room.set()
+
+    async def batches(self, max_records: int, within: float) -> AsyncIterator[list[Any]]:
+        """Batches of at most ``max_records`` messages: once that many wait, or ``within`` seconds after the
+        first of a batch arrived. Each is acknowledged when the next is asked for (never if not)."""
+        consumer = self.app.consumer
+        inbound = self._inbound_times()
+        while True:
+            await self._filled(max_records, within)
+            if not self.app.flow_control.is_active():
+                continue  # a rebalance: what waited is cleared, what comes next waits for the flow
+            batch = self._take(max_records)
+            if not batch:
+                continue
+            unacked = consumer._unacked_messages
+            for message in batch:  # what a revocation waits for, as for an event taken off a queue
+                unacked.add(message)
+            now = time.monotonic()
+            for message in batch:
+                inbound[message.tp] = now
+            yield batch
+            ack = consumer.ack
+            for message in batch:  # (D) only once the agent asks for the next batch
+                ack(message)
+
+    async def _filled(self, max_records: int, within: float) -> None:
+        """Until ``max_records`` wait, or ``within`` seconds after the first of them did."""
+        await self.app.flow_control.acquire()
+        if not self._waiting:
+            self._wanted = 1
+            self._arrived.clear()
+            await self._arrived.wait()
+        if len(self._waiting) < max_records:
+            self._wanted = max_records
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(within):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+        self._wanted = 1
+
+    def _take(self, max_records: int) -> list[Any]:
+        generation = self.app.consumer_generation_id
+        taken: list[Any] = []
+        waiting = self._waiting
+        while waiting and len(taken) < max_records:
+            message = waiting.popleft()
+            if message.generation_id == generation:  # older: fetched before a rebalance, comes again
+                taken.append(message)
+        self._room.set()
+        return taken
+
+    def _inbound_times(self) -> dict[Any, float]:
+        monitor = getattr(self.app, "monitor", None)
+        times: dict[Any, float] | None = getattr(monitor, "stream_inbound_time", None)
+        return {} if times is None else times
+
+
+def attach(consumer: Any, inbox: Inbox) -> None:
+    """The fetch loop of ``consumer`` hands the records of ``inbox.topics`` to ``inbox``."""
+    consumer._mp_inbox = inbox
+
+
+def inbox_of(consumer: Any) -> Inbox | None:
+    return getattr(consumer, "_mp_inbox", None)
