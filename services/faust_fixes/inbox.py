@@ -32,6 +32,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
 
 class Inbox:
     """Records of ``topics``, from the fetch loop to one agent in batches; at most ``capacity`` waiting."""
@@ -97,9 +100,7 @@ class Inbox:
             for message in batch:
                 inbound[message.tp] = now
             yield batch
-            ack = consumer.ack
-            for message in batch:  # (D) only once the agent asks for the next batch
-                ack(message)
+            acknowledge(consumer, batch)  # (D) only once the agent asks for the next batch
 
     async def _filled(self, max_records: int, within: float) -> None:
         """Until ``max_records`` wait, or ``within`` seconds after the first of them did."""
@@ -133,6 +134,34 @@ class Inbox:
         monitor = getattr(self.app, "monitor", None)
         times: dict[Any, float] | None = getattr(monitor, "stream_inbound_time", None)
         return {} if times is None else times
+
+
+def acknowledge(consumer: Any, messages: list[Any]) -> None:
+    """``Consumer.ack`` of faust-streaming 0.15.3 for each of ``messages``, under its lock once and with
+    one wake-up of whoever waits for acknowledgements (BSD-3-Clause; the same bookkeeping, message by
+    message: a differential test holds it to Faust's)."""
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    committed_offset = consumer._committed_offset
+    acked_index, acked, unacked = consumer._acked_index, consumer._acked, consumer._unacked_messages
+    counted = 0
+    with ack_lock:
+        for message in messages:
+            if message.acked:
+                continue
+            message.acked = True
+            if not acks_enabled_for(message.topic):
+                continue
+            tp, offset = message.tp, message.offset
+            committed = committed_offset[tp]
+            if committed is None or offset >= committed:
+                index = acked_index[tp]
+                if offset not in index:
+                    unacked.discard(message)
+                    index.add(offset)
+                    acked[tp].append(offset)
+                    counted += 1
+        consumer._n_acked += counted
+    notify(consumer._waiting_for_ack)
 
 
 def attach(consumer: Any, inbox: Inbox) -> None:

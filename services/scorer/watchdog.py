@@ -67,6 +67,14 @@ class OffsetCheck:
     generation: int | None = None
     due: dict[str, int] = field(default_factory=dict)
 
+    def in_step(self, generation: int, tp: str, offset: int) -> bool:
+        """``offset`` is the one due of ``tp`` in this generation: noted as ``observe`` would (no jump),
+        True. False: ``observe`` it (the first of a partition, a jump, a step back, a new generation)."""
+        if generation == self.generation and self.due.get(tp) == offset:
+            self.due[tp] = offset + 1
+            return True
+        return False
+
     def observe(self, generation: int, tp: str, offset: int, start: int | None) -> int:
         """Record that ``offset`` of ``tp`` reached the agent; ``start``: where this generation's reading of
         ``tp`` began (None: not known). How far it jumped: > 0 records skipped, < 0 records repeated."""

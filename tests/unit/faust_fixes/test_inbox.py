@@ -8,11 +8,18 @@ pretend broker (tests/unit/faust_fixes/rig.py)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from typing import Any
 
+import faust
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.faust_fixes import FIXES, installed
+from services.faust_fixes.inbox import acknowledge
 from tests.unit.faust_fixes.rig import TOPIC, Broker, Worker
 
 TP2 = TP(TOPIC, 2)
@@ -142,3 +149,45 @@ async def test_the_fetch_loop_waits_for_room_and_a_suspended_flow_ends_the_wait(
         await asyncio.sleep(0.05)
         assert worker.consumer._read_offset[TP2] == 4 and len(worker.inbox) == 0  # nothing taken meanwhile
         await worker.stop()
+
+
+def _consumer_with(messages: list[tuple[str, int, int, bool]]) -> tuple[Any, list[Any]]:
+    """A Faust consumer (of its own app) with ``messages`` (topic, partition, offset, acked) in flight,
+    partition 1 committed at 5; only TOPIC has acknowledgements enabled."""
+    app = faust.App(f"acks-{uuid.uuid4().hex[:8]}", broker="kafka://unused:1")
+    consumer = app.consumer
+    app.topics._acking_topics.add(TOPIC)
+    consumer._committed_offset[TP(TOPIC, 1)] = 5
+    made = []
+    for topic, partition, offset, acked in messages:
+        message = ConsumerMessage(topic, partition, offset, 0.0, 0, [], b"k", b"v", None, 1, 1)
+        message.acked = acked
+        consumer._unacked_messages.add(message)
+        made.append(message)
+    return consumer, made
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([TOPIC, "other"]), st.integers(0, 1), st.integers(0, 12), st.booleans()),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_a_batch_is_acknowledged_as_faust_acknowledges_each_of_its_messages(
+    messages: list[tuple[str, int, int, bool]],
+) -> None:
+    """The inbox's ``acknowledge`` against Faust's ``Consumer.ack`` message by message: repeats, offsets
+    below the committed one, topics without acknowledgements, messages already acknowledged."""
+    faust_consumer, faust_messages = _consumer_with(messages)
+    for message in faust_messages:
+        faust_consumer.ack(message)
+    consumer, batch = _consumer_with(messages)
+    acknowledge(consumer, batch)
+    assert consumer._acked == faust_consumer._acked
+    assert consumer._acked_index == faust_consumer._acked_index
+    assert consumer._n_acked == faust_consumer._n_acked
+    assert [m.acked for m in batch] == [m.acked for m in faust_messages]
+    assert sorted((m.topic, m.partition, m.offset) for m in consumer._unacked_messages) == sorted(
+        (m.topic, m.partition, m.offset) for m in faust_consumer._unacked_messages
+    )

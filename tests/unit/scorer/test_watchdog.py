@@ -3,6 +3,9 @@ what a jump or a step back in a partition's offsets is reported as."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from services.scorer.watchdog import Activity, OffsetCheck, Watchdog
 
 ENDS = {"touchpoints:0": 120, "touchpoints:1": 40}
@@ -87,3 +90,21 @@ def test_each_consumer_generation_starts_again_from_where_its_reading_started() 
     assert check.observe(2, "tp:0", 70, start=70) == 0  # re-read from the new committed offset
     assert check.observe(2, "tp:1", 3, start=None) == 0  # no start known: its first record sets it
     assert check.observe(2, "tp:1", 4, start=None) == 0
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 2), st.sampled_from(["tp:0", "tp:1"]), st.integers(0, 12)), max_size=40)
+)
+def test_the_in_step_shortcut_notes_what_observe_would_and_only_when_it_finds_nothing(
+    seen: list[tuple[int, str, int]],
+) -> None:
+    """The agent's shortcut for the common case (the offset due, in the same generation): the same
+    state afterwards as ``observe`` alone, and never taken where ``observe`` would count something."""
+    shortcut, plain = OffsetCheck(), OffsetCheck()
+    for generation, tp, offset in seen:
+        expected = plain.observe(generation, tp, offset, start=3)
+        if shortcut.in_step(generation, tp, offset):
+            assert expected == 0
+        else:
+            assert shortcut.observe(generation, tp, offset, start=3) == expected
+        assert (shortcut.generation, shortcut.due) == (plain.generation, plain.due)
