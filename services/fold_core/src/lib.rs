@@ -34,6 +34,11 @@ pub mod watermarks;
 
 mod worker;
 
+/// The core's own allocations (never Python's: what crosses to Python is copied into Python objects) from
+/// mimalloc: glibc's malloc and free were ~35% of a batch call (docs/performance.md, "The core's allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A scoring model, read from `ScoringModel.model_dump_json()`.
 #[pyclass(frozen, module = "mission_pulse_core")]
 struct Model {
