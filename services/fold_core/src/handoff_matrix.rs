@@ -100,17 +100,17 @@ pub fn changes(
         let triggered = handoff.deadline - rule.deadline_seconds();
         for window in windows_of(triggered) {
             match was {
-                None => add(counters, &window, format!("{prefix}|triggered"), 1),
+                None => add(counters, &window, format_args!("{prefix}|triggered"), 1),
                 Some((name, took)) => {
-                    add(counters, &window, format!("{prefix}|{name}"), -1);
+                    add(counters, &window, format_args!("{prefix}|{name}"), -1);
                     if let Some(took) = took {
-                        add(counters, &window, format!("{prefix}|took|{took}"), -1);
+                        add(counters, &window, format_args!("{prefix}|took|{took}"), -1);
                     }
                 }
             }
-            add(counters, &window, format!("{prefix}|{}", now.0), 1);
+            add(counters, &window, format_args!("{prefix}|{}", now.0), 1);
             if let Some(took) = now.1 {
-                add(counters, &window, format!("{prefix}|took|{took}"), 1);
+                add(counters, &window, format_args!("{prefix}|took|{took}"), 1);
             }
         }
     }

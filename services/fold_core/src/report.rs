@@ -58,12 +58,26 @@ fn counter_of<'a>(counters: &'a mut Counters, window: &str) -> &'a mut IndexMap<
     counters.get_mut(window).expect("just made")
 }
 
-fn bump(counted: &mut IndexMap<String, i64>, name: String, value: i64) {
-    *counted.entry(name).or_insert(0) += value;
+fn bump(counted: &mut IndexMap<String, i64>, name: std::fmt::Arguments<'_>, value: i64) {
+    // the name written into one reused buffer: a String is made only for a name not counted yet
+    thread_local! {
+        static NAME: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(64));
+    }
+    NAME.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        std::fmt::Write::write_fmt(&mut *buffer, name).expect("a String takes any text");
+        match counted.get_mut(buffer.as_str()) {
+            Some(counter) => *counter += value,
+            None => {
+                counted.insert(buffer.clone(), value);
+            }
+        }
+    });
 }
 
 /// `add`: a nonzero value onto a window's counter.
-pub fn add(counters: &mut Counters, window: &str, name: String, value: i64) {
+pub fn add(counters: &mut Counters, window: &str, name: std::fmt::Arguments<'_>, value: i64) {
     if value != 0 {
         bump(counter_of(counters, window), name, value);
     }
@@ -122,24 +136,28 @@ fn band(overall: i64) -> i64 {
 
 /// `_person`: a person in or out of a group.
 fn person(counted: &mut IndexMap<String, i64>, group: &str, scores: &Scores4, sign: i64) {
-    bump(counted, format!("people|{group}"), sign);
+    bump(counted, format_args!("people|{group}"), sign);
     for (name, value) in SCORE_NAMES.iter().zip(scores) {
-        bump(counted, format!("sum|{group}|{name}"), sign * value);
+        bump(counted, format_args!("sum|{group}|{name}"), sign * value);
     }
-    bump(counted, format!("hist|{group}|{}", band(scores[0])), sign);
+    bump(
+        counted,
+        format_args!("hist|{group}|{}", band(scores[0])),
+        sign,
+    );
 }
 
 /// `_move`: a person staying in a group, their window scores changed.
 fn shift(counted: &mut IndexMap<String, i64>, group: &str, old: &Scores4, new: &Scores4) {
     for ((name, before), after) in SCORE_NAMES.iter().zip(old).zip(new) {
         if after != before {
-            bump(counted, format!("sum|{group}|{name}"), after - before);
+            bump(counted, format_args!("sum|{group}|{name}"), after - before);
         }
     }
     let (old_band, new_band) = (band(old[0]), band(new[0]));
     if old_band != new_band {
-        bump(counted, format!("hist|{group}|{old_band}"), -1);
-        bump(counted, format!("hist|{group}|{new_band}"), 1);
+        bump(counted, format_args!("hist|{group}|{old_band}"), -1);
+        bump(counted, format_args!("hist|{group}|{new_band}"), 1);
     }
 }
 
@@ -216,10 +234,14 @@ pub fn on_event(
             let counted = counter_of(counters, window);
             bump(
                 counted,
-                format!("driver|{}|points", event.event_type),
+                format_args!("driver|{}|points", event.event_type),
                 weighted,
             );
-            bump(counted, format!("driver|{}|events", event.event_type), 1);
+            bump(
+                counted,
+                format_args!("driver|{}|events", event.event_type),
+                1,
+            );
         }
     }
     if event.event_type == "donation.failed" {
@@ -249,7 +271,7 @@ fn failed_gift(counters: &mut Counters, window: &str, event: &Event) {
     add(
         counters,
         window,
-        format!("failed|{processor}|{code}|count"),
+        format_args!("failed|{processor}|{code}|count"),
         1,
     );
     let amount_cents = match attributes.get("amount") {
@@ -263,7 +285,7 @@ fn failed_gift(counters: &mut Counters, window: &str, event: &Event) {
         add(
             counters,
             window,
-            format!("failed|{processor}|{code}|cents"),
+            format_args!("failed|{processor}|{code}|cents"),
             value,
         );
     }
@@ -323,19 +345,24 @@ pub fn flush(state: &State, before: Before, model: &Model, counters: &mut Counte
 /// `recovered`: a failed recurring gift recovered at `at` with `amount`.
 pub fn recovered(counters: &mut Counters, at: f64, amount: f64) {
     for window in windows_of(at) {
-        add(counters, &window, "recovered|count".into(), 1);
-        add(counters, &window, "recovered|cents".into(), cents(amount));
+        add(counters, &window, format_args!("recovered|count"), 1);
+        add(
+            counters,
+            &window,
+            format_args!("recovered|cents"),
+            cents(amount),
+        );
     }
 }
 
 /// `fell_below_floor`: a person newly below the at-risk floor at `at`, with their last 12 months' giving.
 pub fn fell_below_floor(counters: &mut Counters, at: f64, giving: f64) {
     for window in windows_of(at) {
-        add(counters, &window, "at_risk|count".into(), 1);
+        add(counters, &window, format_args!("at_risk|count"), 1);
         add(
             counters,
             &window,
-            "at_risk|giving_cents".into(),
+            format_args!("at_risk|giving_cents"),
             cents(giving),
         );
     }
