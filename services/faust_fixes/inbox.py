@@ -93,11 +93,9 @@ class Inbox:
             batch = self._take(max_records)
             if not batch:
                 continue
-            unacked = consumer._unacked_messages
-            for message in batch:  # what a revocation waits for, as for an event taken off a queue
-                unacked.add(message)
-            now = time.monotonic()
+            unacked, now = consumer._unacked_messages, time.monotonic()
             for message in batch:
+                unacked.add(message)  # what a revocation waits for, as for an event taken off a queue
                 inbound[message.tp] = now
             yield batch
             acknowledge(consumer, batch)  # (D) only once the agent asks for the next batch
