@@ -227,11 +227,7 @@ impl Worker {
                 self.max_future_s,
                 host,
             );
-            for (value, event_time) in events {
-                let event: Event = match serde_json::from_value(value) {
-                    Ok(event) => event,
-                    Err(error) => return Err(format!("a valid event that is not one: {error}")),
-                };
+            for (event, event_time) in events? {
                 let constituent_id = event.constituent_id.clone().unwrap_or_default();
                 let source_type = (event.source.clone(), event.event_type.clone());
                 if self.written_before(&constituent_id, record.timestamp) {

@@ -3,6 +3,7 @@
 //! The few texts that need Python's own words (`repr` of a key, `datetime.fromisoformat`'s error for an
 //! unusual time) come from the caller's `Python` hooks, called only on those rare paths.
 
+use crate::fold::Event;
 use crate::python_numbers::format_g;
 use serde_json::Value;
 
@@ -190,7 +191,73 @@ pub struct Incoming<'a> {
 }
 
 /// `valid_events`: the valid events of a record with their event times; the rest become `dead_letters`.
+/// Err: an event passed every check but is still not an `Event` (a defect, not the sender's).
 pub fn valid_events(
+    record: &Incoming,
+    dead_letters: &mut Vec<DeadLetter>,
+    now: f64,
+    partitions: Option<u32>,
+    max_future_s: f64,
+    python: &mut dyn Python,
+) -> Result<Vec<(Event, f64)>, String> {
+    if let Some(valid) = all_valid(record, now, partitions, max_future_s) {
+        return Ok(valid);
+    }
+    checked_events(record, dead_letters, now, partitions, max_future_s, python)
+        .into_iter()
+        .map(
+            |(value, time)| match serde_json::from_value::<Event>(value) {
+                Ok(event) => Ok((event, time)),
+                Err(error) => Err(format!("a valid event that is not one: {error}")),
+            },
+        )
+        .collect()
+}
+
+/// The common case in one pass: a record whose every event is valid, parsed straight into `Event`s
+/// (no `serde_json::Value` tree first: that was ~15% of a batch call). None — anything unusual: not UTF-8
+/// or not JSON, an item that is not a complete event, a repeated field, an `occurred_at` only Python
+/// reads, a check that fails — and the record takes `checked_events`, which says why in each case. So
+/// this path decides nothing on its own: what it accepts, `checked_events` accepts the same way (a unit
+/// test holds the two to each other over generated records).
+fn all_valid(
+    record: &Incoming,
+    now: f64,
+    partitions: Option<u32>,
+    max_future_s: f64,
+) -> Option<Vec<(Event, f64)>> {
+    // as text first: serde_json checks UTF-8 inside the strings it reads, not inside those it skips
+    let text = std::str::from_utf8(record.value).ok()?;
+    let events = match text.trim_start().as_bytes().first()? {
+        b'[' => serde_json::from_str::<Vec<Event>>(text).ok()?,
+        b'{' => vec![serde_json::from_str::<Event>(text).ok()?],
+        _ => return None,
+    };
+    let mut valid = Vec::with_capacity(events.len());
+    for event in events {
+        let constituent = event.constituent_id.as_deref()?;
+        match record.key {
+            Some(key) if constituent.as_bytes() != key => return None,
+            None => {
+                if let Some(partitions) = partitions.filter(|p| *p > 0) {
+                    if partition_for(constituent.as_bytes(), partitions) != record.partition {
+                        return None;
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        let time = rfc3339_epoch(event.occurred_at.as_deref()?)?;
+        if time - now > max_future_s {
+            return None;
+        }
+        valid.push((event, time));
+    }
+    Some(valid)
+}
+
+/// The events of a record checked one by one, as `services/scorer/records.py` checks them.
+fn checked_events(
     record: &Incoming,
     dead_letters: &mut Vec<DeadLetter>,
     now: f64,

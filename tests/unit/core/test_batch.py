@@ -1,11 +1,12 @@
 """The compiled batch processor (services/fold_core/src/batch.rs, `mission_pulse_core.Worker`) against its
 specification, `BatchProcessor.process` of services/scorer/processing.py: the same batches of raw records —
-keyed and unkeyed, arrays, records that are not JSON, events without fields, in the wrong partition, dated
-unusually or in the future, duplicates, erasures and events written before them, deadline ticks, idle
-partitions whose watermark follows the clock, a storm budget of one — give the same changed people (the
-same state, to the float, each stored as the core's bytes and read back by the next batch), the same
-alerts routed to the character, dead letters, outcomes, spike and source counts, recoveries and report
-increments; with the shipped rules and with rules that reach the corners."""
+keyed and unkeyed, arrays, records that are not JSON (or not UTF-8 in a field nobody reads), events
+without fields or with a field repeated, in the wrong partition, dated unusually or in the future,
+duplicates, erasures and events written before them, deadline ticks, idle partitions whose watermark
+follows the clock, a storm budget of one — give the same changed people (the same state, to the float,
+each stored as the core's bytes and read back by the next batch), the same alerts routed to the
+character, dead letters, outcomes, spike and source counts, recoveries and report increments; with the
+shipped rules and with rules that reach the corners."""
 
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ def events(draw: Any, now: float) -> dict[str, Any]:
                     {k: v for k, v in event.items() if k != "source"},
                     {**event, "attributes": ["not", "an", "object"]},
                     {**event, "event_id": 7},
+                    {**event, "occurred_at": None},
+                    {**event, "constituent_id": None},
                 ]
             )
         )
@@ -111,7 +114,16 @@ def batches(draw: Any) -> list[dict[str, Any]]:
                 event = draw(events(now))
                 who = event.get("constituent_id", "p-1")
                 key = who if draw(st.integers(0, 12)) else "someone-else"
-                value = b"[1, 2]" if draw(st.integers(0, 20)) == 0 else orjson.dumps(event)
+                odd = draw(st.integers(0, 20))
+                value = (
+                    b"[1, 2]"
+                    if odd == 0
+                    else orjson.dumps(event)[:-1] + b',"constituent_id":"p-2"}'  # repeated: the last counts
+                    if odd == 1
+                    else orjson.dumps(event)[:-1] + b',"note":"\xff"}'  # not UTF-8 where nothing reads
+                    if odd == 2
+                    else orjson.dumps(event)
+                )
                 records.append(Incoming(partition_of(str(who)), str(key).encode(), value, written))
         erase = [
             (partition_of(who), who)
