@@ -10,7 +10,10 @@ per partition, 2–6× the records per second (docs/performance.md, "Publishing 
 A partition's few records (fewer than ``FEW``) still go one ``send`` each: those join the producer's open
 batch for the partition, shared with other callers' records — ingest's many small requests at once. A
 batch handed over whole waits for the partition's previous one to be sent, so one per small request would
-serialise them (measured: single-event POSTs at 1,363/s instead of 4,700/s).
+serialise them (measured: single-event POSTs at 1,363/s instead of 4,700/s). A caller that is the only
+writer of its topics and waits for each call before the next (the scorer) passes ``few=2``: nothing to
+share, and ~30 records a partition went one ``send`` each there (~20 µs each, a fifth of the scorer's
+time at one event per record; docs/performance.md, "Small batches whole").
 
 A keyed record without a partition goes where the producer's default partitioner would send it (murmur2
 of the key over all the topic's partitions, as ``partition_for``); the keyless ones of one call (dead
@@ -32,17 +35,20 @@ Outcome = Written | BaseException  # where a record landed, or why it did not
 FEW = 32  # a partition's records below this go one send each, into the producer's open batch
 
 
-async def send_in_batches(producer: AIOKafkaProducer, records: Sequence[Record]) -> list[Outcome]:
+async def send_in_batches(
+    producer: AIOKafkaProducer, records: Sequence[Record], few: int = FEW
+) -> list[Outcome]:
     """Send ``records`` and wait for every answer: for each, in order, where it landed or the error of its
-    batch (the caller decides what is worth sending again)."""
+    batch (the caller decides what is worth sending again). A partition's records go as whole batches
+    from ``few`` of them on, fewer one ``send`` each."""
     outcomes: list[Outcome | None] = [None] * len(records)
-    if len(records) < FEW:  # a small call (ingest's single events): as aiokafka sends them, no more work
+    if len(records) < few:  # a small call (ingest's single events): as aiokafka sends them, no more work
         await _send_each(producer, records, list(range(len(records))), outcomes)
     else:
         by_partition = await _by_partition(producer, records)
         await asyncio.gather(
             *(
-                _send_partition(producer, topic, partition, records, numbers, outcomes)
+                _send_partition(producer, topic, partition, records, numbers, outcomes, few)
                 for (topic, partition), numbers in by_partition.items()
             )
         )
@@ -78,9 +84,10 @@ async def _send_partition(
     records: Sequence[Record],
     numbers: list[int],
     outcomes: list[Outcome | None],
+    few: int,
 ) -> None:
     """One partition's records, in order, in as few batches as the producer's batch size allows."""
-    if len(numbers) < FEW:
+    if len(numbers) < few:
         await _send_each(producer, records, numbers, outcomes, partition)
         return
     sent: list[tuple[list[int], asyncio.Future[Any]]] = []

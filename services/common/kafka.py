@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsErr
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
-from services.common.batched_send import send_in_batches
+from services.common.batched_send import FEW, send_in_batches
 from services.common.config_files import ConfigError
 from services.common.kafka_records import Record as Record  # re-exported: where most callers look
 from services.common.kafka_records import Written as Written
@@ -188,10 +188,14 @@ def _chunks(values: list[bytes], limit: int) -> Iterator[list[bytes]]:
 class ReliableProducer:
     """An idempotent ``acks=all`` producer that (re)connects lazily and fails fast when Kafka is away."""
 
-    def __init__(self, settings: CommonSettings, timeout_s: float, linger_ms: int = 5) -> None:
+    def __init__(
+        self, settings: CommonSettings, timeout_s: float, linger_ms: int = 5, few: int = FEW
+    ) -> None:
+        """``few``: from how many records a partition's go as a whole batch (common/batched_send.py)."""
         self._settings = settings
         self._timeout_s = timeout_s
         self._linger_ms = linger_ms
+        self._few = few
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -229,7 +233,7 @@ class ReliableProducer:
                 producer = await self._connected()
                 while len(written) < len(records):
                     pending = [n for n in range(len(records)) if n not in written]
-                    answers = await send_in_batches(producer, [records[n] for n in pending])
+                    answers = await send_in_batches(producer, [records[n] for n in pending], self._few)
                     failed: BaseException | None = None
                     for n, answer in zip(pending, answers, strict=True):
                         if isinstance(answer, BaseException):

@@ -124,7 +124,9 @@ scorer_inputs = app.topic(
 spike_counts_topic = app.topic(settings.spike_counts_topic, key_type=bytes, value_type=bytes)
 dead_letters_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
 report_deltas_topic = app.topic(settings.report_deltas_topic, key_type=bytes, value_type=bytes)
-publisher = ReliableProducer(settings, timeout_s=30)
+# The only writer of what it publishes, awaiting each batch's records before the next: a partition's records
+# go as whole batches from two on (services/common/batched_send.py).
+publisher = ReliableProducer(settings, timeout_s=30, few=2)
 # Keyed by the constituent id's bytes; each key lives in the changelog partition of its source events.
 STATE, DEADLINES, SPIKES, REPORTS = TABLES  # names whose changelogs the CLI creates before the worker starts
 states = app.Table(STATE, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
