@@ -13,7 +13,8 @@ unified diffs a maintainer can apply: docs/upstream/):
 - G ``fetch_snapshots``: a fetch under way when the last active partition is paused returns (and loses)
   every partition's records;
 - and ``fast_paths``, not a defect: the per-record hand-over and recovery reads without a task per record;
-  ``inbox``, not a defect either: the scorer's input records handed to its agent in whole batches.
+  ``inbox``, not a defect either: the scorer's input records handed to its agent in whole batches, each
+  fetch's records a partition at a time (``fetch_by_partition``, a copy of ``getmany`` and the fetch loop).
 
 Every fix has a test that drives Faust's own code with it and without it (tests/unit/faust_fixes/): the
 defect shows without, and not with. ``install`` refuses another release of faust-streaming: the copies are of

@@ -8,8 +8,9 @@ more than the compiled fold of the record. One event per record (what third-part
 per event.
 
 An ``Inbox`` takes the records of the topics it is given (the scorer's inputs) straight from the fetch loop
-(``seek_epochs.drain_messages``, which is already ours) and hands them to the agent as lists of Faust's own
-messages. What Faust's path does that matters is kept, each at one place:
+(``seek_epochs.drain_messages``, which is already ours; for a consumer with an inbox, each fetch goes through
+``fetch_by_partition.drain_fetch``: a partition's records in one step where there is room) and hands them to
+the agent as lists of Faust's own messages. What Faust's path does that matters is kept, each at one place:
 
 - the flow: nothing is taken while Faust's flow control is suspended (a rebalance), and what waits in the
   inbox is dropped when Faust clears its streams' queues (``flow_control.clear()``) — it comes again from
@@ -65,6 +66,19 @@ class Inbox:
         if len(waiting) >= self._wanted:
             self._arrived.set()
         return True
+
+    def room(self) -> int:
+        """How many records ``put`` may hand over now: none while the flow is suspended."""
+        if not self.app.flow_control.is_active():
+            return 0
+        return max(0, self.capacity - len(self._waiting))
+
+    def put(self, messages: list[Any]) -> None:
+        """Take ``messages`` (at most ``room()`` of them, checked by the caller) in one step."""
+        waiting = self._waiting
+        waiting.extend(messages)
+        if len(waiting) >= self._wanted:
+            self._arrived.set()
 
     async def deliver(self, message: Any) -> None:
         """Take ``message`` once the flow runs and there is room (the fetch loop waits; a suspended flow

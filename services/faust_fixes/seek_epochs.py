@@ -33,6 +33,7 @@ from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
 from faust.types import TP
 
 from services.faust_fixes.fast_paths import hand_over
+from services.faust_fixes.fetch_by_partition import drain_fetch
 from services.faust_fixes.inbox import inbox_of
 
 
@@ -85,7 +86,8 @@ async def seek_wait(self: Any, partitions: Mapping[TP, int]) -> None:
 
 
 async def drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover (the fetcher's loop)
-    """The Fetcher's loop: read records with ``getmany`` and hand each to the conductor."""
+    """The Fetcher's loop: read records with ``getmany`` and hand each to the conductor (a consumer with an
+    inbox: each fetch through ``fetch_by_partition.drain_fetch``)."""
     callback = self.callback
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
@@ -96,10 +98,13 @@ async def drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover (
     acks_enabled_for = self.app.topics.acks_enabled_for
     yield_every, num_since_yield = 100, 0
     inbox = inbox_of(self)  # the scorer's inputs go to its agent in batches, past the conductor (inbox.py)
-    inbox_topics = inbox.topics if inbox is not None else frozenset()
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
+            if inbox is not None:  # a partition at a time into the inbox (fetch_by_partition.py)
+                await drain_fetch(self, inbox, seeks, timeout=1.0)
+                unset_flag(CONSUMER_FETCHING)
+                continue
             ait = cast(AsyncIterator[tuple[TP, Any]], self.getmany(timeout=1.0))
             # Sleeping because sometimes getmany is called in a loop never releasing to the event loop
             await self.sleep(0)
@@ -118,10 +123,7 @@ async def drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover (
                         await self.commit()
                     # (A) a record only counts as read once the conductor has it, and only if its partition
                     # was not sought meanwhile; the offsets it jumped over are not in the topic (a gap)
-                    if inbox is not None and message.topic in inbox_topics:
-                        delivered = inbox.offer(message) or await hand_over(self, inbox.deliver(message))
-                    else:
-                        delivered = await hand_over(self, callback(message))
+                    delivered = await hand_over(self, callback(message))
                     if delivered and seeks.get(tp, 0) == epoch:
                         read_offset[tp] = offset + 1
                         if due is not None and offset > due and acks_enabled_for(message.topic):

@@ -191,3 +191,55 @@ def test_a_batch_is_acknowledged_as_faust_acknowledges_each_of_its_messages(
     assert sorted((m.topic, m.partition, m.offset) for m in consumer._unacked_messages) == sorted(
         (m.topic, m.partition, m.offset) for m in faust_consumer._unacked_messages
     )
+
+
+async def test_a_fetch_reaches_the_inbox_a_partition_at_a_time() -> None:
+    """services/faust_fixes/fetch_by_partition.py: the records of a fetch go into the inbox in one step per
+    partition where it has room (counted: the inbox's one-record ``offer`` is not used for them)."""
+    offers = 0
+    with installed(FIXES):
+        worker = Worker(
+            Broker(ends={TP2: 100}, committed={TP2: 0}, fetch_size=10), buffer=64, batch=50, inbox=True
+        )
+        inbox = worker.inbox
+        assert inbox is not None
+        offer = inbox.offer
+
+        def counted(message: Any) -> bool:
+            nonlocal offers
+            offers += 1
+            return offer(message)
+
+        inbox.offer = counted  # type: ignore[method-assign]
+        worker.start(paused=False)
+        await worker.until_read()
+        await worker.stop()
+    assert worker.processed == list(range(100))
+    assert offers < 20  # one record at a time only when the inbox was full (64 of room, 10 a fetch)
+    assert worker.commit_to(TP2) == 100
+
+
+async def test_offsets_missing_from_a_fetch_are_gaps_the_commit_goes_past() -> None:
+    """Offsets not in the log (compaction, transaction markers) between the records of one fetch: each
+    jump is recorded as a gap, so the commit goes to the end once every record is processed."""
+    broker = Broker(ends={TP2: 40}, committed={TP2: 0}, fetch_size=10, missing={3, 4, 12, 25, 26, 27})
+    with installed(FIXES):
+        worker = Worker(broker, buffer=64, batch=50, inbox=True)
+        worker.start(paused=False)
+        await worker.until_read()
+        await worker.stop()
+    assert worker.processed == [o for o in range(40) if o not in broker.missing]
+    assert worker.commit_to(TP2) == 40
+
+
+async def test_records_below_the_read_offset_are_dropped() -> None:
+    """Records from before where a seek put the partition (the read offset: 45) that still come in a fetch
+    (aiokafka's position 40): 40-44 are dropped, 45-59 handed over once."""
+    broker = Broker(ends={TP2: 60}, committed={TP2: 0}, positions={TP2: 40}, fetch_size=10)
+    with installed(FIXES):
+        worker = Worker(broker, buffer=64, batch=50, inbox=True)
+        worker.consumer._read_offset[TP2] = 45
+        worker.start(paused=False)
+        await worker.until_read()
+        await worker.stop()
+    assert worker.processed == list(range(45, 60))
